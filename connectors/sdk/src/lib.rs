@@ -1,0 +1,22 @@
+//! Cuadra connector SDK: the traits every connector implements and the normalized record types they produce.
+//!
+//! Connectors never touch the database. A **source** yields [`Delivery`]s (raw bytes plus the records parsed from
+//! them) together with an opaque [`Checkpoint`]; the daemon stores both in one transaction. A **sink** receives
+//! outbox messages carrying an idempotency key. A **webhook** handler verifies a request before anything parses it
+//! ([`VerifiedRequest`] can only be built by verification). A **file importer** reads dropped files.
+//!
+//! # Layout
+//! - [`money`]: `Money`, `Currency`, exact micro-unit storage conversion.
+//! - [`ids`]: `Rfc`, `Clabe`, `CfdiUuid`, `IdempotencyKey` (parse, don't validate).
+//! - [`records`]: the normalized records (customer, invoice, credit, payment, remittance, CFDI status).
+//! - [`connector`]: `Source`, `Sink`, `WebhookHandler`, `FileImporter` and their errors.
+
+pub mod connector;
+pub mod ids;
+pub mod money;
+pub mod records;
+
+pub use connector::*;
+pub use ids::*;
+pub use money::*;
+pub use records::*;
