@@ -37,8 +37,13 @@ pub(crate) fn root<'a>(
     let mut metodo_pago = None;
     let mut forma_pago = None;
     let mut lugar = None;
+    // The first bad value is kept, not returned at once: a 3.2 document (lower-case `version`, possibly after
+    // `Moneda="Pesos"`) must be reported as unsupported whatever the attribute order.
+    let mut first_err: Option<ParseError> = None;
+    let mut legacy: Option<ParseError> = None;
     for a in attributes(input, pos, e)? {
         let a = next_attr(input, pos, a)?;
+        let r: Result<(), ParseError> = (|| {
         match a.key.as_ref() {
             b"Version" => {
                 let v = attr_text(input, &a, "Comprobante@Version")?;
@@ -61,13 +66,15 @@ pub(crate) fn root<'a>(
             }
             b"version" => {
                 let v = attr_text(input, &a, "Comprobante@version")?;
-                return Err(ParseError::at(
-                    input,
-                    pos,
-                    ErrorKind::Unsupported,
-                    format!("CFDI {v} is not supported (only 3.3 and 4.0 are read)"),
-                )
-                .with_field("Comprobante@version"));
+                legacy = Some(
+                    ParseError::at(
+                        input,
+                        pos,
+                        ErrorKind::Unsupported,
+                        format!("CFDI {v} is not supported (only 3.3 and 4.0 are read)"),
+                    )
+                    .with_field("Comprobante@version"),
+                );
             }
             b"Serie" => serie = Some(attr_text(input, &a, "Comprobante@Serie")?),
             b"Folio" => folio = Some(attr_text(input, &a, "Comprobante@Folio")?),
@@ -97,6 +104,17 @@ pub(crate) fn root<'a>(
             }
             _ => {}
         }
+        Ok(())
+        })();
+        if let Err(err) = r {
+            first_err.get_or_insert(err);
+        }
+    }
+    if let Some(l) = legacy {
+        return Err(l);
+    }
+    if let Some(err) = first_err {
+        return Err(err);
     }
     Ok(Cfdi {
         version: version.ok_or_else(|| missing("Version"))?,
