@@ -1,0 +1,172 @@
+//! `:86:` information to the account owner (bank.md §5.4): German ZKA `GGG?NN` subfields with SEPA keywords
+//! (`EREF+`, `SVWZ+`, ...), the Dutch `/TAG/value` structure (`/EREF/`, `/ORDP//NAME/`, `/REMI/`, `/CNTP/`),
+//! Triodos-style `>NN` subfields, and free text. Wrapped structured values are joined without a separator
+//! (banks wrap mid-word); free text is joined with spaces.
+
+use crate::model::Txn;
+use crate::text::{clean, clean_ref, decode_with};
+
+/// Reads `raw` (the `:86:` value, lines separated by `\n`) into `t`.
+pub fn apply(t: &mut Txn, raw: &[u8], utf8: bool) {
+    if raw.is_empty() {
+        return;
+    }
+    let text = decode_with(raw, utf8);
+    let joined: String = text.split('\n').map(|l| l.trim_end_matches('\r')).collect();
+    let b = joined.as_bytes();
+    if b.len() > 4 && b[..3].iter().all(u8::is_ascii_digit) && matches!(b[3], b'?' | b'>') {
+        german(t, &joined, b[3] as char);
+    } else if joined.trim_start().starts_with('/') && dutch(t, joined.trim_start()) {
+        // done
+    } else {
+        t.concepto = clean(&text);
+    }
+}
+
+/// `GGG?00text?20purpose...?32name` (separator `?`, or `>` for Triodos).
+fn german(t: &mut Txn, s: &str, sep: char) {
+    let mut purpose = String::new();
+    let mut name = String::new();
+    let mut posting = None;
+    let mut account = None;
+    let body = s.get(3..).unwrap_or("");
+    for part in body.split(sep).filter(|p| !p.is_empty()) {
+        let (code, val) = match (part.get(..2), part.get(2..)) {
+            (Some(c), Some(v)) if c.bytes().all(|b| b.is_ascii_digit()) => (c, v),
+            _ => {
+                purpose.push_str(part);
+                continue;
+            }
+        };
+        match code {
+            "00" => posting = clean(val),
+            "20" | "21" | "22" | "23" | "24" | "25" | "26" | "27" | "28" | "29" | "60" | "61" | "62" | "63" => {
+                purpose.push_str(val)
+            }
+            "31" => account = clean(val),
+            "32" | "33" => name.push_str(val),
+            _ => {}
+        }
+    }
+    let kw = sepa_keywords(&purpose);
+    let get = |k: &str| kw.iter().find(|(key, _)| *key == k).and_then(|(_, v)| clean_ref(v));
+    t.payer_name = clean(&name).or_else(|| get("ABWA"));
+    t.payer_account = account.or_else(|| get("IBAN"));
+    t.other_refs.extend(get("EREF"));
+    t.other_refs.extend(get("KREF"));
+    t.other_refs.extend(get("MREF"));
+    t.concepto = if kw.is_empty() {
+        clean(&purpose)
+    } else {
+        get("SVWZ")
+    }
+    .or(posting);
+}
+
+const SEPA_KEYS: &[&str] = &[
+    "EREF", "KREF", "MREF", "CRED", "DEBT", "SVWZ", "ABWA", "ABWE", "IBAN", "BIC", "COAM", "OAMT", "PURP", "SQTP",
+    "MDAT", "DDAT", "ORCR", "ORMR",
+];
+
+/// Splits `EREF+x SVWZ+y` into keyword/value pairs (values run to the next keyword).
+fn sepa_keywords(s: &str) -> Vec<(&'static str, String)> {
+    let mut hits: Vec<(usize, &'static str)> = Vec::new();
+    for k in SEPA_KEYS {
+        let pat = format!("{k}+");
+        let mut from = 0;
+        while let Some(i) = s.get(from..).and_then(|r| r.find(&pat)) {
+            hits.push((from + i, k));
+            from += i + pat.len();
+        }
+    }
+    hits.sort_unstable();
+    let mut out = Vec::with_capacity(hits.len());
+    for (n, (i, k)) in hits.iter().enumerate() {
+        let start = i + k.len() + 1;
+        let end = hits.get(n + 1).map_or(s.len(), |h| h.0);
+        if let Some(v) = s.get(start..end.max(start)) {
+            out.push((*k, v.to_string()));
+        }
+    }
+    out
+}
+
+const DUTCH_KEYS: &[&str] = &[
+    "TRTP", "EREF", "PREF", "MARF", "CSID", "CNTP", "BENM", "ORDP", "NAME", "REMI", "ISDT", "IBAN", "BIC", "ID",
+    "ADDR", "RTRN", "ULTC", "ULTD", "ULTB", "PURP", "USTD", "STRD", "CDTRREF", "CDTRREFTP", "CD", "ISSR", "OCMT",
+    "CHGS", "SVCL", "EXCH", "FX",
+];
+
+/// `/TAG/value/TAG//value`; returns false if no known tag was found (then the text is free text).
+fn dutch(t: &mut Txn, s: &str) -> bool {
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    for seg in s.split('/') {
+        if DUTCH_KEYS.contains(&seg) {
+            pairs.push((seg, String::new()));
+        } else if let Some((_, v)) = pairs.last_mut() {
+            if !v.is_empty() || !seg.is_empty() {
+                if !v.is_empty() {
+                    v.push('/');
+                }
+                v.push_str(seg);
+            }
+        }
+    }
+    if pairs.is_empty() {
+        return false;
+    }
+    let get = |k: &str| pairs.iter().find(|(key, _)| *key == k).and_then(|(_, v)| clean_ref(v));
+    let cntp: Vec<String> = get("CNTP")
+        .map(|v| v.split('/').map(str::to_string).collect())
+        .unwrap_or_default();
+    t.payer_name = get("NAME").or_else(|| cntp.get(2).and_then(|n| clean(n)));
+    t.payer_account = get("IBAN").or_else(|| cntp.first().and_then(|n| clean(n)));
+    for k in ["EREF", "PREF", "MARF", "CDTRREF"] {
+        t.other_refs.extend(get(k));
+    }
+    t.concepto = get("REMI")
+        .map(|r| r.trim_start_matches("USTD").trim_start_matches('/').to_string())
+        .filter(|r| !r.is_empty())
+        .or_else(|| get("USTD"))
+        .or_else(|| get("TRTP"));
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+    use cuadra_sdk::{Currency, Money};
+
+    fn txn() -> Txn {
+        Txn::new(NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or_default(), Money::zero(Currency::EUR))
+    }
+
+    #[test]
+    fn german_gvc_with_sepa_keywords() {
+        let mut t = txn();
+        let raw = b"166?00GUTSCHR. UEBERWEISUNG?20EREF+E2E-1?21SVWZ+Factura A-1\n?2223?30BYLADEM1001?31DE0210\n0500000123?32Max Mus?33termann";
+        apply(&mut t, raw, true);
+        assert_eq!(t.payer_name.as_deref(), Some("Max Mustermann"));
+        assert_eq!(t.payer_account.as_deref(), Some("DE02100500000123"));
+        assert_eq!(t.concepto.as_deref(), Some("Factura A-123"));
+        assert_eq!(t.other_refs, vec!["E2E-1".to_string()]);
+    }
+
+    #[test]
+    fn dutch_structured() {
+        let mut t = txn();
+        let raw = b"/EREF/02-04-2013 1120/BENM//NAME/Nespresso Nede\nrland B.V./REMI/674725433 11200\n/ISDT/2013-04-03";
+        apply(&mut t, raw, true);
+        assert_eq!(t.payer_name.as_deref(), Some("Nespresso Nederland B.V."));
+        assert_eq!(t.concepto.as_deref(), Some("674725433 11200"));
+        assert_eq!(t.other_refs, vec!["02-04-2013 1120".to_string()]);
+    }
+
+    #[test]
+    fn free_text() {
+        let mut t = txn();
+        apply(&mut t, b"PAGO FACTURA A-17\nCLAVE DE RASTREO 12345", true);
+        assert_eq!(t.concepto.as_deref(), Some("PAGO FACTURA A-17 CLAVE DE RASTREO 12345"));
+    }
+}

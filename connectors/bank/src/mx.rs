@@ -1,0 +1,136 @@
+//! Mexican payment data hidden in free text (bank.md §1, §9): Mexican statements put the SPEI clave de rastreo,
+//! the referencia numérica, the payer's CLABE and RFC inside description/concept columns. These helpers pull them
+//! out conservatively: a CLABE must pass its check digit, an RFC must have the SAT shape with a plausible date,
+//! and the clave de rastreo / referencia numérica are only taken after an explicit keyword.
+
+use crate::model::Txn;
+use cuadra_sdk::{Clabe, Rfc};
+
+/// Fills the Mexican fields a parser left empty from the transaction's texts.
+pub fn enrich(t: &mut Txn) {
+    if t.clave_rastreo.is_some()
+        && t.payer_account.is_some()
+        && t.payer_rfc.is_some()
+        && t.referencia_numerica.is_some()
+    {
+        return;
+    }
+    let mut hay = String::new();
+    for s in t
+        .concepto
+        .iter()
+        .chain(t.other_refs.iter())
+        .chain(t.bank_reference.iter())
+    {
+        hay.push_str(s);
+        hay.push(' ');
+    }
+    if hay.trim().is_empty() {
+        return;
+    }
+    if t.clave_rastreo.is_none() {
+        t.clave_rastreo = find_rastreo(&hay);
+    }
+    if t.referencia_numerica.is_none() {
+        t.referencia_numerica = find_ref_numerica(&hay);
+    }
+    if t.payer_account.is_none() {
+        t.payer_account = find_clabe(&hay);
+    }
+    if t.payer_rfc.is_none() {
+        t.payer_rfc = find_rfc(&hay);
+    }
+}
+
+/// Splits on anything that is not a letter, digit, `&` or `Ñ`.
+fn tokens(s: &str) -> impl Iterator<Item = &str> {
+    s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '&' || c == 'Ñ' || c == 'ñ'))
+        .filter(|t| !t.is_empty())
+}
+
+/// The first 18-digit run with a valid CLABE check digit.
+pub fn find_clabe(s: &str) -> Option<String> {
+    s.split(|c: char| !c.is_ascii_digit())
+        .filter(|t| t.len() == 18)
+        .find_map(|t| Clabe::parse(t).ok())
+        .map(|c| c.as_str().to_string())
+}
+
+/// The first token with the shape of an RFC (3–4 letters, a valid YYMMDD, a 3-character homoclave).
+pub fn find_rfc(s: &str) -> Option<String> {
+    tokens(s).find_map(|t| {
+        let n = t.chars().count();
+        if n != 12 && n != 13 {
+            return None;
+        }
+        let rfc = Rfc::parse(t).ok()?;
+        let letters = if n == 12 { 3 } else { 4 };
+        let date: String = rfc.as_str().chars().skip(letters).take(6).collect();
+        let m: u32 = date.get(2..4)?.parse().ok()?;
+        let d: u32 = date.get(4..6)?.parse().ok()?;
+        ((1..=12).contains(&m) && (1..=31).contains(&d)).then(|| rfc.as_str().to_string())
+    })
+}
+
+/// Position just after `kw` (case-insensitive ASCII), if present.
+fn after_keyword(upper: &str, kws: &[&str]) -> Option<usize> {
+    kws.iter()
+        .filter_map(|kw| upper.find(kw).map(|i| i + kw.len()))
+        .min()
+}
+
+/// The token after "CLAVE DE RASTREO", "CVE RASTREO", "RASTREO" (≤ 30 characters, letters, digits, `-`, `/`).
+pub fn find_rastreo(s: &str) -> Option<String> {
+    let upper = s.to_ascii_uppercase();
+    let start = after_keyword(&upper, &["RASTREO"])?;
+    let rest = s.get(start..)?;
+    let rest = rest.trim_start_matches(|c: char| c == ':' || c == '=' || c == '.' || c.is_whitespace());
+    let tok: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '/')
+        .collect();
+    (!tok.is_empty() && tok.len() <= 30 && tok.chars().any(|c| c.is_ascii_digit())).then_some(tok)
+}
+
+/// 1–7 digits after "REFERENCIA NUMERICA", "REF NUMERICA", "REF. NUM", "REF NUM" or "REFERENCIA".
+pub fn find_ref_numerica(s: &str) -> Option<String> {
+    let upper = s.to_ascii_uppercase().replace(['É', 'é'], "E");
+    let start = after_keyword(
+        &upper,
+        &[
+            "REFERENCIA NUMERICA",
+            "REF NUMERICA",
+            "REF. NUMERICA",
+            "REF. NUM",
+            "REF NUM",
+            "REFERENCIA",
+        ],
+    )?;
+    let rest = upper.get(start..)?;
+    let rest = rest.trim_start_matches(|c: char| {
+        c == ':' || c == '=' || c == '.' || c.is_whitespace() || c.is_ascii_alphabetic()
+    });
+    let tok: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    let next = rest.chars().nth(tok.len());
+    let bounded = !matches!(next, Some(c) if c.is_ascii_alphanumeric());
+    ((1..=7).contains(&tok.len()) && bounded).then_some(tok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extracts_mexican_fields() {
+        let s = "SPEI RECIBIDO BANORTE CLAVE DE RASTREO: 058-25/08/2023/25-300CPWF924 REF NUM 1234567 \
+                 CTA 072691004495711499 RFC EKU9003173C9";
+        assert_eq!(find_rastreo(s).as_deref(), Some("058-25/08/2023/25-300CPWF924"));
+        assert_eq!(find_ref_numerica(s).as_deref(), Some("1234567"));
+        assert_eq!(find_clabe(s).as_deref(), Some("072691004495711499"));
+        assert_eq!(find_rfc(s).as_deref(), Some("EKU9003173C9"));
+        assert_eq!(find_clabe("072691004495711498"), None, "bad check digit");
+        assert_eq!(find_rfc("ABCD991399XXX"), None, "month 13");
+        assert_eq!(find_ref_numerica("REFERENCIA 12345678"), None, "8 digits");
+        assert_eq!(find_rastreo("sin datos"), None);
+    }
+}

@@ -1,0 +1,207 @@
+//! Small text helpers shared by the parsers: byte decoding (UTF-8, else Latin-1), whitespace and reference
+//! normalization, civil dates, and lenient-but-exact amount parsing (comma decimals, thousands separators).
+
+use chrono::NaiveDate;
+use cuadra_sdk::parse_decimal;
+use rust_decimal::Decimal;
+
+/// Decodes bytes as UTF-8, or as Latin-1 when they are not valid UTF-8 (Mexican bank exports and German MT940
+/// files often are Latin-1 / cp1252; every byte maps to a character, so nothing is lost or rejected).
+pub fn decode(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_string(),
+        Err(_) => latin1(bytes),
+    }
+}
+
+/// Latin-1 decoding; with `utf8` known for the whole file, skips the per-field check.
+pub fn decode_with(bytes: &[u8], utf8: bool) -> String {
+    if utf8 {
+        String::from_utf8_lossy(bytes).into_owned()
+    } else {
+        latin1(bytes)
+    }
+}
+
+pub fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| b as char).collect()
+}
+
+/// Strips a UTF-8 byte-order mark.
+pub fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+/// Collapses runs of whitespace (including newlines) into one space and trims; `None` when empty.
+pub fn clean(s: &str) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    for w in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// `clean`, and also treats the usual "nothing here" placeholders as empty.
+pub fn clean_ref(s: &str) -> Option<String> {
+    let c = clean(s)?;
+    match c.to_ascii_uppercase().as_str() {
+        "NOTPROVIDED" | "NONREF" | "NONE" | "NA" | "N/A" | "ND" | "-" | "0" => None,
+        _ => Some(c),
+    }
+}
+
+/// Upper-case letters and digits only, for hashing and comparing references (`RF18 5390` = `rf185390`).
+pub fn norm_key(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+/// Civil date from the first 10 characters of an ISO date or date-time (`2014-12-31T13:15:00+01:00` →
+/// 2014-12-31: the bank's own calendar date, not converted to UTC).
+pub fn iso_date(s: &str) -> Option<NaiveDate> {
+    let t = s.trim();
+    NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok()
+}
+
+/// `YYYYMMDD` (OFX, compact dates).
+pub fn ymd_compact(s: &str) -> Option<NaiveDate> {
+    let t = s.trim();
+    let y: i32 = t.get(0..4)?.parse().ok()?;
+    let m: u32 = t.get(4..6)?.parse().ok()?;
+    let d: u32 = t.get(6..8)?.parse().ok()?;
+    NaiveDate::from_ymd_opt(y, m, d)
+}
+
+/// A date whose day may exceed the month (German 30/360 banks write 30 February): clamped to the month's last day.
+pub fn clamped_date(y: i32, m: u32, d: u32) -> Option<NaiveDate> {
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    (1..=d)
+        .rev()
+        .take(4)
+        .find_map(|day| NaiveDate::from_ymd_opt(y, m, day))
+}
+
+/// How a statement writes amounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DecimalSep {
+    /// `1,234.56`.
+    #[default]
+    Point,
+    /// `1.234,56`.
+    Comma,
+    /// Decide per value: the last of `.`/`,` is the decimal separator when followed by 1–2 or exactly 5 digits
+    /// and the other one appears before it or not at all (used for OFX, whose spec says `.` but banks send `,`).
+    Auto,
+}
+
+/// Parses an amount exactly. Accepts a sign (leading or trailing `-`, or parentheses), thousands separators of
+/// the other kind, spaces and currency symbols (`$`, `€`); rejects anything else. Never goes through f64.
+pub fn parse_amount(s: &str, sep: DecimalSep) -> Result<Decimal, String> {
+    let t = s.trim();
+    let mut neg = false;
+    let mut body: String = t
+        .chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '$' | '€' | '\u{a0}' | '\''))
+        .collect();
+    if body.starts_with('(') && body.ends_with(')') && body.len() > 2 {
+        neg = true;
+        body = body[1..body.len() - 1].to_string();
+    }
+    if let Some(b) = body.strip_suffix('-') {
+        neg = !neg;
+        body = b.to_string();
+    }
+    if let Some(b) = body.strip_prefix('-') {
+        neg = !neg;
+        body = b.to_string();
+    } else if let Some(b) = body.strip_prefix('+') {
+        body = b.to_string();
+    }
+    let sep = match sep {
+        DecimalSep::Auto => guess_sep(&body),
+        other => other,
+    };
+    let (dec, thousands) = match sep {
+        DecimalSep::Comma => (',', '.'),
+        _ => ('.', ','),
+    };
+    let mut norm = String::with_capacity(body.len() + 1);
+    for c in body.chars() {
+        if c == thousands {
+            continue;
+        }
+        norm.push(if c == dec { '.' } else { c });
+    }
+    if norm.ends_with('.') {
+        norm.push('0');
+    }
+    let d = parse_decimal(&norm).map_err(|_| format!("expected an amount such as 1160.00, found {t:?}"))?;
+    Ok(if neg { -d } else { d })
+}
+
+fn guess_sep(body: &str) -> DecimalSep {
+    let last_dot = body.rfind('.');
+    let last_comma = body.rfind(',');
+    match (last_dot, last_comma) {
+        (Some(d), Some(c)) => {
+            if c > d {
+                DecimalSep::Comma
+            } else {
+                DecimalSep::Point
+            }
+        }
+        (None, Some(c)) => {
+            let digits = body.len() - c - 1;
+            if digits == 3 {
+                // `1,025` reads as a thousands separator; `10,5` and `10,50` as a decimal comma.
+                DecimalSep::Point
+            } else {
+                DecimalSep::Comma
+            }
+        }
+        _ => DecimalSep::Point,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        parse_decimal(s).unwrap()
+    }
+
+    #[test]
+    fn amounts() {
+        assert_eq!(parse_amount("1,533.50", DecimalSep::Point).unwrap(), d("1533.50"));
+        assert_eq!(parse_amount("4.626,81", DecimalSep::Comma).unwrap(), d("4626.81"));
+        assert_eq!(parse_amount("-1,058.09", DecimalSep::Point).unwrap(), d("-1058.09"));
+        assert_eq!(parse_amount("(12.00)", DecimalSep::Point).unwrap(), d("-12.00"));
+        assert_eq!(parse_amount("$ 1 025,53", DecimalSep::Comma).unwrap(), d("1025.53"));
+        assert_eq!(parse_amount("+1058,53", DecimalSep::Auto).unwrap(), d("1058.53"));
+        assert_eq!(parse_amount("10.000,50", DecimalSep::Auto).unwrap(), d("10000.50"));
+        assert_eq!(parse_amount("10,000.50", DecimalSep::Auto).unwrap(), d("10000.50"));
+        assert_eq!(parse_amount("80,", DecimalSep::Comma).unwrap(), d("80"));
+        assert!(parse_amount("1e5", DecimalSep::Point).is_err());
+        assert!(parse_amount("", DecimalSep::Point).is_err());
+        assert!(parse_amount("abc", DecimalSep::Comma).is_err());
+    }
+
+    #[test]
+    fn dates_and_text() {
+        assert_eq!(clamped_date(2016, 2, 30), NaiveDate::from_ymd_opt(2016, 2, 29));
+        assert_eq!(clamped_date(2016, 13, 1), None);
+        assert_eq!(iso_date("2014-12-31T13:15:00+01:00"), NaiveDate::from_ymd_opt(2014, 12, 31));
+        assert_eq!(clean("  a \n b  "), Some("a b".into()));
+        assert_eq!(clean_ref("NOTPROVIDED"), None);
+        assert_eq!(norm_key("RF18 5390-x"), "RF185390X");
+        assert_eq!(decode(b"M\xfcller"), "Müller");
+    }
+}
