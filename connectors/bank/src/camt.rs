@@ -9,6 +9,8 @@
 //!   the entry amount (a batch) becomes one payment per `TxDtls` (`part` = its index).
 //! * Credits are positive. For a credit the payer is `Dbtr` (else `UltmtDbtr`, else the debtor agent's name) and
 //!   its account `DbtrAcct`; for a debit the counterparty is `Cdtr`/`CdtrAcct`.
+//! * The booking date is `BookgDt`, else `ValDt`, else the statement's (or group header's) `CreDtTm`: camt.054
+//!   notifications may omit both dates.
 //! * `Sts` maps to `status` `booked` / `pending` / `info`; `RvslInd=true` gives `reversal`. Nothing is dropped:
 //!   the daemon decides what a pending entry means.
 //! * Assumption (no public Mexican camt sample exists): a CLABE sits in `DbtrAcct/Id/Othr/Id` and the SPEI
@@ -74,6 +76,8 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>, CamtKind), Inpu
     let mut kind: Option<CamtKind> = None;
     let mut statements = 0usize;
     let mut account: Option<String> = None;
+    let mut header_date: Option<String> = None;
+    let mut statement_date: Option<String> = None;
     let mut txns = Vec::new();
     let mut problems = Vec::new();
     let mut entry: Option<EntryBuilder> = None;
@@ -111,12 +115,14 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>, CamtKind), Inpu
                     Tag::Stmt | Tag::Rpt | Tag::Ntfctn if stack.len() == 2 => {
                         statements += 1;
                         account = None;
+                        statement_date = None;
                     }
                     Tag::Ntry => {
                         let line = lines.line_at(bytes, pos_before);
                         let mut b = EntryBuilder::new(statements.saturating_sub(1), line);
                         b.start = pos_before;
                         b.account = account.clone();
+                        b.fallback_date = statement_date.clone().or(header_date.clone());
                         entry = Some(b);
                     }
                     _ => {}
@@ -136,7 +142,7 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>, CamtKind), Inpu
                 stack.pop();
             }
             Event::Text(t) => {
-                if entry.is_some() || in_account(&stack) {
+                if entry.is_some() || in_account(&stack) || stack.last() == Some(&Tag::CreDtTm) {
                     match t.unescape() {
                         Ok(s) => text.push_str(&s),
                         Err(_) => text.push_str(&String::from_utf8_lossy(&t)),
@@ -151,6 +157,13 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>, CamtKind), Inpu
                     }
                 }
                 let closing = stack.last().copied();
+                if closing == Some(Tag::CreDtTm) && stack.len() == 4 {
+                    match stack.get(2) {
+                        Some(Tag::GrpHdr) => header_date = crate::text::clean(&text),
+                        Some(Tag::Stmt | Tag::Rpt | Tag::Ntfctn) => statement_date = crate::text::clean(&text),
+                        _ => {}
+                    }
+                }
                 if let Some(b) = entry.as_mut() {
                     b.end_tag(&stack, &text);
                 }

@@ -5,7 +5,7 @@
 //! (`DDMMYYYY`) the value date; `MontoPago` the amount in MXN; the beneficiary's `Cuenta` the own account (the
 //! company's, often a per-customer virtual CLABE); the ordenante's `Nombre`, `Cuenta` and `RFC` (an RFC, or a
 //! CURP for persons) the payer; `Concepto` the concepto; `claveRastreo` the clave de rastreo. `NA` means absent.
-//! The identity is `rastreo:<FechaOperacion>:<BancoEmisor>:<claveRastreo>` (a clave de rastreo is unique per
+//! The identity is `rastreo:<FechaOperacion>:<BANCOEMISOR>:<claveRastreo>` (bank name upper-case, letters and digits only) (a clave de rastreo is unique per
 //! sending bank and operation date, bank.md §1.3). The `sello` is not verified here.
 
 use crate::model::{err_at, Txn, UniqueRef};
@@ -62,7 +62,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Txn>, InputError> {
         .get("claveRastreo")
         .and_then(|c| clean(c))
         .ok_or_else(|| err_at(1, Some("SPEI_Tercero/@claveRastreo"), "expected a clave de rastreo"))?;
-    let emisor = get(&orden, "BancoEmisor").unwrap_or_default();
+    let emisor = get(&orden, "BancoEmisor").map(|e| crate::text::norm_key(&e)).unwrap_or_default();
     let mut t = Txn::new(booked, Money::new(amount, Currency::MXN));
     t.value_date = root.get("cadenaCDA").and_then(|c| abono_date(c));
     t.file_account = get(&benef, "Cuenta");

@@ -8,7 +8,7 @@
 //! `CARGO`/`ABONO` exports). Rows whose date cell has no digit (totals, "Saldo inicial") are skipped silently; a
 //! row with a bad date or amount is reported with its line and column and skipped.
 
-use crate::model::{err_at, Txn, UniqueRef};
+use crate::model::{err_at, LineCounter, Txn, UniqueRef};
 use crate::text::{clean, clean_ref, decode_with, parse_amount, DecimalSep};
 use chrono::{NaiveDate, NaiveDateTime};
 use cuadra_sdk::{Currency, InputError, Money};
@@ -157,16 +157,18 @@ pub fn parse(bytes: &[u8], map: &CsvMapping) -> Result<(Vec<Txn>, Vec<InputError
     let mut resolved: Option<Resolved<'_>> = None;
     let mut txns = Vec::new();
     let mut problems = Vec::new();
+    let mut lines = LineCounter::new();
     loop {
-        let start = rdr.position().byte() as usize;
-        let line = rdr.position().line();
         match rdr.read_byte_record(&mut rec) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
                 return Err(err_at(line, None, format!("not a readable CSV file: {e}")));
             }
         }
+        let start = rec.position().map_or(0, |p| p.byte() as usize);
+        let line = lines.line_at(bytes, start);
         let end = rdr.position().byte() as usize;
         let cells: Vec<String> = rec.iter().map(|c| decode_with(c, utf8)).collect();
         let Some(res) = resolved.as_ref() else {
@@ -296,9 +298,9 @@ fn amount_of<'a>(
         let Some(v) = num(a)? else {
             return Ok(None);
         };
-        if let Some(dc) = &map.debit_credit {
-            let ind = cell(dc).unwrap_or("").to_ascii_uppercase();
-            let debit = map.debit_values.iter().any(|d| d.eq_ignore_ascii_case(&ind));
+        // The indicator only applies where the row has one (presets name it optionally).
+        if let Some(ind) = map.debit_credit.as_ref().and_then(cell) {
+            let debit = map.debit_values.iter().any(|d| d.eq_ignore_ascii_case(ind));
             return Ok(Some(if debit { -v.abs() } else { v.abs() }));
         }
         return Ok(Some(v));

@@ -94,7 +94,12 @@ fn fields(bytes: &[u8]) -> Vec<Field<'_>> {
                 _ => continue,
             }
         }
-        if line == b"-" || line.starts_with(b"-}") {
+        if line == b"-" {
+            // A lone `-` separates messages in some exports but also wraps `:86:` text (ING): dropped, like
+            // mt-940 does; statements are split on `:20:` and envelopes.
+            continue;
+        }
+        if line.starts_with(b"-}") {
             out.extend(current.take());
             boundary = true;
             continue;
@@ -177,8 +182,14 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>), InputError> {
                 stmt.account_ccy = ccy;
             }
             b"60F" | b"60M" | b"60" => stmt.opening_ccy = balance_currency(f.value),
+            b"34F" => stmt.closing_ccy = stmt.closing_ccy.or(prefix_currency(f.value)),
+            b"90C" | b"90D" => {
+                let v = f.value;
+                let skip = v.iter().take_while(|c| c.is_ascii_digit()).count();
+                stmt.closing_ccy = stmt.closing_ccy.or(prefix_currency(v.get(skip..).unwrap_or(&[])));
+            }
             b"62F" | b"62M" | b"62" => {
-                stmt.closing_ccy = balance_currency(f.value);
+                stmt.closing_ccy = balance_currency(f.value).or(stmt.closing_ccy);
                 stmt.owner_open = false;
             }
             b"61" => match statement_line(f, utf8) {
@@ -266,6 +277,12 @@ fn split_account(v: &str) -> (Option<String>, Option<Currency>) {
         }
     }
     (clean(v), None)
+}
+
+/// A currency at the start of `v` (`:34F:PLN0`).
+fn prefix_currency(v: &[u8]) -> Option<Currency> {
+    let c = v.get(..3)?;
+    std::str::from_utf8(c).ok().and_then(|s| Currency::parse(s).ok())
 }
 
 /// Currency of a balance field `C200101EUR444,29` (None when garbled, e.g. `Dnullnull7414,3`).

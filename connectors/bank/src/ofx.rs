@@ -139,6 +139,8 @@ struct TrnFields {
     memo: Option<String>,
     acct_to: Option<String>,
     trntype: Option<String>,
+    /// `CURRENCY/CURSYM` or `ORIGCURRENCY/CURSYM`, used when the statement has no `CURDEF`.
+    cursym: Option<String>,
 }
 
 /// Parses an OFX file into transactions.
@@ -229,6 +231,7 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>), InputError> {
                                 b"EXTDNAME" => f.extdname = v(),
                                 b"MEMO" => f.memo = v(),
                                 b"TRNTYPE" => f.trntype = v(),
+                                b"CURSYM" => f.cursym = v(),
                                 _ => {}
                             }
                         }
@@ -253,6 +256,7 @@ fn build(
     currency: Option<Currency>,
     account: Option<String>,
 ) -> Result<Txn, InputError> {
+    let currency = currency.or_else(|| f.cursym.as_deref().and_then(|c| Currency::parse(c).ok()));
     let currency = currency.ok_or_else(|| {
         err_at(line, Some("CURDEF"), "expected the statement currency (CURDEF) before this STMTTRN, found none")
     })?;

@@ -64,6 +64,8 @@ pub enum Tag {
     RfrdDocInf,
     Nb,
     AddtlTxInf,
+    GrpHdr,
+    CreDtTm,
 }
 
 impl Tag {
@@ -121,6 +123,8 @@ impl Tag {
             b"RfrdDocInf" => Tag::RfrdDocInf,
             b"Nb" => Tag::Nb,
             b"AddtlTxInf" => Tag::AddtlTxInf,
+            b"GrpHdr" => Tag::GrpHdr,
+            b"CreDtTm" => Tag::CreDtTm,
             _ => Tag::Other,
         }
     }
@@ -169,6 +173,8 @@ pub struct EntryBuilder {
     pub start: usize,
     pub end: usize,
     pub account: Option<String>,
+    /// Statement (else group header) creation date, for entries without BookgDt/ValDt (optional in camt.054).
+    pub fallback_date: Option<String>,
     amt: AmountField,
     cdt_dbt: Option<String>,
     reversal: bool,
@@ -190,6 +196,7 @@ impl EntryBuilder {
             start: 0,
             end: 0,
             account: None,
+            fallback_date: None,
             amt: AmountField::default(),
             cdt_dbt: None,
             reversal: false,
@@ -267,9 +274,14 @@ impl EntryBuilder {
             .ok_or_else(|| err_at(line, Some("Ntry/Amt"), "expected an entry amount"))?;
         let amount = parse_amount(raw_amt, DecimalSep::Point).map_err(|m| err_at(line, Some("Ntry/Amt"), m))?;
         let credit = sign_of(self.cdt_dbt.as_deref(), line, "Ntry/CdtDbtInd")?;
-        let booked_raw = self.booked.as_deref().or(self.value.as_deref()).ok_or_else(|| {
-            err_at(line, Some("Ntry/BookgDt"), "expected a booking date (BookgDt/Dt or BookgDt/DtTm)")
-        })?;
+        let booked_raw = self
+            .booked
+            .as_deref()
+            .or(self.value.as_deref())
+            .or(self.fallback_date.as_deref())
+            .ok_or_else(|| {
+                err_at(line, Some("Ntry/BookgDt"), "expected a booking date (BookgDt/Dt or BookgDt/DtTm)")
+            })?;
         let booked_on = iso_date(booked_raw).ok_or_else(|| {
             err_at(line, Some("Ntry/BookgDt"), format!("expected a date YYYY-MM-DD, found {booked_raw:?}"))
         })?;

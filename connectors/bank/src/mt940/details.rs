@@ -11,8 +11,15 @@ pub fn apply(t: &mut Txn, raw: &[u8], utf8: bool) {
     if raw.is_empty() {
         return;
     }
-    let text = decode_with(raw, utf8);
-    let joined: String = text.split('\n').map(|l| l.trim_end_matches('\r')).collect();
+    let decoded = decode_with(raw, utf8);
+    // Lone `-` lines wrap text in some exports (ING) and are not content.
+    let lines: Vec<&str> = decoded
+        .split('\n')
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| l.trim() != "-")
+        .collect();
+    let text = lines.join("\n");
+    let joined: String = lines.concat();
     let b = joined.as_bytes();
     if b.len() > 4 && b[..3].iter().all(u8::is_ascii_digit) && matches!(b[3], b'?' | b'>') {
         german(t, &joined, b[3] as char);
@@ -125,10 +132,10 @@ fn dutch(t: &mut Txn, s: &str) -> bool {
         t.other_refs.extend(get(k));
     }
     t.concepto = get("REMI")
-        .map(|r| r.trim_start_matches("USTD").trim_start_matches('/').to_string())
-        .filter(|r| !r.is_empty())
         .or_else(|| get("USTD"))
-        .or_else(|| get("TRTP"));
+        .or_else(|| get("TRTP"))
+        .map(|r| r.trim_matches('/').to_string())
+        .filter(|r| !r.is_empty());
     true
 }
 

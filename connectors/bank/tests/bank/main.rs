@@ -1,0 +1,10 @@
+//! Integration tests for cuadra-bank: hand-written fixtures per format (`formats`), identities across
+//! overlapping statements (`overlap`), the importer's deliveries (`importer`), the fuzz stand-in loop (`fuzz`),
+//! and the conformance suite over `../shared/fixtures/bank` when it is present (`conformance`).
+
+mod conformance;
+mod formats;
+mod fuzz;
+mod importer;
+mod overlap;
+mod support;
