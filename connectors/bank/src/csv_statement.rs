@@ -167,7 +167,11 @@ pub fn parse(bytes: &[u8], map: &CsvMapping) -> Result<(Vec<Txn>, Vec<InputError
                 return Err(err_at(line, None, format!("not a readable CSV file: {e}")));
             }
         }
-        let start = rec.position().map_or(0, |p| p.byte() as usize);
+        // With CRLF the reader's record position can sit on the previous line's `\n`.
+        let mut start = rec.position().map_or(0, |p| p.byte() as usize);
+        while matches!(bytes.get(start), Some(b'\r' | b'\n')) {
+            start += 1;
+        }
         let line = lines.line_at(bytes, start);
         let end = rdr.position().byte() as usize;
         let cells: Vec<String> = rec.iter().map(|c| decode_with(c, utf8)).collect();
