@@ -44,10 +44,10 @@ pub(crate) fn root<'a>(
     for a in attributes(input, pos, e)? {
         let a = next_attr(input, pos, a)?;
         let r: Result<(), ParseError> = (|| {
-        match a.key.as_ref() {
-            b"Version" => {
-                let v = attr_text(input, &a, "Comprobante@Version")?;
-                version = Some(match (&*v, cfd4) {
+            match a.key {
+                b"Version" => {
+                    let v = attr_text(input, &a, "Comprobante@Version")?;
+                    version = Some(match (&*v, cfd4) {
                     ("3.3", false) => CfdiVersion::V33,
                     ("4.0", true) => CfdiVersion::V40,
                     _ => {
@@ -63,48 +63,50 @@ pub(crate) fn root<'a>(
                         .with_field("Comprobante@Version"))
                     }
                 });
+                }
+                b"version" => {
+                    let v = attr_text(input, &a, "Comprobante@version")?;
+                    legacy = Some(
+                        ParseError::at(
+                            input,
+                            pos,
+                            ErrorKind::Unsupported,
+                            format!("CFDI {v} is not supported (only 3.3 and 4.0 are read)"),
+                        )
+                        .with_field("Comprobante@version"),
+                    );
+                }
+                b"Serie" => serie = Some(attr_text(input, &a, "Comprobante@Serie")?),
+                b"Folio" => folio = Some(attr_text(input, &a, "Comprobante@Folio")?),
+                b"Fecha" => fecha = Some(parse_fecha(input, &a, "Comprobante@Fecha")?),
+                b"TipoDeComprobante" => {
+                    let t = attr_text(input, &a, "Comprobante@TipoDeComprobante")?;
+                    tipo = Some(Tipo::parse(&t).ok_or_else(|| {
+                        invalid(
+                            input,
+                            &a,
+                            "Comprobante@TipoDeComprobante",
+                            format!("{t:?} is not one of I, E, T, N, P"),
+                        )
+                    })?);
+                }
+                b"Moneda" => moneda = Some(parse_currency(input, &a, "Comprobante@Moneda")?),
+                b"TipoCambio" => {
+                    tipo_cambio = Some(parse_amount(input, &a, "Comprobante@TipoCambio")?)
+                }
+                b"SubTotal" => subtotal = Some(parse_amount(input, &a, "Comprobante@SubTotal")?),
+                b"Descuento" => descuento = Some(parse_amount(input, &a, "Comprobante@Descuento")?),
+                b"Total" => total = Some(parse_amount(input, &a, "Comprobante@Total")?),
+                b"MetodoPago" => {
+                    metodo_pago = Some(attr_text(input, &a, "Comprobante@MetodoPago")?)
+                }
+                b"FormaPago" => forma_pago = Some(attr_text(input, &a, "Comprobante@FormaPago")?),
+                b"LugarExpedicion" => {
+                    lugar = Some(attr_text(input, &a, "Comprobante@LugarExpedicion")?)
+                }
+                _ => {}
             }
-            b"version" => {
-                let v = attr_text(input, &a, "Comprobante@version")?;
-                legacy = Some(
-                    ParseError::at(
-                        input,
-                        pos,
-                        ErrorKind::Unsupported,
-                        format!("CFDI {v} is not supported (only 3.3 and 4.0 are read)"),
-                    )
-                    .with_field("Comprobante@version"),
-                );
-            }
-            b"Serie" => serie = Some(attr_text(input, &a, "Comprobante@Serie")?),
-            b"Folio" => folio = Some(attr_text(input, &a, "Comprobante@Folio")?),
-            b"Fecha" => fecha = Some(parse_fecha(input, &a, "Comprobante@Fecha")?),
-            b"TipoDeComprobante" => {
-                let t = attr_text(input, &a, "Comprobante@TipoDeComprobante")?;
-                tipo = Some(Tipo::parse(&t).ok_or_else(|| {
-                    invalid(
-                        input,
-                        &a,
-                        "Comprobante@TipoDeComprobante",
-                        format!("{t:?} is not one of I, E, T, N, P"),
-                    )
-                })?);
-            }
-            b"Moneda" => moneda = Some(parse_currency(input, &a, "Comprobante@Moneda")?),
-            b"TipoCambio" => {
-                tipo_cambio = Some(parse_amount(input, &a, "Comprobante@TipoCambio")?)
-            }
-            b"SubTotal" => subtotal = Some(parse_amount(input, &a, "Comprobante@SubTotal")?),
-            b"Descuento" => descuento = Some(parse_amount(input, &a, "Comprobante@Descuento")?),
-            b"Total" => total = Some(parse_amount(input, &a, "Comprobante@Total")?),
-            b"MetodoPago" => metodo_pago = Some(attr_text(input, &a, "Comprobante@MetodoPago")?),
-            b"FormaPago" => forma_pago = Some(attr_text(input, &a, "Comprobante@FormaPago")?),
-            b"LugarExpedicion" => {
-                lugar = Some(attr_text(input, &a, "Comprobante@LugarExpedicion")?)
-            }
-            _ => {}
-        }
-        Ok(())
+            Ok(())
         })();
         if let Err(err) = r {
             first_err.get_or_insert(err);

@@ -78,7 +78,9 @@ impl ParseError {
 
 /// 1-based line and column (in characters) of byte `offset` in `input`; offsets past the end are clamped.
 pub fn line_column(input: &[u8], offset: u64) -> (u64, u64) {
-    let end = usize::try_from(offset).unwrap_or(usize::MAX).min(input.len());
+    let end = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(input.len());
     let before = input.get(..end).unwrap_or_default();
     let line = 1 + before.iter().filter(|&&b| b == b'\n').count() as u64;
     let line_start = before

@@ -26,5 +26,12 @@ pub fn sat_package(data: &[u8]) {
         max_metadata_bytes: 4 * 1024 * 1024,
         max_expansion_ratio: 100,
     };
-    let _ = crate::read_package_bytes(data, None, &company(), &limits, &mut |_| Ok(()), &mut |_| {});
+    let _ = crate::read_package_bytes(
+        data,
+        None,
+        &company(),
+        &limits,
+        &mut |_| Ok(()),
+        &mut |_| {},
+    );
 }

@@ -97,7 +97,10 @@ impl CfdiImporter {
                 continue;
             }
             let Ok(meta) = std::fs::symlink_metadata(&p) else {
-                bad(InputError::new(at(&p), "cannot read file metadata; skipped"));
+                bad(InputError::new(
+                    at(&p),
+                    "cannot read file metadata; skipped",
+                ));
                 continue;
             };
             if meta.is_dir() {
@@ -126,8 +129,10 @@ impl CfdiImporter {
         bad: &mut dyn FnMut(InputError),
     ) -> Result<(), InputError> {
         let file_name = path.display().to_string();
-        let f = File::open(path).map_err(|e| InputError::new(at(path), format!("cannot open: {e}")))?;
-        let mut stopped = |e: InputError| InputError::new(e.location, format!("stopped: {}", e.message));
+        let f =
+            File::open(path).map_err(|e| InputError::new(at(path), format!("cannot open: {e}")))?;
+        let mut stopped =
+            |e: InputError| InputError::new(e.location, format!("stopped: {}", e.message));
         match t {
             FileType::Xml => {
                 let cap = self.limits.max_document_bytes;
@@ -161,7 +166,8 @@ impl CfdiImporter {
                 bad,
             ),
             FileType::Txt => {
-                let mut br = BufReader::with_capacity(64 * 1024, f.take(self.limits.max_metadata_bytes));
+                let mut br =
+                    BufReader::with_capacity(64 * 1024, f.take(self.limits.max_metadata_bytes));
                 let head = std::io::BufRead::fill_buf(&mut br)
                     .map_err(|e| InputError::new(at(path), format!("cannot read: {e}")))?;
                 if !looks_like_metadata(head) {
@@ -173,7 +179,13 @@ impl CfdiImporter {
                     }
                     return Ok(());
                 }
-                metadata_stream(br, Some(&file_name), None, &mut |d| out(d).map_err(&mut stopped), bad)
+                metadata_stream(
+                    br,
+                    Some(&file_name),
+                    None,
+                    &mut |d| out(d).map_err(&mut stopped),
+                    bad,
+                )
             }
         }
     }
@@ -209,7 +221,10 @@ impl FileImporter for CfdiImporter {
         if meta.is_dir() {
             return self.read_dir(path, out, bad);
         }
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         match file_type(name) {
             Some(t) => self.read_file(path, t, true, out, bad),
             None => Err(InputError::new(

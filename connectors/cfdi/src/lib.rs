@@ -12,6 +12,10 @@
 //! - [`fuzz`]: entry points for the fuzz targets (never panic on any input).
 //! - [`error`]: [`ParseError`] with line/column and a reason.
 
+// `InputError` is the SDK's error type for importers (the `FileImporter` trait returns it); it is large but
+// returned once per bad file or entry, never on a hot path.
+#![allow(clippy::result_large_err)]
+
 pub mod deliver;
 pub mod error;
 pub mod fuzz;
@@ -30,8 +34,8 @@ pub use deliver::{cfdi_delivery, metadata_delivery};
 pub use error::{ErrorKind, ParseError};
 pub use importer::CfdiImporter;
 pub use metadata::{read_metadata, MetadataItem, MetadataRow, RowProblem, ThirdPartyRow};
-pub use package::{read_package, read_package_bytes, Limits};
 pub use model::*;
 pub use normalize::{mexico_to_utc, normalize};
+pub use package::{read_package, read_package_bytes, Limits};
 pub use parser::{parse, parse_with, ParseOptions, DEFAULT_MAX_DOCUMENT_BYTES};
 pub use values::fecha as parse_fecha;

@@ -64,7 +64,11 @@ pub fn looks_like_metadata(head: &[u8]) -> bool {
 
 /// Reads `len` bytes up to and including `\n` into `buf` (at most `cap`; the rest of a longer line is
 /// discarded and `Ok(Some(true))` says so). `Ok(None)` at end of input.
-fn read_line_capped<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, cap: usize) -> std::io::Result<Option<bool>> {
+fn read_line_capped<R: BufRead>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    cap: usize,
+) -> std::io::Result<Option<bool>> {
     let mut read_any = false;
     let mut truncated = false;
     loop {
@@ -217,13 +221,22 @@ struct Columns {
     nombre_terceros: Option<usize>,
 }
 
-fn row(cols: &Columns, third_party: bool, line: u64, raw: Vec<u8>) -> Result<MetadataItem, RowProblem> {
+fn row(
+    cols: &Columns,
+    third_party: bool,
+    line: u64,
+    raw: Vec<u8>,
+) -> Result<MetadataItem, RowProblem> {
     // Inner LFs are deleted for parsing (phpcfdi: "Receptor\nSA" → "ReceptorSA"); `raw` keeps them.
     let text: String = String::from_utf8_lossy(&raw).replace('\n', "");
     let fields: Vec<&str> = text.split('~').collect();
     let get = |i: Option<usize>| i.and_then(|i| fields.get(i)).map_or("", |s| s.trim());
     let column_of = |i: usize| -> u64 {
-        1 + fields.iter().take(i).map(|f| f.chars().count() as u64 + 1).sum::<u64>()
+        1 + fields
+            .iter()
+            .take(i)
+            .map(|f| f.chars().count() as u64 + 1)
+            .sum::<u64>()
     };
     let bad = |i: usize, field: &str, message: String| RowProblem {
         line,
@@ -233,10 +246,18 @@ fn row(cols: &Columns, third_party: bool, line: u64, raw: Vec<u8>) -> Result<Met
     };
     let uuid_text = get(Some(cols.uuid));
     if uuid_text.is_empty() {
-        return Err(bad(cols.uuid, "Uuid", "empty Uuid; row skipped".to_string()));
+        return Err(bad(
+            cols.uuid,
+            "Uuid",
+            "empty Uuid; row skipped".to_string(),
+        ));
     }
     let uuid = CfdiUuid::parse(uuid_text).map_err(|_| {
-        bad(cols.uuid, "Uuid", format!("{uuid_text:?} is not a UUID; row skipped"))
+        bad(
+            cols.uuid,
+            "Uuid",
+            format!("{uuid_text:?} is not a UUID; row skipped"),
+        )
     })?;
     if third_party {
         return Ok(MetadataItem::ThirdParty(ThirdPartyRow {

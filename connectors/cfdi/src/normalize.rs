@@ -32,7 +32,9 @@ pub fn mexico_to_utc(t: NaiveDateTime) -> DateTime<Utc> {
 
 fn is_company(rfc: &str, company_rfcs: &[Rfc]) -> bool {
     let t = rfc.trim();
-    company_rfcs.iter().any(|c| c.as_str().eq_ignore_ascii_case(t))
+    company_rfcs
+        .iter()
+        .any(|c| c.as_str().eq_ignore_ascii_case(t))
 }
 
 fn seen(cfdi: &Cfdi<'_>, reason: impl Into<String>) -> Vec<Record> {
@@ -72,7 +74,10 @@ pub fn normalize(cfdi: &Cfdi<'_>, company_rfcs: &[Rfc]) -> Vec<Record> {
         Tipo::E => vec![Record::Credit(credit(cfdi, uuid, issued_at))],
         Tipo::P => {
             if cfdi.pagos.is_empty() {
-                return seen(cfdi, "tipo P without a Pagos complement: no payment to record");
+                return seen(
+                    cfdi,
+                    "tipo P without a Pagos complement: no payment to record",
+                );
             }
             cfdi.pagos
                 .iter()

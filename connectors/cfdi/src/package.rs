@@ -78,7 +78,14 @@ pub fn read_package_bytes(
     out: &mut dyn FnMut(Delivery) -> Result<(), InputError>,
     bad: &mut dyn FnMut(InputError),
 ) -> Result<(), InputError> {
-    read_package(std::io::Cursor::new(bytes), file, company_rfcs, limits, out, bad)
+    read_package(
+        std::io::Cursor::new(bytes),
+        file,
+        company_rfcs,
+        limits,
+        out,
+        bad,
+    )
 }
 
 /// Reads a package entry by entry. A file that is not a zip is an `Err`; problems with single entries go to `bad`
@@ -231,9 +238,10 @@ pub(crate) fn metadata_stream<R: std::io::BufRead>(
     );
     match res {
         Ok(_) => Ok(()),
-        Err(MetadataError::Stopped(_)) => Err(stop.unwrap_or_else(|| {
-            InputError::new(loc(file, entry), "stopped by the receiver")
-        })),
+        Err(MetadataError::Stopped(_)) => {
+            Err(stop
+                .unwrap_or_else(|| InputError::new(loc(file, entry), "stopped by the receiver")))
+        }
         Err(e) => {
             bad(InputError::new(loc(file, entry), e.to_string()));
             Ok(())

@@ -42,7 +42,7 @@ pub(crate) fn pago<'a>(
     };
     for a in attributes(input, pos, e)? {
         let a = next_attr(input, pos, a)?;
-        match a.key.as_ref() {
+        match a.key {
             b"FechaPago" => fecha = Some(parse_fecha(input, &a, "Pago@FechaPago")?),
             b"FormaDePagoP" => forma = Some(attr_text(input, &a, "Pago@FormaDePagoP")?),
             b"MonedaP" => moneda = Some(parse_currency(input, &a, "Pago@MonedaP")?),
@@ -89,7 +89,7 @@ pub(crate) fn docto<'a>(
     };
     for a in attributes(input, pos, e)? {
         let a = next_attr(input, pos, a)?;
-        match a.key.as_ref() {
+        match a.key {
             b"IdDocumento" => {
                 d.id_documento = Some(attr_text(input, &a, "DoctoRelacionado@IdDocumento")?)
             }
@@ -115,8 +115,11 @@ pub(crate) fn docto<'a>(
                 d.imp_pagado = Some(parse_amount(input, &a, "DoctoRelacionado@ImpPagado")?)
             }
             b"ImpSaldoInsoluto" => {
-                d.imp_saldo_insoluto =
-                    Some(parse_amount(input, &a, "DoctoRelacionado@ImpSaldoInsoluto")?)
+                d.imp_saldo_insoluto = Some(parse_amount(
+                    input,
+                    &a,
+                    "DoctoRelacionado@ImpSaldoInsoluto",
+                )?)
             }
             _ => {}
         }

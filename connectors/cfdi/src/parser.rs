@@ -6,8 +6,7 @@ use crate::error::{ErrorKind, ParseError};
 use crate::model::{Cfdi, DoctoRelacionado, PagosVersion, Party, Relation};
 use crate::values::{attr_text, attributes, next_attr, parse_fecha, parse_uuid};
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::{Namespace, ResolveResult};
-use quick_xml::NsReader;
+use quick_xml::Reader;
 
 /// Default cap on the size of one document: 8 MiB (real CFDI are a few KiB; big ones with many concepts
 /// reach a few hundred KiB).
@@ -45,19 +44,23 @@ enum Ns {
     Other,
 }
 
-fn classify(r: &ResolveResult) -> Ns {
-    match r {
-        ResolveResult::Bound(Namespace(uri)) => match *uri {
-            NS_CFD3 => Ns::Cfd3,
-            NS_CFD4 => Ns::Cfd4,
-            NS_TFD => Ns::Tfd,
-            NS_PAGOS10 => Ns::Pagos10,
-            NS_PAGOS20 => Ns::Pagos20,
-            u if u.starts_with(NS_RET_PREFIX) => Ns::Retenciones,
-            _ => Ns::Other,
-        },
+fn classify(uri: &[u8]) -> Ns {
+    match uri {
+        NS_CFD3 => Ns::Cfd3,
+        NS_CFD4 => Ns::Cfd4,
+        NS_TFD => Ns::Tfd,
+        NS_PAGOS10 => Ns::Pagos10,
+        NS_PAGOS20 => Ns::Pagos20,
+        u if u.starts_with(NS_RET_PREFIX) => Ns::Retenciones,
         _ => Ns::Other,
     }
+}
+
+/// A namespace declaration in scope: declared on the element at `depth` (root = 0).
+struct Binding<'a> {
+    prefix: &'a [u8],
+    uri: &'a [u8],
+    depth: usize,
 }
 
 /// Where the parser is: the stack holds only elements it descends into; all others are skipped whole.
@@ -90,7 +93,8 @@ pub fn parse_with<'a>(input: &'a [u8], opts: &ParseOptions) -> Result<Cfdi<'a>, 
     }
     let mut p = Parser {
         input,
-        reader: NsReader::from_reader(input),
+        reader: Reader::from_reader(input),
+        bindings: Vec::with_capacity(8),
         stack: Vec::with_capacity(8),
         root_ns: Ns::Other,
         doc: None,
@@ -107,7 +111,11 @@ pub fn parse_with<'a>(input: &'a [u8], opts: &ParseOptions) -> Result<Cfdi<'a>, 
                     input,
                     0,
                     ErrorKind::Invalid,
-                    format!("Comprobante {} {} has no {what} element", d.version.as_str(), d.tipo.as_str()),
+                    format!(
+                        "Comprobante {} {} has no {what} element",
+                        d.version.as_str(),
+                        d.tipo.as_str()
+                    ),
                 )
                 .with_field(what));
             }
@@ -125,7 +133,9 @@ pub fn parse_with<'a>(input: &'a [u8], opts: &ParseOptions) -> Result<Cfdi<'a>, 
 
 struct Parser<'a> {
     input: &'a [u8],
-    reader: NsReader<&'a [u8]>,
+    reader: Reader<&'a [u8]>,
+    /// Namespace declarations of the elements the parser looks at (skipped subtrees are never resolved).
+    bindings: Vec<Binding<'a>>,
     stack: Vec<Frame>,
     root_ns: Ns,
     doc: Option<Cfdi<'a>>,
@@ -151,8 +161,8 @@ impl<'a> Parser<'a> {
     fn run(&mut self) -> Result<(), ParseError> {
         loop {
             let pos = self.reader.buffer_position();
-            let (ns, ev) = match self.reader.read_resolved_event() {
-                Ok((r, ev)) => (classify(&r), ev),
+            let ev = match self.reader.read_event() {
+                Ok(ev) => ev,
                 Err(e) => return Err(self.xml_err(e)),
             };
             let (e, empty) = match ev {
@@ -184,8 +194,38 @@ impl<'a> Parser<'a> {
                 }
                 _ => continue,
             };
+            let ns = self.resolve(pos, &e)?;
             self.element(pos, ns, e, empty)?;
         }
+    }
+
+    /// Records the namespace declarations of `e` and resolves its prefix to a known namespace.
+    fn resolve(&mut self, pos: u64, e: &BytesStart<'_>) -> Result<Ns, ParseError> {
+        let depth = self.stack.len();
+        self.bindings.retain(|b| b.depth < depth);
+        for a in attributes(self.input, pos, e)? {
+            let a = next_attr(self.input, pos, a)?;
+            let prefix = if a.key == b"xmlns" {
+                &a.key[..0]
+            } else if let Some(p) = a.key.strip_prefix(b"xmlns:") {
+                p
+            } else {
+                continue;
+            };
+            self.bindings.push(Binding {
+                prefix,
+                uri: a.value,
+                depth,
+            });
+        }
+        let name = e.name();
+        let prefix = name.prefix().map_or(&b""[..], |p| p.into_inner());
+        Ok(self
+            .bindings
+            .iter()
+            .rev()
+            .find(|b| b.prefix == prefix)
+            .map_or(Ns::Other, |b| classify(b.uri)))
     }
 
     fn skip(&mut self, e: &BytesStart<'a>, empty: bool) -> Result<(), ParseError> {
@@ -237,13 +277,17 @@ impl<'a> Parser<'a> {
                 let mut tipo = None;
                 for a in attributes(self.input, pos, &e)? {
                     let a = next_attr(self.input, pos, a)?;
-                    if a.key.as_ref() == b"TipoRelacion" {
+                    if a.key == b"TipoRelacion" {
                         tipo = Some(attr_text(self.input, &a, "CfdiRelacionados@TipoRelacion")?);
                     }
                 }
                 let tipo = tipo.ok_or_else(|| {
-                    self.err(pos, ErrorKind::Invalid, "CfdiRelacionados has no TipoRelacion")
-                        .with_field("CfdiRelacionados@TipoRelacion")
+                    self.err(
+                        pos,
+                        ErrorKind::Invalid,
+                        "CfdiRelacionados has no TipoRelacion",
+                    )
+                    .with_field("CfdiRelacionados@TipoRelacion")
                 })?;
                 if let Some(d) = self.doc.as_mut() {
                     d.relations.push(Relation {
@@ -258,7 +302,7 @@ impl<'a> Parser<'a> {
                 let mut uuid = None;
                 for a in attributes(self.input, pos, &e)? {
                     let a = next_attr(self.input, pos, a)?;
-                    if a.key.as_ref() == b"UUID" {
+                    if a.key == b"UUID" {
                         uuid = Some(parse_uuid(self.input, &a, "CfdiRelacionado@UUID")?);
                     }
                 }
@@ -322,7 +366,7 @@ impl<'a> Parser<'a> {
         let mut p = Party::default();
         for a in attributes(self.input, pos, e)? {
             let a = next_attr(self.input, pos, a)?;
-            match a.key.as_ref() {
+            match a.key {
                 b"Rfc" => p.rfc = attr_text(self.input, &a, "Rfc")?,
                 b"Nombre" => p.nombre = Some(attr_text(self.input, &a, "Nombre")?),
                 _ => {}
@@ -336,10 +380,14 @@ impl<'a> Parser<'a> {
         let mut fecha = None;
         for a in attributes(self.input, pos, e)? {
             let a = next_attr(self.input, pos, a)?;
-            match a.key.as_ref() {
+            match a.key {
                 b"UUID" => uuid = Some(parse_uuid(self.input, &a, "TimbreFiscalDigital@UUID")?),
                 b"FechaTimbrado" => {
-                    fecha = Some(parse_fecha(self.input, &a, "TimbreFiscalDigital@FechaTimbrado")?)
+                    fecha = Some(parse_fecha(
+                        self.input,
+                        &a,
+                        "TimbreFiscalDigital@FechaTimbrado",
+                    )?)
                 }
                 _ => {}
             }
@@ -365,7 +413,13 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn root(&mut self, pos: u64, ns: Ns, e: &BytesStart<'a>, empty: bool) -> Result<(), ParseError> {
+    fn root(
+        &mut self,
+        pos: u64,
+        ns: Ns,
+        e: &BytesStart<'a>,
+        empty: bool,
+    ) -> Result<(), ParseError> {
         if self.root_done {
             return Err(self.err(
                 pos,

@@ -4,15 +4,105 @@
 use crate::error::{ErrorKind, ParseError};
 use chrono::{NaiveDate, NaiveDateTime};
 use cuadra_sdk::{parse_decimal, CfdiUuid, Currency};
-use rust_decimal::Decimal;
-use quick_xml::events::attributes::{AttrError, Attributes};
 use quick_xml::events::BytesStart;
+use rust_decimal::Decimal;
 use std::borrow::Cow;
 
-pub(crate) type Attr<'a> = quick_xml::events::attributes::Attribute<'a>;
+/// One attribute: key and raw value, both borrowed from the input.
+pub(crate) struct Attr<'a> {
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+}
 
-/// The attributes of `e` with values borrowed from `input` (quick-xml's own iterator borrows from the event).
-/// The element's bytes are located in `input` by address, so this needs no unsafe code.
+impl<'a> Attr<'a> {
+    /// The value as text, unescaped (borrowed unless it has entity or character references).
+    fn unescape_value(&self) -> Result<Cow<'a, str>, String> {
+        let text = std::str::from_utf8(self.value).map_err(|e| format!("not UTF-8: {e}"))?;
+        if memchr::memchr(b'&', self.value).is_none() {
+            return Ok(Cow::Borrowed(text));
+        }
+        quick_xml::escape::unescape(text).map_err(|e| e.to_string())
+    }
+}
+
+/// A small attribute scanner over the element's bytes (faster than quick-xml's checked iterator). Duplicate
+/// names among the first 32 attributes of an element are refused (CFDI elements have fewer).
+pub(crate) struct Attributes<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    seen: [&'a [u8]; 32],
+    count: usize,
+}
+
+impl<'a> Iterator for Attributes<'a> {
+    type Item = Result<Attr<'a>, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let b = self.buf;
+        let ws = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+        while self.pos < b.len() && ws(b[self.pos]) {
+            self.pos += 1;
+        }
+        if self.pos >= b.len() {
+            return None;
+        }
+        let start = self.pos;
+        while self.pos < b.len() && b[self.pos] != b'=' && !ws(b[self.pos]) {
+            self.pos += 1;
+        }
+        let key = &b[start..self.pos];
+        while self.pos < b.len() && ws(b[self.pos]) {
+            self.pos += 1;
+        }
+        if self.pos >= b.len() || b[self.pos] != b'=' {
+            self.pos = b.len();
+            return Some(Err(format!(
+                "attribute {:?} has no value",
+                String::from_utf8_lossy(key)
+            )));
+        }
+        self.pos += 1;
+        while self.pos < b.len() && ws(b[self.pos]) {
+            self.pos += 1;
+        }
+        let quote = match b.get(self.pos) {
+            Some(&q) if q == b'"' || q == b'\'' => q,
+            _ => {
+                self.pos = b.len();
+                return Some(Err(format!(
+                    "attribute {:?} value is not quoted",
+                    String::from_utf8_lossy(key)
+                )));
+            }
+        };
+        let vstart = self.pos + 1;
+        let rest = b.get(vstart..).unwrap_or_default();
+        let Some(len) = memchr::memchr(quote, rest) else {
+            self.pos = b.len();
+            return Some(Err(format!(
+                "attribute {:?} value has no closing quote",
+                String::from_utf8_lossy(key)
+            )));
+        };
+        let value = &rest[..len];
+        self.pos = vstart + len + 1;
+        let seen = self.seen.get(..self.count).unwrap_or_default();
+        if seen.contains(&key) {
+            return Some(Err(format!(
+                "duplicate attribute {:?}",
+                String::from_utf8_lossy(key)
+            )));
+        }
+        if let Some(slot) = self.seen.get_mut(self.count) {
+            *slot = key;
+            self.count += 1;
+        }
+        Some(Ok(Attr { key, value }))
+    }
+}
+
+/// The attributes of `e` with values borrowed from `input`. The element's bytes are located in `input` by
+/// address (the reader borrows from it), so this needs no unsafe code.
 pub(crate) fn attributes<'a>(
     input: &'a [u8],
     pos: u64,
@@ -20,7 +110,9 @@ pub(crate) fn attributes<'a>(
 ) -> Result<Attributes<'a>, ParseError> {
     let base = input.as_ptr() as usize;
     let at = (e.as_ptr() as usize).wrapping_sub(base);
-    let raw = input.get(at..at.saturating_add(e.len())).filter(|r| r.as_ptr() == e.as_ptr());
+    let raw = input
+        .get(at..at.saturating_add(e.len()))
+        .filter(|r| r.as_ptr() == e.as_ptr());
     let Some(raw) = raw else {
         return Err(ParseError::at(
             input,
@@ -29,32 +121,34 @@ pub(crate) fn attributes<'a>(
             "element text is not part of the input (internal reader error)",
         ));
     };
-    let text = std::str::from_utf8(raw).map_err(|err| {
-        ParseError::at(
-            input,
-            at as u64 + err.valid_up_to() as u64,
-            ErrorKind::Malformed,
-            "element is not valid UTF-8 (CFDI must be UTF-8)",
-        )
-    })?;
-    Ok(Attributes::new(text, e.name().as_ref().len()))
+    Ok(Attributes {
+        buf: raw,
+        pos: e.name().as_ref().len(),
+        seen: [&[]; 32],
+        count: 0,
+    })
 }
 
 /// Unwraps one attribute of the iterator, as a positioned error.
 pub(crate) fn next_attr<'a>(
     input: &[u8],
     pos: u64,
-    a: Result<Attr<'a>, AttrError>,
+    a: Result<Attr<'a>, String>,
 ) -> Result<Attr<'a>, ParseError> {
     a.map_err(|err| {
-        ParseError::at(input, pos, ErrorKind::Malformed, format!("malformed attribute: {err}"))
+        ParseError::at(
+            input,
+            pos,
+            ErrorKind::Malformed,
+            format!("malformed attribute: {err}"),
+        )
     })
 }
 
 /// Byte offset of `a`'s value in `input` (values are borrowed from the input when it is a slice).
 fn value_offset(input: &[u8], a: &Attr<'_>) -> u64 {
     let start = input.as_ptr() as usize;
-    let v = a.value.as_ref().as_ptr() as usize;
+    let v = a.value.as_ptr() as usize;
     if v >= start && v <= start + input.len() {
         (v - start) as u64
     } else {
@@ -162,7 +256,8 @@ pub fn fecha(s: &str) -> Option<NaiveDateTime> {
                 }
                 Some(v)
             };
-            let date = NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)?;
+            let date =
+                NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)?;
             return date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?);
         }
     }

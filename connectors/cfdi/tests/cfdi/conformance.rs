@@ -18,7 +18,9 @@ fn corpus() -> Option<PathBuf> {
 }
 
 fn xml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut v: Vec<_> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
     v.sort();
     for p in v {
@@ -86,16 +88,24 @@ fn check<'a>(raw: &'a [u8]) -> Cfdi<'a> {
 fn sample_values_match_the_documents() {
     let Some(root) = corpus() else { return };
     // Invoice with an escaped ampersand in the RFC, PPD, MXN.
-    let raw = doc(&root, "cfdi/flow-he-40/01-invoice-I-PPD-stamped-rfc-ampersand.xml");
+    let raw = doc(
+        &root,
+        "cfdi/flow-he-40/01-invoice-I-PPD-stamped-rfc-ampersand.xml",
+    );
     let c = check(&raw);
     assert_eq!(c.emisor.rfc, "H&E951128469");
     assert_eq!(c.emisor.nombre.as_deref(), Some("HERRERIA & ELECTRICOS"));
     assert_eq!((c.total, c.subtotal), (dec("17852.75"), dec("15390.30")));
     assert_eq!(c.metodo_pago.as_deref(), Some("PPD"));
-    assert_eq!(c.uuid.as_ref().unwrap().as_str(), "6d7434a6-e3f2-47ad-9e4c-08849946afa0");
+    assert_eq!(
+        c.uuid.as_ref().unwrap().as_str(),
+        "6d7434a6-e3f2-47ad-9e4c-08849946afa0"
+    );
     let he = vec![cuadra_sdk::Rfc::parse("H&E951128469").unwrap()];
     let recs = cuadra_cfdi::normalize(&c, &he);
-    let [Record::Invoice(inv)] = recs.as_slice() else { panic!("{recs:?}") };
+    let [Record::Invoice(inv)] = recs.as_slice() else {
+        panic!("{recs:?}")
+    };
     assert_eq!(inv.total.to_string(), "17852.75 MXN");
 
     // 3.3 with one CfdiRelacionados (01), upper-case UUIDs lower-cased.
@@ -103,12 +113,21 @@ fn sample_values_match_the_documents() {
     let c = check(&raw);
     assert_eq!(c.relations.len(), 1);
     assert_eq!(c.relations[0].tipo, "01");
-    assert_eq!(c.relations[0].uuids[0].as_str(), "a39da66b-52ca-49e3-879b-5c05185b0ef7");
-    assert_eq!(c.uuid.as_ref().unwrap().as_str(), "9fb6ed1a-5f37-4fef-980a-7f8c83b51894");
+    assert_eq!(
+        c.relations[0].uuids[0].as_str(),
+        "a39da66b-52ca-49e3-879b-5c05185b0ef7"
+    );
+    assert_eq!(
+        c.uuid.as_ref().unwrap().as_str(),
+        "9fb6ed1a-5f37-4fef-980a-7f8c83b51894"
+    );
     assert_eq!(c.fecha_timbrado.unwrap().to_string(), "2017-06-05 09:09:37");
 
     // USD invoices.
-    for f in ["cfdi/v33/cfdiutils-created-with-discounts-33-usd.xml", "cfdi/v40/cfdiutils-created-with-discounts-40-usd.xml"] {
+    for f in [
+        "cfdi/v33/cfdiutils-created-with-discounts-33-usd.xml",
+        "cfdi/v40/cfdiutils-created-with-discounts-40-usd.xml",
+    ] {
         let raw = doc(&root, f);
         let c = check(&raw);
         assert_eq!(c.moneda, Currency::USD, "{f}");
@@ -120,21 +139,39 @@ fn sample_values_match_the_documents() {
     // Substitution (04) and credit note (01), anticipo application (07).
     let raw = doc(&root, "synthetic/cfdi/02b-ingreso-sustitucion-rel04.xml");
     let recs = cuadra_cfdi::normalize(&check(&raw), &company());
-    let [Record::Invoice(inv)] = recs.as_slice() else { panic!("{recs:?}") };
-    assert_eq!(inv.replaces[0].as_str(), "aaaaaaaa-0000-4000-8000-000000000010");
+    let [Record::Invoice(inv)] = recs.as_slice() else {
+        panic!("{recs:?}")
+    };
+    assert_eq!(
+        inv.replaces[0].as_str(),
+        "aaaaaaaa-0000-4000-8000-000000000010"
+    );
     assert_eq!(inv.total.to_string(), "11600.00 MXN");
     let raw = doc(&root, "synthetic/cfdi/01-egreso-nota-credito-rel01.xml");
     let xiqb = vec![cuadra_sdk::Rfc::parse("XIQB891116QE4").unwrap()];
     let recs = cuadra_cfdi::normalize(&check(&raw), &xiqb);
-    let [Record::Credit(cr)] = recs.as_slice() else { panic!("{recs:?}") };
+    let [Record::Credit(cr)] = recs.as_slice() else {
+        panic!("{recs:?}")
+    };
     assert_eq!(cr.total.to_string(), "953.33 MXN");
     assert_eq!(cr.relation_type.as_deref(), Some("01"));
-    assert_eq!(cr.applies_to[0].as_str(), "6d7434a6-e3f2-47ad-9e4c-08849946afa0");
-    let raw = doc(&root, "synthetic/cfdi/03c-egreso-aplicacion-anticipo-rel07.xml");
+    assert_eq!(
+        cr.applies_to[0].as_str(),
+        "6d7434a6-e3f2-47ad-9e4c-08849946afa0"
+    );
+    let raw = doc(
+        &root,
+        "synthetic/cfdi/03c-egreso-aplicacion-anticipo-rel07.xml",
+    );
     let recs = cuadra_cfdi::normalize(&check(&raw), &company());
-    let [Record::Credit(cr)] = recs.as_slice() else { panic!("{recs:?}") };
+    let [Record::Credit(cr)] = recs.as_slice() else {
+        panic!("{recs:?}")
+    };
     assert_eq!(cr.relation_type.as_deref(), Some("07"));
-    assert_eq!(cr.applies_to[0].as_str(), "aaaaaaaa-0000-4000-8000-000000000021");
+    assert_eq!(
+        cr.applies_to[0].as_str(),
+        "aaaaaaaa-0000-4000-8000-000000000021"
+    );
 
     // Nómina is seen, not a receivable.
     let raw = doc(&root, "cfdi/v40/nodecfdi-cfdi40-nomina-valid.xml");
@@ -146,9 +183,14 @@ fn sample_values_match_the_documents() {
 fn payment_allocations_match_the_documents() {
     let Some(root) = corpus() else { return };
     // Synthetic: MXN payment of a USD invoice.
-    let raw = doc(&root, "synthetic/cfdi/04b-pago20-mxn-paying-usd-invoice.xml");
+    let raw = doc(
+        &root,
+        "synthetic/cfdi/04b-pago20-mxn-paying-usd-invoice.xml",
+    );
     let recs = cuadra_cfdi::normalize(&check(&raw), &company());
-    let [Record::Payment(p)] = recs.as_slice() else { panic!("{recs:?}") };
+    let [Record::Payment(p)] = recs.as_slice() else {
+        panic!("{recs:?}")
+    };
     assert_eq!(p.external_id, "aaaaaaaa-0000-4000-8000-000000000031#0");
     assert_eq!(p.amount.to_string(), "19604.00 MXN");
     assert_eq!(p.operation_number.as_deref(), Some("SPEI-0001"));
@@ -156,7 +198,10 @@ fn payment_allocations_match_the_documents() {
     let l = &p.remittance[0];
     assert_eq!(l.amount.unwrap().to_string(), "1160.00 USD");
     assert_eq!(l.equivalence, Some(dec("0.0591715976")));
-    assert_eq!((l.balance_before, l.balance_after), (Some(dec("1160.00")), Some(dec("0.00"))));
+    assert_eq!(
+        (l.balance_before, l.balance_after),
+        (Some(dec("1160.00")), Some(dec("0.00")))
+    );
 
     // Pagos 2.0, two Pagos (MXN with four documents, USD paying an MXN document).
     let raw = doc(&root, "cfdi/pagos20/cfdiutils-pagos20-calculator-001.xml");
@@ -164,21 +209,38 @@ fn payment_allocations_match_the_documents() {
     assert_eq!(c.pagos_version, Some(PagosVersion::V20));
     assert_eq!(c.pagos.len(), 2);
     assert_eq!(c.pagos[0].monto, dec("1840"));
-    let paid: Vec<_> = c.pagos[0].doctos.iter().map(|d| d.imp_pagado.unwrap()).collect();
+    let paid: Vec<_> = c.pagos[0]
+        .doctos
+        .iter()
+        .map(|d| d.imp_pagado.unwrap())
+        .collect();
     assert_eq!(paid, vec![dec("850"), dec("478"), dec("150"), dec("362")]);
-    assert_eq!(c.pagos[0].doctos[0].id_documento.as_deref(), Some("6DE9442D-ED57-5320-B2BA-F73E15079FA3"));
+    assert_eq!(
+        c.pagos[0].doctos[0].id_documento.as_deref(),
+        Some("6DE9442D-ED57-5320-B2BA-F73E15079FA3")
+    );
     assert_eq!(c.pagos[0].doctos[3].num_parcialidad, Some(5));
     assert_eq!(c.pagos[1].moneda, Currency::USD);
     assert_eq!(c.pagos[1].tipo_cambio, Some(dec("17.3608")));
     assert_eq!(c.pagos[1].doctos[0].equivalencia, Some(dec("17.36075")));
     assert_eq!(c.pagos[1].doctos[0].moneda, Currency::MXN);
-    assert_eq!(c.pagos[1].doctos[0].imp_saldo_insoluto, Some(dec("2122.57")));
+    assert_eq!(
+        c.pagos[1].doctos[0].imp_saldo_insoluto,
+        Some(dec("2122.57"))
+    );
 
     // Three USD Pagos.
     let raw = doc(&root, "cfdi/pagos20/cfdiutils-pagos20-calculator-006.xml");
     let c = check(&raw);
     let montos: Vec<_> = c.pagos.iter().map(|p| (p.monto, p.moneda)).collect();
-    assert_eq!(montos, vec![(dec("123.45"), Currency::USD), (dec("3.75"), Currency::USD), (dec("0.23"), Currency::USD)]);
+    assert_eq!(
+        montos,
+        vec![
+            (dec("123.45"), Currency::USD),
+            (dec("3.75"), Currency::USD),
+            (dec("0.23"), Currency::USD)
+        ]
+    );
 
     // Anonymised: no IdDocumento → the lines cannot be matched and are dropped, the payment stays.
     let raw = doc(&root, "cfdi/pagos20/cfdiutils-pagos20-calculator-004.xml");
@@ -201,11 +263,21 @@ fn payment_allocations_match_the_documents() {
     let d = &c.pagos[0].doctos[0];
     assert_eq!(c.pagos[0].monto, dec("3245.12"));
     assert_eq!(d.metodo_pago.as_deref(), Some("PPD"));
-    assert_eq!((d.imp_saldo_ant, d.imp_pagado, d.imp_saldo_insoluto), (Some(dec("5000.43")), Some(dec("3245.12")), Some(dec("1755.31"))));
+    assert_eq!(
+        (d.imp_saldo_ant, d.imp_pagado, d.imp_saldo_insoluto),
+        (
+            Some(dec("5000.43")),
+            Some(dec("3245.12")),
+            Some(dec("1755.31"))
+        )
+    );
     assert_eq!(d.num_parcialidad, Some(2));
 
     // Pagos 1.0 namespace declared at the root.
-    let raw = doc(&root, "cfdi/pagos10/cfdiutils-created-pago-with-ns-at-root-33.xml");
+    let raw = doc(
+        &root,
+        "cfdi/pagos10/cfdiutils-created-pago-with-ns-at-root-33.xml",
+    );
     let c = check(&raw);
     assert_eq!(c.pagos_version, Some(PagosVersion::V10));
     assert!(!c.pagos.is_empty() && !c.pagos[0].doctos.is_empty());
@@ -215,10 +287,17 @@ fn read_pkg(root: &Path, rel: &str) -> (Vec<Delivery>, Vec<InputError>) {
     let bytes = doc(root, rel);
     let mut got = Vec::new();
     let mut bad = Vec::new();
-    cuadra_cfdi::read_package_bytes(&bytes, Some(rel), &company(), &Default::default(), &mut |d| {
-        got.push(d);
-        Ok(())
-    }, &mut |e| bad.push(e))
+    cuadra_cfdi::read_package_bytes(
+        &bytes,
+        Some(rel),
+        &company(),
+        &Default::default(),
+        &mut |d| {
+            got.push(d);
+            Ok(())
+        },
+        &mut |e| bad.push(e),
+    )
     .unwrap();
     (got, bad)
 }
@@ -230,9 +309,16 @@ fn sat_packages_and_metadata() {
     let (got, bad) = read_pkg(&root, "packages/cfdi.zip");
     assert!(got.is_empty());
     let msgs: Vec<String> = bad.iter().map(|e| e.to_string()).collect();
-    assert!(msgs.iter().any(|m| m.contains("3.2 is not supported")), "{msgs:#?}");
+    assert!(
+        msgs.iter().any(|m| m.contains("3.2 is not supported")),
+        "{msgs:#?}"
+    );
     assert!(msgs.iter().any(|m| m.contains("__MACOSX")), "{msgs:#?}");
-    assert!(msgs.iter().any(|m| m.contains("00000000-0000-0000-0000-000000000000.xml")), "{msgs:#?}");
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("00000000-0000-0000-0000-000000000000.xml")),
+        "{msgs:#?}"
+    );
 
     let (got, bad) = read_pkg(&root, "synthetic/packages/cfdi-package.zip");
     assert_eq!(got.len(), 8, "{bad:?}");
@@ -240,21 +326,37 @@ fn sat_packages_and_metadata() {
     assert!(got.iter().all(|d| d.kind == "cfdi"));
 
     // metadata.txt against metadata.json (the expected parse).
-    let expected: serde_json::Value = serde_json::from_slice(&doc(&root, "packages/metadata.json")).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_slice(&doc(&root, "packages/metadata.json")).unwrap();
     let mut items = Vec::new();
-    cuadra_cfdi::read_metadata(&doc(&root, "packages/metadata.txt")[..], &mut |i| {
-        items.push(i);
-        Ok(())
-    }, &mut |p| panic!("{p:?}"))
+    cuadra_cfdi::read_metadata(
+        &doc(&root, "packages/metadata.txt")[..],
+        &mut |i| {
+            items.push(i);
+            Ok(())
+        },
+        &mut |p| panic!("{p:?}"),
+    )
     .unwrap();
     assert_eq!(items.len(), expected.as_object().unwrap().len());
     for it in &items {
-        let cuadra_cfdi::MetadataItem::Status(row) = it else { panic!() };
+        let cuadra_cfdi::MetadataItem::Status(row) = it else {
+            panic!()
+        };
         let key = row.record.uuid.as_str().to_uppercase();
         let e = &expected[&key];
-        assert_eq!(row.record.issuer_rfc.as_ref().unwrap().as_str(), e["rfcEmisor"].as_str().unwrap());
-        assert_eq!(row.record.receiver_rfc.as_ref().unwrap().as_str(), e["rfcReceptor"].as_str().unwrap());
-        assert_eq!(row.record.total.unwrap().to_string(), e["monto"].as_str().unwrap());
+        assert_eq!(
+            row.record.issuer_rfc.as_ref().unwrap().as_str(),
+            e["rfcEmisor"].as_str().unwrap()
+        );
+        assert_eq!(
+            row.record.receiver_rfc.as_ref().unwrap().as_str(),
+            e["rfcReceptor"].as_str().unwrap()
+        );
+        assert_eq!(
+            row.record.total.unwrap().to_string(),
+            e["monto"].as_str().unwrap()
+        );
         assert_eq!(row.record.tipo.as_deref(), e["efectoComprobante"].as_str());
         assert_eq!(row.record.state == CfdiState::Vigente, e["estatus"] == "1");
     }
@@ -277,30 +379,54 @@ fn sat_packages_and_metadata() {
         })
         .collect();
     assert_eq!(statuses.len(), 7);
-    let cancelled: Vec<_> = statuses.iter().filter(|s| s.state == CfdiState::Cancelado).collect();
+    let cancelled: Vec<_> = statuses
+        .iter()
+        .filter(|s| s.state == CfdiState::Cancelado)
+        .collect();
     assert_eq!(cancelled.len(), 1);
-    assert_eq!(cancelled[0].uuid.as_str(), "aaaaaaaa-0000-4000-8000-000000000010");
-    assert_eq!(cancelled[0].cancelled_at.unwrap().to_rfc3339(), "2024-02-02T16:05:00+00:00");
+    assert_eq!(
+        cancelled[0].uuid.as_str(),
+        "aaaaaaaa-0000-4000-8000-000000000010"
+    );
+    assert_eq!(
+        cancelled[0].cancelled_at.unwrap().to_rfc3339(),
+        "2024-02-02T16:05:00+00:00"
+    );
 
     // Third-party files: the empty-UUID row is reported with its line, the others read.
     let mut problems = Vec::new();
     let mut n = 0;
-    cuadra_cfdi::read_metadata(&doc(&root, "packages/metadata-empty-uuid.txt")[..], &mut |_| {
-        n += 1;
-        Ok(())
-    }, &mut |p| problems.push(p))
+    cuadra_cfdi::read_metadata(
+        &doc(&root, "packages/metadata-empty-uuid.txt")[..],
+        &mut |_| {
+            n += 1;
+            Ok(())
+        },
+        &mut |p| problems.push(p),
+    )
     .unwrap();
     assert_eq!((n, problems.len()), (0, 1));
     assert_eq!(problems[0].line, 2);
     let mut n = 0;
-    cuadra_cfdi::read_metadata(&doc(&root, "packages/metadata-extractor.txt")[..], &mut |_| {
-        n += 1;
-        Ok(())
-    }, &mut |p| panic!("{p:?}"))
+    cuadra_cfdi::read_metadata(
+        &doc(&root, "packages/metadata-extractor.txt")[..],
+        &mut |_| {
+            n += 1;
+            Ok(())
+        },
+        &mut |p| panic!("{p:?}"),
+    )
     .unwrap();
     assert_eq!(n, 3);
 
     // empty.zip is not a zip.
-    let e = cuadra_cfdi::read_package_bytes(&doc(&root, "packages/empty.zip"), None, &company(), &Default::default(), &mut |_| Ok(()), &mut |_| {});
+    let e = cuadra_cfdi::read_package_bytes(
+        &doc(&root, "packages/empty.zip"),
+        None,
+        &company(),
+        &Default::default(),
+        &mut |_| Ok(()),
+        &mut |_| {},
+    );
     assert!(e.is_err());
 }

@@ -18,19 +18,33 @@ fn invoice_40_ppd_with_two_relation_groups() {
     assert_eq!(c.moneda, Currency::MXN);
     assert_eq!(c.metodo_pago.as_deref(), Some("PPD"));
     assert_eq!(c.emisor.rfc, "EKU9003173C9");
-    assert_eq!(c.receptor.nombre.as_deref(), Some("KIJ, S.A DE C.V. & ASOCIADOS"));
-    assert_eq!(c.uuid.as_ref().unwrap().as_str(), "cccccccc-0000-4000-8000-000000000001");
+    assert_eq!(
+        c.receptor.nombre.as_deref(),
+        Some("KIJ, S.A DE C.V. & ASOCIADOS")
+    );
+    assert_eq!(
+        c.uuid.as_ref().unwrap().as_str(),
+        "cccccccc-0000-4000-8000-000000000001"
+    );
     assert_eq!(c.fecha_timbrado.unwrap().to_string(), "2024-03-01 09:30:07");
     assert_eq!(c.relations.len(), 2);
     assert_eq!(c.relations[0].tipo, "04");
-    assert_eq!(c.relations[0].uuids[0].as_str(), "bbbbbbbb-0000-4000-8000-000000000001");
+    assert_eq!(
+        c.relations[0].uuids[0].as_str(),
+        "bbbbbbbb-0000-4000-8000-000000000001"
+    );
     assert_eq!(c.relations[1].tipo, "07");
     assert!(c.pagos.is_empty(), "addenda content is not parsed");
 
     let recs = cuadra_cfdi::normalize(&c, &company());
-    let [Record::Invoice(inv)] = recs.as_slice() else { panic!("{recs:?}") };
+    let [Record::Invoice(inv)] = recs.as_slice() else {
+        panic!("{recs:?}")
+    };
     assert_eq!(inv.replaces.len(), 1);
-    assert_eq!(inv.replaces[0].as_str(), "bbbbbbbb-0000-4000-8000-000000000001");
+    assert_eq!(
+        inv.replaces[0].as_str(),
+        "bbbbbbbb-0000-4000-8000-000000000001"
+    );
     assert_eq!(inv.payment_method, Some(PaymentMethod::Ppd));
     assert_eq!(inv.payment_form.as_deref(), Some("99"));
     assert_eq!(inv.total.display_amount(), "1160.00");
@@ -52,7 +66,9 @@ fn invoice_33_usd_other_prefixes_and_dst_fold() {
     assert_eq!(c.relations[0].tipo, "02");
     assert!(c.emisor.nombre.is_none());
     let recs = cuadra_cfdi::normalize(&c, &company());
-    let [Record::Invoice(inv)] = recs.as_slice() else { panic!("{recs:?}") };
+    let [Record::Invoice(inv)] = recs.as_slice() else {
+        panic!("{recs:?}")
+    };
     assert!(inv.replaces.is_empty(), "02 is not a substitution");
     // 2021-11-07 01:30 was not ambiguous in Mexico City (DST ended 2021-10-31): CST, UTC-6.
     assert_eq!(inv.issued_at.to_rfc3339(), "2021-11-07T07:30:00+00:00");
@@ -64,10 +80,15 @@ fn egreso_rel01_is_a_credit() {
     let raw = fixture("egreso-40-rel01.xml");
     let c = parse(&raw).unwrap();
     let recs = cuadra_cfdi::normalize(&c, &company());
-    let [Record::Credit(cr)] = recs.as_slice() else { panic!("{recs:?}") };
+    let [Record::Credit(cr)] = recs.as_slice() else {
+        panic!("{recs:?}")
+    };
     assert_eq!(cr.relation_type.as_deref(), Some("01"));
     assert_eq!(cr.applies_to.len(), 2);
-    assert_eq!(cr.applies_to[1].as_str(), "cccccccc-0000-4000-8000-000000000009");
+    assert_eq!(
+        cr.applies_to[1].as_str(),
+        "cccccccc-0000-4000-8000-000000000009"
+    );
     assert_eq!(cr.total.display_amount(), "1160.00");
     assert_eq!(cr.uuid.as_str(), "cccccccc-0000-4000-8000-000000000003");
 }
@@ -87,7 +108,9 @@ fn pagos20_with_equivalencia_and_two_pagos() {
     assert_eq!(p.doctos[0].moneda, Currency::USD);
     let recs = cuadra_cfdi::normalize(&c, &company());
     assert_eq!(recs.len(), 2);
-    let Record::Payment(pay) = &recs[0] else { panic!("{recs:?}") };
+    let Record::Payment(pay) = &recs[0] else {
+        panic!("{recs:?}")
+    };
     assert_eq!(pay.kind, PaymentKind::Rep);
     assert_eq!(pay.external_id, "cccccccc-0000-4000-8000-000000000004#0");
     assert_eq!(pay.amount.display_amount(), "20764.00");
@@ -100,19 +123,26 @@ fn pagos20_with_equivalencia_and_two_pagos() {
     let l = &pay.remittance[0];
     assert_eq!(
         l.invoice,
-        InvoiceRef::Uuid(cuadra_sdk::CfdiUuid::parse("aaaaaaaa-0000-4000-8000-000000000030").unwrap())
+        InvoiceRef::Uuid(
+            cuadra_sdk::CfdiUuid::parse("aaaaaaaa-0000-4000-8000-000000000030").unwrap()
+        )
     );
     assert_eq!(l.amount.unwrap().to_string(), "1160.00 USD");
     assert_eq!(l.equivalence, Some(dec("0.0591715976")));
     assert_eq!(l.installment, Some(1));
     assert_eq!(l.balance_before, Some(dec("1160.00")));
     assert_eq!(l.balance_after, Some(dec("0.00")));
-    let Record::Payment(pay2) = &recs[1] else { panic!() };
+    let Record::Payment(pay2) = &recs[1] else {
+        panic!()
+    };
     assert_eq!(pay2.external_id, "cccccccc-0000-4000-8000-000000000004#1");
     assert_eq!(pay2.amount.to_string(), "100.50 USD");
     assert_eq!(
         pay2.remittance[0].invoice,
-        InvoiceRef::SerieFolio { serie: None, folio: "F-9".into() },
+        InvoiceRef::SerieFolio {
+            serie: None,
+            folio: "F-9".into()
+        },
         "a non-UUID IdDocumento falls back to the folio"
     );
 }
@@ -128,13 +158,17 @@ fn pagos10_tipo_cambio_dr_and_missing_imp_pagado() {
     assert_eq!(c.pagos[1].doctos[0].equivalencia, Some(dec("1.114700")));
     assert_eq!(c.pagos[1].tipo_cambio, Some(dec("21.50")));
     let recs = cuadra_cfdi::normalize(&c, &company());
-    let Record::Payment(p0) = &recs[0] else { panic!("{recs:?}") };
+    let Record::Payment(p0) = &recs[0] else {
+        panic!("{recs:?}")
+    };
     assert_eq!(
         p0.remittance[0].amount.unwrap().to_string(),
         "5000.00 MXN",
         "ImpPagado defaults to Monto for a single document"
     );
-    let Record::Payment(p1) = &recs[1] else { panic!() };
+    let Record::Payment(p1) = &recs[1] else {
+        panic!()
+    };
     assert_eq!(p1.amount.to_string(), "100.00 EUR");
     assert_eq!(p1.remittance[0].amount.unwrap().to_string(), "111.47 USD");
     assert_eq!(p1.remittance[0].installment, Some(3));
@@ -146,7 +180,9 @@ fn received_and_unstamped_are_seen() {
     let c = parse(&raw).unwrap();
     let other = vec![cuadra_sdk::Rfc::parse("KIJ0906199R1").unwrap()];
     let recs = cuadra_cfdi::normalize(&c, &other);
-    let [Record::Seen(s)] = recs.as_slice() else { panic!("{recs:?}") };
+    let [Record::Seen(s)] = recs.as_slice() else {
+        panic!("{recs:?}")
+    };
     assert!(s.reason.contains("received"), "{}", s.reason);
     let raw = String::from_utf8(fixture("egreso-40-rel01.xml")).unwrap();
     let start = raw.find("<cfdi:Complemento>").unwrap();
@@ -155,7 +191,9 @@ fn received_and_unstamped_are_seen() {
     let c = parse(unstamped.as_bytes()).unwrap();
     assert!(c.uuid.is_none());
     let recs = cuadra_cfdi::normalize(&c, &company());
-    let [Record::Seen(s)] = recs.as_slice() else { panic!("{recs:?}") };
+    let [Record::Seen(s)] = recs.as_slice() else {
+        panic!("{recs:?}")
+    };
     assert!(s.reason.contains("not stamped"));
 }
 
@@ -185,14 +223,22 @@ fn bad_values_point_at_the_attribute() {
     let col = bad.lines().nth(2).unwrap().find("1,160.00").unwrap() as u64 + 1;
     assert_eq!(e.column, col, "{e}");
     let missing = raw.replace(" Moneda=\"MXN\"", "");
-    assert!(parse(missing.as_bytes()).unwrap_err().to_string().contains("no Moneda"));
+    assert!(parse(missing.as_bytes())
+        .unwrap_err()
+        .to_string()
+        .contains("no Moneda"));
 }
 
 #[test]
 fn size_cap_and_refusals() {
     let raw = fixture("invoice-40-ppd.xml");
-    let opts = cuadra_cfdi::ParseOptions { max_document_bytes: 100 };
-    assert_eq!(cuadra_cfdi::parse_with(&raw, &opts).unwrap_err().kind, ErrorKind::TooLarge);
+    let opts = cuadra_cfdi::ParseOptions {
+        max_document_bytes: 100,
+    };
+    assert_eq!(
+        cuadra_cfdi::parse_with(&raw, &opts).unwrap_err().kind,
+        ErrorKind::TooLarge
+    );
     let v32 = br#"<cfdi:Comprobante xmlns:cfdi="http://www.sat.gob.mx/cfd/3" version="3.2"/>"#;
     assert_eq!(parse(v32).unwrap_err().kind, ErrorKind::Unsupported);
     let ret = br#"<r:Retenciones xmlns:r="http://www.sat.gob.mx/esquemas/retencionpago/2" Version="2.0"/>"#;
@@ -212,7 +258,10 @@ fn size_cap_and_refusals() {
         "</cfdi:Complemento>",
         "<tfd:TimbreFiscalDigital Version=\"1.1\" UUID=\"CCCCCCCC-0000-4000-8000-000000000099\"/></cfdi:Complemento>",
     );
-    assert!(parse(two_tfd.as_bytes()).unwrap_err().message.contains("more than one"));
+    assert!(parse(two_tfd.as_bytes())
+        .unwrap_err()
+        .message
+        .contains("more than one"));
 }
 
 #[test]
@@ -221,5 +270,8 @@ fn text_is_borrowed_from_the_input() {
     let c = parse(&raw).unwrap();
     assert!(matches!(c.serie, Some(std::borrow::Cow::Borrowed(_))));
     assert!(matches!(c.emisor.rfc, std::borrow::Cow::Borrowed(_)));
-    assert!(matches!(c.receptor.nombre, Some(std::borrow::Cow::Owned(_))), "unescaped &amp;");
+    assert!(
+        matches!(c.receptor.nombre, Some(std::borrow::Cow::Owned(_))),
+        "unescaped &amp;"
+    );
 }

@@ -1,5 +1,7 @@
 //! Integration tests of cuadra-cfdi: hand-written fixtures (always) and the shared SAT corpus (when present).
 
+#![allow(clippy::result_large_err)]
+
 mod conformance;
 mod documents;
 mod packages;
@@ -8,7 +10,9 @@ mod random;
 use std::path::PathBuf;
 
 pub fn fixture(name: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 

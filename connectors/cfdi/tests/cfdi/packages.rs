@@ -15,10 +15,14 @@ AAAAAAAA-0000-4000-8000-000000000031~EKU9003173C9~ESCUELA KEMPER URGATE~KIJ09061
 fn collect_meta(text: &[u8]) -> (Vec<MetadataItem>, Vec<cuadra_cfdi::RowProblem>) {
     let mut items = Vec::new();
     let mut problems = Vec::new();
-    read_metadata(text, &mut |i| {
-        items.push(i);
-        Ok(())
-    }, &mut |p| problems.push(p))
+    read_metadata(
+        text,
+        &mut |i| {
+            items.push(i);
+            Ok(())
+        },
+        &mut |p| problems.push(p),
+    )
     .unwrap();
     (items, problems)
 }
@@ -27,19 +31,34 @@ fn collect_meta(text: &[u8]) -> (Vec<MetadataItem>, Vec<cuadra_cfdi::RowProblem>
 fn metadata_with_cancelled_row_inner_lf_and_empty_uuid() {
     let (items, problems) = collect_meta(META_CRLF.as_bytes());
     assert_eq!(items.len(), 3, "{items:?}");
-    let MetadataItem::Status(first) = &items[0] else { panic!() };
-    assert_eq!(first.record.uuid.as_str(), "aaaaaaaa-0000-4000-8000-000000000010");
+    let MetadataItem::Status(first) = &items[0] else {
+        panic!()
+    };
+    assert_eq!(
+        first.record.uuid.as_str(),
+        "aaaaaaaa-0000-4000-8000-000000000010"
+    );
     assert_eq!(first.record.state, CfdiState::Cancelado);
     // 10:05 Mexico City = 16:05 UTC.
-    assert_eq!(first.record.cancelled_at.unwrap().to_rfc3339(), "2024-02-02T16:05:00+00:00");
+    assert_eq!(
+        first.record.cancelled_at.unwrap().to_rfc3339(),
+        "2024-02-02T16:05:00+00:00"
+    );
     assert_eq!(first.record.total.unwrap().to_string(), "11600.00");
     assert_eq!(first.record.tipo.as_deref(), Some("I"));
     assert_eq!(first.line, 2);
-    let MetadataItem::Status(second) = &items[1] else { panic!() };
+    let MetadataItem::Status(second) = &items[1] else {
+        panic!()
+    };
     assert_eq!(second.record.state, CfdiState::Vigente);
-    assert_eq!(second.record.receiver_rfc.as_ref().unwrap().as_str(), "KIJ0906199R1");
+    assert_eq!(
+        second.record.receiver_rfc.as_ref().unwrap().as_str(),
+        "KIJ0906199R1"
+    );
     assert!(second.raw.contains(&b'\n'), "raw keeps the inner LF");
-    let MetadataItem::Status(third) = &items[2] else { panic!() };
+    let MetadataItem::Status(third) = &items[2] else {
+        panic!()
+    };
     assert_eq!(third.line, 7);
     assert_eq!(third.record.tipo.as_deref(), Some("P"));
     assert_eq!(problems.len(), 1, "{problems:?}");
@@ -54,7 +73,9 @@ fn metadata_lf_third_party_and_not_metadata() {
     assert_eq!(items.len(), 3);
     let tp = "Uuid~RfcACuentaTerceros~NombreACuentaTerceros\nAaaaaaaa-0000-4000-8000-000000000010~AAAA010101AAA~Registro 1";
     let (items, _) = collect_meta(tp.as_bytes());
-    let [MetadataItem::ThirdParty(t)] = items.as_slice() else { panic!("{items:?}") };
+    let [MetadataItem::ThirdParty(t)] = items.as_slice() else {
+        panic!("{items:?}")
+    };
     assert_eq!(t.rfc, "AAAA010101AAA");
     assert_eq!(t.uuid.as_str(), "aaaaaaaa-0000-4000-8000-000000000010");
     let e = read_metadata(&b"hello~world\n"[..], &mut |_| Ok(()), &mut |_| {});
@@ -105,7 +126,10 @@ fn package_with_bad_and_decoy_entries() {
         ("meta_01.txt", META_CRLF.as_bytes()),
     ]);
     let (got, bad) = run_package(&bytes, &Limits::default());
-    let kinds: Vec<_> = got.iter().map(|d| (d.kind.as_str(), d.external_id.as_str())).collect();
+    let kinds: Vec<_> = got
+        .iter()
+        .map(|d| (d.kind.as_str(), d.external_id.as_str()))
+        .collect();
     assert_eq!(
         kinds,
         vec![
@@ -121,12 +145,20 @@ fn package_with_bad_and_decoy_entries() {
     assert!(matches!(got[2].records[0], Record::CfdiStatus(_)));
     let bad_s: Vec<String> = bad.iter().map(|e| e.to_string()).collect();
     assert_eq!(bad.len(), 6, "{bad_s:#?}");
-    let broken = bad.iter().find(|e| e.location.entry.as_deref() == Some("broken.xml")).unwrap();
+    let broken = bad
+        .iter()
+        .find(|e| e.location.entry.as_deref() == Some("broken.xml"))
+        .unwrap();
     assert_eq!(broken.location.file.as_deref(), Some("pkg.zip"));
     assert_eq!(broken.location.line, Some(4));
     assert!(broken.location.column.is_some());
     assert!(bad_s.iter().any(|s| s.contains("same CFDI")), "{bad_s:#?}");
-    assert!(bad_s.iter().any(|s| s.contains("empty Uuid") && s.contains("line 5")), "{bad_s:#?}");
+    assert!(
+        bad_s
+            .iter()
+            .any(|s| s.contains("empty Uuid") && s.contains("line 5")),
+        "{bad_s:#?}"
+    );
 }
 
 #[test]
@@ -136,11 +168,27 @@ fn zip_bomb_and_not_a_zip() {
     let (got, bad) = run_package(&bytes, &Limits::default());
     assert!(got.is_empty());
     assert_eq!(bad.len(), 2);
-    assert!(bad.iter().all(|e| e.message.contains("zip bomb")), "{bad:?}");
-    let small = Limits { max_document_bytes: 1000, ..Limits::default() };
-    let (_, bad) = run_package(&zip_of(&[("a.xml", &fixture("invoice-40-ppd.xml"))]), &small);
+    assert!(
+        bad.iter().all(|e| e.message.contains("zip bomb")),
+        "{bad:?}"
+    );
+    let small = Limits {
+        max_document_bytes: 1000,
+        ..Limits::default()
+    };
+    let (_, bad) = run_package(
+        &zip_of(&[("a.xml", &fixture("invoice-40-ppd.xml"))]),
+        &small,
+    );
     assert!(bad[0].message.contains("limit"), "{bad:?}");
-    let e = cuadra_cfdi::read_package_bytes(b"", None, &company(), &Limits::default(), &mut |_| Ok(()), &mut |_| {});
+    let e = cuadra_cfdi::read_package_bytes(
+        b"",
+        None,
+        &company(),
+        &Limits::default(),
+        &mut |_| Ok(()),
+        &mut |_| {},
+    );
     assert!(e.unwrap_err().message.contains("zip"));
 }
 
@@ -161,27 +209,50 @@ fn importer_reads_files_packages_and_folders() {
     let imp = CfdiImporter::new(company());
     assert_eq!(imp.family(), "cfdi");
     assert!(imp.sniff("x.xml", &fixture("invoice-40-ppd.xml")[..300]));
-    assert!(!imp.sniff("camt.xml", b"<?xml version=\"1.0\"?><Document xmlns=\"urn:iso\">"));
+    assert!(!imp.sniff(
+        "camt.xml",
+        b"<?xml version=\"1.0\"?><Document xmlns=\"urn:iso\">"
+    ));
     assert!(imp.sniff("m.txt", META_CRLF.as_bytes()));
     assert!(imp.sniff("p.zip", b"PK\x03\x04"));
     let mut got = Vec::new();
     let mut bad = Vec::new();
-    imp.read(dir.path(), &ImportOptions::default(), &mut |d| {
-        got.push(d);
-        Ok(())
-    }, &mut |e| bad.push(e))
+    imp.read(
+        dir.path(),
+        &ImportOptions::default(),
+        &mut |d| {
+            got.push(d);
+            Ok(())
+        },
+        &mut |e| bad.push(e),
+    )
     .unwrap();
-    let ids: Vec<_> = got.iter().map(|d| (d.kind.as_str(), d.external_id.as_str())).collect();
+    let ids: Vec<_> = got
+        .iter()
+        .map(|d| (d.kind.as_str(), d.external_id.as_str()))
+        .collect();
     assert_eq!(ids.len(), 5, "{ids:?}");
     assert_eq!(ids[0], ("cfdi", "cccccccc-0000-4000-8000-000000000002"));
     assert_eq!(ids[4], ("cfdi", "cccccccc-0000-4000-8000-000000000003"));
     assert_eq!(bad.len(), 2, "{bad:?}");
-    assert!(bad.iter().any(|e| e.message.contains("DOCTYPE") && e.location.line == Some(2)));
+    assert!(bad
+        .iter()
+        .any(|e| e.message.contains("DOCTYPE") && e.location.line == Some(2)));
     // An error from `out` stops reading.
     let err = imp
-        .read(dir.path(), &ImportOptions::default(), &mut |_| Err(InputError::new(Default::default(), "full")), &mut |_| {})
+        .read(
+            dir.path(),
+            &ImportOptions::default(),
+            &mut |_| Err(InputError::new(Default::default(), "full")),
+            &mut |_| {},
+        )
         .unwrap_err();
     assert!(err.message.contains("full"));
-    let err = imp.read(&dir.path().join("2024/a.pdf"), &ImportOptions::default(), &mut |_| Ok(()), &mut |_| {});
+    let err = imp.read(
+        &dir.path().join("2024/a.pdf"),
+        &ImportOptions::default(),
+        &mut |_| Ok(()),
+        &mut |_| {},
+    );
     assert!(err.is_err());
 }
