@@ -1,0 +1,32 @@
+//! Cuadra's SAT connector: downloads the company's CFDI and metadata packages from the SAT *Descarga Masiva* web
+//! service (v1.5) with its FIEL, as a durable state machine whose whole state lives in the SDK `Checkpoint`.
+//!
+//! The daemon builds a [`SatSource`] from [`SatSettings`] (with the password resolved) and calls `pull`; each
+//! pull does a bounded step and returns packages as `Delivery { kind: "sat-package-cfdi" | "sat-package-metadata" }`
+//! for the CFDI importer. [`describe`] turns a checkpoint into progress lines for `cuadra sync`.
+//!
+//! # Layout
+//! - [`fiel`], [`cert`]: loading and checking the FIEL (`.cer` + encrypted `.key` + password).
+//! - [`envelope`]: the signed SOAP requests, byte-exact with the reference client.
+//! - [`response`], [`xml`]: reading the services' answers.
+//! - [`client`]: HTTP calls, token reuse, clock-skew detection.
+//! - [`settings`], [`plan`], [`checkpoint`], [`source`]: configuration, window planning, state, the `Source`.
+//! - `fake` (feature `fake-server`): a fake SAT service for end-to-end tests.
+
+pub mod cert;
+pub mod checkpoint;
+pub mod client;
+pub mod envelope;
+#[cfg(feature = "fake-server")]
+pub mod fake;
+pub mod fiel;
+pub mod plan;
+pub mod response;
+pub mod settings;
+pub mod source;
+pub mod xml;
+
+pub use checkpoint::{describe, RequestStatus, RowState, SatState};
+pub use fiel::{Fiel, FielError};
+pub use settings::SatSettings;
+pub use source::SatSource;
