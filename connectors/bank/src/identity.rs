@@ -45,8 +45,9 @@ pub fn finish(
     kind: PaymentKind,
     problems: Vec<InputError>,
 ) -> Parsed {
-    let mut seen_in: HashMap<String, usize> = HashMap::with_capacity(txns.len());
-    let mut occurrences: HashMap<(usize, String), usize> = HashMap::with_capacity(txns.len());
+    // Keyed by a 128-bit hash of the id rather than the id itself: far fewer allocations on million-entry files.
+    let mut seen_in: HashMap<u128, usize> = HashMap::with_capacity(txns.len());
+    let mut occurrences: HashMap<(usize, u128), usize> = HashMap::with_capacity(txns.len());
     let mut entries = Vec::with_capacity(txns.len());
     let mut duplicates = 0;
     for mut t in txns {
@@ -72,7 +73,7 @@ pub fn finish(
             Some(i) if !hashed => format!("{base}/{i}"),
             _ => base,
         };
-        let n = occurrences.entry((t.statement, base.clone())).or_insert(0);
+        let n = occurrences.entry((t.statement, key128(&base))).or_insert(0);
         let index = *n;
         *n += 1;
         let id = if hashed {
@@ -85,13 +86,14 @@ pub fn finish(
         } else {
             base
         };
-        match seen_in.get(&id) {
-            Some(stmt) if *stmt != t.statement => {
+        match seen_in.entry(key128(&id)) {
+            std::collections::hash_map::Entry::Occupied(o) if *o.get() != t.statement => {
                 duplicates += 1;
                 continue;
             }
-            _ => {
-                seen_in.insert(id.clone(), t.statement);
+            std::collections::hash_map::Entry::Occupied(_) => {}
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(t.statement);
             }
         }
         let own_account = account.map(str::to_string).or(t.file_account.clone());
@@ -129,6 +131,18 @@ pub fn finish(
         problems,
         duplicates,
     }
+}
+
+/// Two independent SipHash-1-3 values of `s` (fixed keys, so stable within a run; only used as map keys).
+fn key128(s: &str) -> u128 {
+    use std::hash::{BuildHasher, Hasher};
+    let a = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+    let mut h1 = a.build_hasher();
+    h1.write(s.as_bytes());
+    let mut h2 = a.build_hasher();
+    h2.write_u8(0x5a);
+    h2.write(s.as_bytes());
+    (u128::from(h1.finish()) << 64) | u128::from(h2.finish())
 }
 
 /// The normalized tuple hashed for `h:` ids (occurrence index added by the caller).

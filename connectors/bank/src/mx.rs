@@ -28,18 +28,37 @@ pub fn enrich(t: &mut Txn) {
     if hay.trim().is_empty() {
         return;
     }
-    if t.clave_rastreo.is_none() {
+    // Cheap pre-checks keep million-entry statements fast: most texts have no keyword and no long digit run.
+    let upper = hay.to_ascii_uppercase();
+    if t.clave_rastreo.is_none() && upper.contains("RASTREO") {
         t.clave_rastreo = find_rastreo(&hay);
     }
-    if t.referencia_numerica.is_none() {
+    if t.referencia_numerica.is_none() && upper.contains("REF") {
         t.referencia_numerica = find_ref_numerica(&hay);
     }
-    if t.payer_account.is_none() {
+    let digit_runs = has_digit_run(&hay, 6);
+    if t.payer_account.is_none() && has_digit_run(&hay, 18) {
         t.payer_account = find_clabe(&hay);
     }
-    if t.payer_rfc.is_none() {
+    if t.payer_rfc.is_none() && digit_runs {
         t.payer_rfc = find_rfc(&hay);
     }
+}
+
+/// Whether `s` has at least `n` consecutive ASCII digits.
+fn has_digit_run(s: &str, n: usize) -> bool {
+    let mut run = 0;
+    for b in s.bytes() {
+        if b.is_ascii_digit() {
+            run += 1;
+            if run >= n {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    false
 }
 
 /// Splits on anything that is not a letter, digit, `&` or `Ñ`.
@@ -63,8 +82,16 @@ pub fn find_rfc(s: &str) -> Option<String> {
         if n != 12 && n != 13 {
             return None;
         }
-        let rfc = Rfc::parse(t).ok()?;
         let letters = if n == 12 { 3 } else { 4 };
+        // Shape pre-check before the allocating parse: letters, then six digits.
+        let b = t.as_bytes();
+        if t.is_ascii()
+            && !(b[..letters].iter().all(u8::is_ascii_alphabetic)
+                && b[letters..letters + 6].iter().all(u8::is_ascii_digit))
+        {
+            return None;
+        }
+        let rfc = Rfc::parse(t).ok()?;
         let date: String = rfc.as_str().chars().skip(letters).take(6).collect();
         let m: u32 = date.get(2..4)?.parse().ok()?;
         let d: u32 = date.get(4..6)?.parse().ok()?;

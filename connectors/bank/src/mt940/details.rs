@@ -71,28 +71,30 @@ fn german(t: &mut Txn, s: &str, sep: char) {
 }
 
 const SEPA_KEYS: &[&str] = &[
-    "EREF", "KREF", "MREF", "CRED", "DEBT", "SVWZ", "ABWA", "ABWE", "IBAN", "BIC", "COAM", "OAMT", "PURP", "SQTP",
-    "MDAT", "DDAT", "ORCR", "ORMR",
+    "EREF+", "KREF+", "MREF+", "CRED+", "DEBT+", "SVWZ+", "ABWA+", "ABWE+", "IBAN+", "BIC+", "COAM+", "OAMT+",
+    "PURP+", "SQTP+", "MDAT+", "DDAT+", "ORCR+", "ORMR+",
 ];
 
-/// Splits `EREF+x SVWZ+y` into keyword/value pairs (values run to the next keyword).
+/// Splits `EREF+x SVWZ+y` into keyword/value pairs (values run to the next keyword); keys without the `+`.
 fn sepa_keywords(s: &str) -> Vec<(&'static str, String)> {
+    if !s.contains('+') {
+        return Vec::new();
+    }
     let mut hits: Vec<(usize, &'static str)> = Vec::new();
-    for k in SEPA_KEYS {
-        let pat = format!("{k}+");
+    for pat in SEPA_KEYS {
         let mut from = 0;
-        while let Some(i) = s.get(from..).and_then(|r| r.find(&pat)) {
-            hits.push((from + i, k));
+        while let Some(i) = s.get(from..).and_then(|r| r.find(pat)) {
+            hits.push((from + i, pat));
             from += i + pat.len();
         }
     }
     hits.sort_unstable();
     let mut out = Vec::with_capacity(hits.len());
     for (n, (i, k)) in hits.iter().enumerate() {
-        let start = i + k.len() + 1;
+        let start = i + k.len();
         let end = hits.get(n + 1).map_or(s.len(), |h| h.0);
         if let Some(v) = s.get(start..end.max(start)) {
-            out.push((*k, v.to_string()));
+            out.push((k.trim_end_matches('+'), v.to_string()));
         }
     }
     out

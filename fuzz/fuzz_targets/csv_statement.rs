@@ -1,0 +1,8 @@
+//! Fuzz target: cuadra-bank's csv_statement reader on arbitrary bytes (no panic, spans inside the input).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    cuadra_bank::fuzzing::csv_statement(data);
+});
