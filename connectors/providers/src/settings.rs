@@ -21,7 +21,7 @@ pub const DEFAULT_TIME_ZONE: &str = "America/Mexico_City";
 /// |---|---|---|
 /// | `webhook_secret` | stripe, mercadopago, openpay, stp | Stripe endpoint secret (`whsec_…`), Mercado Pago signature secret, Openpay webhook Basic password, STP shared secret |
 /// | `webhook_user` | openpay, stp | user of the HTTP Basic credentials the provider sends |
-/// | `tolerance_secs` | stripe, mercadopago | replay window of the signed timestamp (default 300) |
+/// | `tolerance_secs` | stripe, mercadopago | replay window of the signed timestamp (default 300; 0 = off, Mercado Pago only) |
 /// | `public_key` / `public_key_file` | conekta | PEM of the webhook key's RSA public key |
 /// | `api_base` | openpay, mercadopago | API base URL (defaults: `https://api.openpay.mx`, `https://api.mercadopago.com`) |
 /// | `merchant_id` | openpay | merchant id in API paths |

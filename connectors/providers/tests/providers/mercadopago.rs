@@ -117,6 +117,16 @@ fn millisecond_timestamps_are_understood() {
         at(TS + 1000),
         300,
     ));
+    verify_signature(SECRET, &x, Some("9"), Some(RID), at(TS + 100_000), 0)
+        .expect("window turned off");
+    unauthorized(verify_signature(
+        SECRET,
+        &x,
+        Some("8"),
+        Some(RID),
+        at(TS + 100_000),
+        0,
+    ));
 }
 
 #[tokio::test]
