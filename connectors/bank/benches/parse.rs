@@ -95,7 +95,10 @@ fn thread_cpu_ns() -> Option<u64> {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let mut n = 200_000usize;
     let mut out: Option<String> = None;
     let mut it = args.iter();

@@ -21,8 +21,8 @@
 mod entry;
 
 use crate::model::{err_at, LineCounter, Txn};
-use entry::{EntryBuilder, Tag};
 use cuadra_sdk::{Currency, InputError};
+use entry::{EntryBuilder, Tag};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
@@ -141,12 +141,12 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>, CamtKind), Inpu
                 }
                 stack.pop();
             }
-            Event::Text(t) => {
-                if entry.is_some() || in_account(&stack) || stack.last() == Some(&Tag::CreDtTm) {
-                    match t.unescape() {
-                        Ok(s) => text.push_str(&s),
-                        Err(_) => text.push_str(&String::from_utf8_lossy(&t)),
-                    }
+            Event::Text(t)
+                if entry.is_some() || in_account(&stack) || stack.last() == Some(&Tag::CreDtTm) =>
+            {
+                match t.unescape() {
+                    Ok(s) => text.push_str(&s),
+                    Err(_) => text.push_str(&String::from_utf8_lossy(&t)),
                 }
             }
             Event::CData(t) => text.push_str(&String::from_utf8_lossy(&t)),
@@ -160,7 +160,9 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>, CamtKind), Inpu
                 if closing == Some(Tag::CreDtTm) && stack.len() == 4 {
                     match stack.get(2) {
                         Some(Tag::GrpHdr) => header_date = crate::text::clean(&text),
-                        Some(Tag::Stmt | Tag::Rpt | Tag::Ntfctn) => statement_date = crate::text::clean(&text),
+                        Some(Tag::Stmt | Tag::Rpt | Tag::Ntfctn) => {
+                            statement_date = crate::text::clean(&text)
+                        }
                         _ => {}
                     }
                 }
@@ -183,7 +185,13 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>, CamtKind), Inpu
             _ => {}
         }
     }
-    let kind = kind.ok_or_else(|| err_at(1, None, "expected an XML camt document, found no root element"))?;
+    let kind = kind.ok_or_else(|| {
+        err_at(
+            1,
+            None,
+            "expected an XML camt document, found no root element",
+        )
+    })?;
     if !saw_message_root || statements == 0 {
         let what = match kind {
             CamtKind::Statement => "<BkToCstmrStmt> with at least one <Stmt>",

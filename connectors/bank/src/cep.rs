@@ -49,11 +49,21 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Txn>, InputError> {
             Err(e) => return Err(err_at(0, None, format!("not well-formed XML: {e}"))),
         }
     }
-    let root = root.ok_or_else(|| err_at(1, Some("SPEI_Tercero"), "expected a CEP root element <SPEI_Tercero>"))?;
+    let root = root.ok_or_else(|| {
+        err_at(
+            1,
+            Some("SPEI_Tercero"),
+            "expected a CEP root element <SPEI_Tercero>",
+        )
+    })?;
     let get = |m: &HashMap<String, String>, k: &str| m.get(k).and_then(|v| clean_ref(v));
     let fecha = root.get("FechaOperacion").map(String::as_str).unwrap_or("");
     let booked = iso_date(fecha).ok_or_else(|| {
-        err_at(1, Some("SPEI_Tercero/@FechaOperacion"), format!("expected a date YYYY-MM-DD, found {fecha:?}"))
+        err_at(
+            1,
+            Some("SPEI_Tercero/@FechaOperacion"),
+            format!("expected a date YYYY-MM-DD, found {fecha:?}"),
+        )
     })?;
     let monto = benef.get("MontoPago").map(String::as_str).unwrap_or("");
     let amount = parse_amount(monto, DecimalSep::Point)
@@ -61,8 +71,16 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Txn>, InputError> {
     let clave = root
         .get("claveRastreo")
         .and_then(|c| clean(c))
-        .ok_or_else(|| err_at(1, Some("SPEI_Tercero/@claveRastreo"), "expected a clave de rastreo"))?;
-    let emisor = get(&orden, "BancoEmisor").map(|e| crate::text::norm_key(&e)).unwrap_or_default();
+        .ok_or_else(|| {
+            err_at(
+                1,
+                Some("SPEI_Tercero/@claveRastreo"),
+                "expected a clave de rastreo",
+            )
+        })?;
+    let emisor = get(&orden, "BancoEmisor")
+        .map(|e| crate::text::norm_key(&e))
+        .unwrap_or_default();
     let mut t = Txn::new(booked, Money::new(amount, Currency::MXN));
     t.value_date = root.get("cadenaCDA").and_then(|c| abono_date(c));
     t.file_account = get(&benef, "Cuenta");

@@ -75,7 +75,13 @@ impl Default for CsvMapping {
             value_date: None,
             amount: Some(Column::name("amount")),
             debit_credit: None,
-            debit_values: vec!["D".into(), "DR".into(), "DBIT".into(), "DEBIT".into(), "CARGO".into()],
+            debit_values: vec![
+                "D".into(),
+                "DR".into(),
+                "DBIT".into(),
+                "DEBIT".into(),
+                "CARGO".into(),
+            ],
             debit: None,
             credit: None,
             invert_sign: false,
@@ -145,7 +151,9 @@ impl Resolved<'_> {
 pub fn parse(bytes: &[u8], map: &CsvMapping) -> Result<(Vec<Txn>, Vec<InputError>), InputError> {
     let bytes = crate::text::strip_bom(bytes);
     let utf8 = std::str::from_utf8(bytes).is_ok();
-    let delim = map.delimiter.map_or_else(|| sniff_delimiter(bytes), |c| c as u8);
+    let delim = map
+        .delimiter
+        .map_or_else(|| sniff_delimiter(bytes), |c| c as u8);
     let default_ccy = Currency::parse(&map.default_currency)
         .map_err(|e| err_at(0, Some("csv.default_currency"), e.to_string()))?;
     let mut rdr = csv::ReaderBuilder::new()
@@ -184,18 +192,41 @@ pub fn parse(bytes: &[u8], map: &CsvMapping) -> Result<(Vec<Txn>, Vec<InputError
                 // Index-only mappings have no header row to find: this row is data.
                 resolved = Some(r);
                 if let Some(r) = resolved.as_ref() {
-                    row(r, &cells, start, end, bytes, line, default_ccy, &mut txns, &mut problems);
+                    row(
+                        r,
+                        &cells,
+                        start,
+                        end,
+                        bytes,
+                        line,
+                        default_ccy,
+                        &mut txns,
+                        &mut problems,
+                    );
                 }
             }
             continue;
         };
-        row(res, &cells, start, end, bytes, line, default_ccy, &mut txns, &mut problems);
+        row(
+            res,
+            &cells,
+            start,
+            end,
+            bytes,
+            line,
+            default_ccy,
+            &mut txns,
+            &mut problems,
+        );
     }
     if resolved.is_none() {
         return Err(err_at(
             1,
             Some("header"),
-            format!("expected a header row with the date column {:?}, found none", map.date),
+            format!(
+                "expected a header row with the date column {:?}, found none",
+                map.date
+            ),
         ));
     }
     Ok((txns, problems))
@@ -214,7 +245,12 @@ fn row(
     problems: &mut Vec<InputError>,
 ) {
     let map = r.map;
-    let cell = |c: &Column| r.idx(c).and_then(|i| cells.get(i)).map(|s| s.trim()).filter(|s| !s.is_empty());
+    let cell = |c: &Column| {
+        r.idx(c)
+            .and_then(|i| cells.get(i))
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+    };
     let col_name = |c: &Column| match c {
         Column::Index(i) => format!("column {i}"),
         Column::Name(n) => n.clone(),
@@ -230,11 +266,18 @@ fn row(
         problems.push(err_at(
             line,
             Some(&date_field),
-            format!("expected a date in format {}, found {date_raw:?}", map.date_formats.join(" or ")),
+            format!(
+                "expected a date in format {}, found {date_raw:?}",
+                map.date_formats.join(" or ")
+            ),
         ));
         return;
     };
-    let sep = if map.decimal_comma { DecimalSep::Comma } else { DecimalSep::Point };
+    let sep = if map.decimal_comma {
+        DecimalSep::Comma
+    } else {
+        DecimalSep::Point
+    };
     let amount = match amount_of(map, &cell, sep, &col_name) {
         Ok(Some(a)) => a,
         Ok(None) => return,
@@ -265,12 +308,29 @@ fn row(
     t.file_account = opt(&map.account);
     t.unique_ref = opt(&map.id).map(UniqueRef::RowId);
     t.bank_reference = opt(&map.bank_reference).or_else(|| opt(&map.id));
-    t.clave_rastreo = map.clave_rastreo.as_ref().and_then(&cell).and_then(clean_ref);
-    t.referencia_numerica = map.referencia_numerica.as_ref().and_then(&cell).and_then(clean_ref);
+    t.clave_rastreo = map
+        .clave_rastreo
+        .as_ref()
+        .and_then(&cell)
+        .and_then(clean_ref);
+    t.referencia_numerica = map
+        .referencia_numerica
+        .as_ref()
+        .and_then(&cell)
+        .and_then(clean_ref);
     t.payer_name = opt(&map.payer_name);
     t.payer_rfc = map.payer_rfc.as_ref().and_then(&cell).and_then(clean_ref);
-    t.payer_account = map.payer_account.as_ref().and_then(&cell).and_then(clean_ref);
-    t.other_refs = map.references.iter().filter_map(&cell).filter_map(clean_ref).collect();
+    t.payer_account = map
+        .payer_account
+        .as_ref()
+        .and_then(&cell)
+        .and_then(clean_ref);
+    t.other_refs = map
+        .references
+        .iter()
+        .filter_map(&cell)
+        .filter_map(clean_ref)
+        .collect();
     let concept: Vec<&str> = map.concepto.iter().filter_map(&cell).collect();
     t.concepto = clean(&concept.join(" "));
     t.status = opt(&map.status);
@@ -320,7 +380,9 @@ fn amount_of<'a>(
     if debit.is_none() && credit.is_none() {
         return Ok(None);
     }
-    Ok(Some(credit.unwrap_or_default().abs() - debit.unwrap_or_default().abs()))
+    Ok(Some(
+        credit.unwrap_or_default().abs() - debit.unwrap_or_default().abs(),
+    ))
 }
 
 fn parse_date(s: &str, formats: &[String]) -> Option<NaiveDate> {

@@ -73,7 +73,9 @@ pub fn detect_format(file_name: &str, head: &[u8]) -> Option<Format> {
         (&b"camt.052."[..], Format::Camt052),
         (&b"camt.054."[..], Format::Camt054),
     ] {
-        if contains(head, ns) && (contains(head, b"urn:iso:std:iso:20022") || contains(head, b"ISO:camt")) {
+        if contains(head, ns)
+            && (contains(head, b"urn:iso:std:iso:20022") || contains(head, b"ISO:camt"))
+        {
             return Some(f);
         }
     }
@@ -83,7 +85,10 @@ pub fn detect_format(file_name: &str, head: &[u8]) -> Option<Format> {
     let mt_lines = head
         .split(|b| *b == b'\n')
         .filter(|l| {
-            l.starts_with(b":20:") || l.starts_with(b":25:") || l.starts_with(b":60F:") || l.starts_with(b":61:")
+            l.starts_with(b":20:")
+                || l.starts_with(b":25:")
+                || l.starts_with(b":60F:")
+                || l.starts_with(b":61:")
         })
         .count();
     if mt_lines >= 2 || head.starts_with(b"{1:F01") {
@@ -95,7 +100,15 @@ pub fn detect_format(file_name: &str, head: &[u8]) -> Option<Format> {
         "sta" | "940" | "942" | "swi" | "mt940" => Some(Format::Mt940),
         "ofx" | "qfx" => Some(Format::Ofx),
         "csv" | "tsv" => Some(Format::Csv),
-        "txt" if head.iter().filter(|b| matches!(b, b',' | b';' | b'\t' | b'|')).count() >= 3 => Some(Format::Csv),
+        "txt"
+            if head
+                .iter()
+                .filter(|b| matches!(b, b',' | b';' | b'\t' | b'|'))
+                .count()
+                >= 3 =>
+        {
+            Some(Format::Csv)
+        }
         _ => None,
     }
 }
@@ -108,10 +121,19 @@ mod tests {
     fn detects_by_content_then_extension() {
         let camt = br#"<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08">"#;
         assert_eq!(detect_format("x.xml", camt), Some(Format::Camt054));
-        assert_eq!(detect_format("x", b"OFXHEADER:100\nDATA:OFXSGML"), Some(Format::Ofx));
-        assert_eq!(detect_format("x.txt", b":20:X\r\n:25:123\r\n"), Some(Format::Mt940));
+        assert_eq!(
+            detect_format("x", b"OFXHEADER:100\nDATA:OFXSGML"),
+            Some(Format::Ofx)
+        );
+        assert_eq!(
+            detect_format("x.txt", b":20:X\r\n:25:123\r\n"),
+            Some(Format::Mt940)
+        );
         assert_eq!(detect_format("a.CSV", b"FECHA,ABONO"), Some(Format::Csv));
-        assert_eq!(detect_format("cep.xml", b"<SPEI_Tercero FechaOperacion="), Some(Format::Cep));
+        assert_eq!(
+            detect_format("cep.xml", b"<SPEI_Tercero FechaOperacion="),
+            Some(Format::Cep)
+        );
         assert_eq!(detect_format("a.xml", b"<cfdi:Comprobante>"), None);
         assert_eq!(Format::parse("camt.053"), Some(Format::Camt053));
         assert_eq!(Format::parse("auto"), None);

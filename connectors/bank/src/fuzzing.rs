@@ -7,7 +7,10 @@ use crate::{parse_statement, Format, ParseOptions};
 fn check(format: Format, data: &[u8], opts: &ParseOptions) {
     if let Ok(p) = parse_statement(format, data, opts) {
         for e in &p.entries {
-            assert!(e.span.start <= e.span.end && e.span.end <= data.len(), "span outside the input");
+            assert!(
+                e.span.start <= e.span.end && e.span.end <= data.len(),
+                "span outside the input"
+            );
             assert!(!e.record.external_id.is_empty(), "empty external_id");
         }
     }

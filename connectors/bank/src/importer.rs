@@ -50,7 +50,11 @@ impl StatementImporter {
             e
         };
         let mut csv = self.csv.clone();
-        let requested = opts.format.as_deref().map(str::trim).filter(|f| !f.eq_ignore_ascii_case("auto"));
+        let requested = opts
+            .format
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.eq_ignore_ascii_case("auto"));
         let format = match requested {
             Some(f) => {
                 // `csv:<preset>` names a preset explicitly.
@@ -93,7 +97,11 @@ impl StatementImporter {
                 let n = parsed.problems.len();
                 let mut e = with_file(first.clone());
                 if n > 1 {
-                    e.message = format!("{} (and {} more bad entries; no entry could be read)", e.message, n - 1);
+                    e.message = format!(
+                        "{} (and {} more bad entries; no entry could be read)",
+                        e.message,
+                        n - 1
+                    );
                 }
                 return Err(e);
             }

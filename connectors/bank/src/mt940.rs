@@ -36,8 +36,8 @@ struct Field<'a> {
 }
 
 const KNOWN: &[&[u8]] = &[
-    b"20", b"21", b"25", b"28", b"28C", b"60F", b"60M", b"60", b"61", b"62F", b"62M", b"62", b"64", b"65",
-    b"65F", b"86", b"NS", b"13", b"13D", b"34F", b"90D", b"90C", b"23", b"25P",
+    b"20", b"21", b"25", b"28", b"28C", b"60F", b"60M", b"60", b"61", b"62F", b"62M", b"62", b"64",
+    b"65", b"65F", b"86", b"NS", b"13", b"13D", b"34F", b"90D", b"90C", b"23", b"25P",
 ];
 
 /// If `line` starts with `:TAG:`, the tag and the offset of its value.
@@ -159,7 +159,11 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>), InputError> {
         .iter()
         .any(|f| matches!(f.tag, b"20" | b"25" | b"61" | b"60F" | b"62F"))
     {
-        return Err(err_at(1, None, "expected an MT940 statement (fields :20:, :25:, :60F:, :61:), found none"));
+        return Err(err_at(
+            1,
+            None,
+            "expected an MT940 statement (fields :20:, :25:, :60F:, :61:), found none",
+        ));
     }
     let mut txns = Vec::new();
     let mut problems = Vec::new();
@@ -186,7 +190,9 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>), InputError> {
             b"90C" | b"90D" => {
                 let v = f.value;
                 let skip = v.iter().take_while(|c| c.is_ascii_digit()).count();
-                stmt.closing_ccy = stmt.closing_ccy.or(prefix_currency(v.get(skip..).unwrap_or(&[])));
+                stmt.closing_ccy = stmt
+                    .closing_ccy
+                    .or(prefix_currency(v.get(skip..).unwrap_or(&[])));
             }
             b"62F" | b"62M" | b"62" => {
                 stmt.closing_ccy = balance_currency(f.value).or(stmt.closing_ccy);
@@ -202,15 +208,13 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>), InputError> {
                     stmt.owner_open = false;
                 }
             },
-            b"86" => {
-                if stmt.owner_open {
-                    if let Some(p) = stmt.pending.last_mut() {
-                        if !p.details.is_empty() {
-                            p.details.push(b'\n');
-                        }
-                        p.details.extend_from_slice(f.value);
-                        p.txn.span.end = f.end;
+            b"86" if stmt.owner_open => {
+                if let Some(p) = stmt.pending.last_mut() {
+                    if !p.details.is_empty() {
+                        p.details.push(b'\n');
                     }
+                    p.details.extend_from_slice(f.value);
+                    p.txn.span.end = f.end;
                 }
             }
             _ => {}
@@ -282,13 +286,17 @@ fn split_account(v: &str) -> (Option<String>, Option<Currency>) {
 /// A currency at the start of `v` (`:34F:PLN0`).
 fn prefix_currency(v: &[u8]) -> Option<Currency> {
     let c = v.get(..3)?;
-    std::str::from_utf8(c).ok().and_then(|s| Currency::parse(s).ok())
+    std::str::from_utf8(c)
+        .ok()
+        .and_then(|s| Currency::parse(s).ok())
 }
 
 /// Currency of a balance field `C200101EUR444,29` (None when garbled, e.g. `Dnullnull7414,3`).
 fn balance_currency(v: &[u8]) -> Option<Currency> {
     let c = v.get(7..10)?;
-    std::str::from_utf8(c).ok().and_then(|s| Currency::parse(s).ok())
+    std::str::from_utf8(c)
+        .ok()
+        .and_then(|s| Currency::parse(s).ok())
 }
 
 /// Parses `:61:` (bank.md §5.3) into a pending transaction.
@@ -304,10 +312,19 @@ fn statement_line(f: &Field<'_>, utf8: bool) -> Result<Pending, InputError> {
     };
     let (yy, mm, dd) = match (digits(0..2), digits(2..4), digits(4..6)) {
         (Some(y), Some(m), Some(d)) => (y, m, d),
-        _ => return Err(bad(":61: value date", format!("expected YYMMDD, found {:?}", lossy(v.get(..6))))),
+        _ => {
+            return Err(bad(
+                ":61: value date",
+                format!("expected YYMMDD, found {:?}", lossy(v.get(..6))),
+            ))
+        }
     };
-    let value_date = clamped_date(2000 + yy as i32, mm, dd)
-        .ok_or_else(|| bad(":61: value date", format!("{yy:02}{mm:02}{dd:02} is not a date")))?;
+    let value_date = clamped_date(2000 + yy as i32, mm, dd).ok_or_else(|| {
+        bad(
+            ":61: value date",
+            format!("{yy:02}{mm:02}{dd:02} is not a date"),
+        )
+    })?;
     let mut i = 6;
     let mut entry_date = None;
     if let (Some(m), Some(d)) = (digits(6..8), digits(8..10)) {
@@ -331,7 +348,13 @@ fn statement_line(f: &Field<'_>, utf8: bool) -> Result<Pending, InputError> {
             _ => return Err(bad(":61: mark", "expected C, D, RC or RD".into())),
         },
         _ => {
-            return Err(bad(":61: mark", format!("expected C, D, RC or RD, found {:?}", lossy(v.get(i..i + 1)))))
+            return Err(bad(
+                ":61: mark",
+                format!(
+                    "expected C, D, RC or RD, found {:?}",
+                    lossy(v.get(i..i + 1))
+                ),
+            ))
         }
     };
     i += 1;
@@ -342,16 +365,26 @@ fn statement_line(f: &Field<'_>, utf8: bool) -> Result<Pending, InputError> {
         i += 1;
     }
     let amt_start = i;
-    while v.get(i).is_some_and(|c| c.is_ascii_digit() || *c == b',' || *c == b'.') {
+    while v
+        .get(i)
+        .is_some_and(|c| c.is_ascii_digit() || *c == b',' || *c == b'.')
+    {
         i += 1;
     }
     let amt_raw = std::str::from_utf8(&v[amt_start..i]).unwrap_or("");
-    let sep = if amt_raw.contains(',') { DecimalSep::Comma } else { DecimalSep::Point };
+    let sep = if amt_raw.contains(',') {
+        DecimalSep::Comma
+    } else {
+        DecimalSep::Point
+    };
     let amount = parse_amount(amt_raw, sep).map_err(|m| bad(":61: amount", m))?;
     if amount.is_sign_negative() {
         credit = !credit;
     }
-    let first_line_end = v[i..].iter().position(|b| *b == b'\n').map_or(v.len(), |p| i + p);
+    let first_line_end = v[i..]
+        .iter()
+        .position(|b| *b == b'\n')
+        .map_or(v.len(), |p| i + p);
     let rest = &v[i..first_line_end];
     let rest = if rest.len() >= 6 && rest[..6].eq_ignore_ascii_case(b"NONREF") {
         rest

@@ -111,7 +111,8 @@ pub fn find_rastreo(s: &str) -> Option<String> {
     let upper = s.to_ascii_uppercase();
     let start = after_keyword(&upper, &["RASTREO"])?;
     let rest = s.get(start..)?;
-    let rest = rest.trim_start_matches(|c: char| c == ':' || c == '=' || c == '.' || c.is_whitespace());
+    let rest =
+        rest.trim_start_matches(|c: char| c == ':' || c == '=' || c == '.' || c.is_whitespace());
     let tok: String = rest
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '/')
@@ -149,9 +150,13 @@ mod tests {
 
     #[test]
     fn extracts_mexican_fields() {
-        let s = "SPEI RECIBIDO BANORTE CLAVE DE RASTREO: 058-25/08/2023/25-300CPWF924 REF NUM 1234567 \
+        let s =
+            "SPEI RECIBIDO BANORTE CLAVE DE RASTREO: 058-25/08/2023/25-300CPWF924 REF NUM 1234567 \
                  CTA 072691004495711499 RFC EKU9003173C9";
-        assert_eq!(find_rastreo(s).as_deref(), Some("058-25/08/2023/25-300CPWF924"));
+        assert_eq!(
+            find_rastreo(s).as_deref(),
+            Some("058-25/08/2023/25-300CPWF924")
+        );
         assert_eq!(find_ref_numerica(s).as_deref(), Some("1234567"));
         assert_eq!(find_clabe(s).as_deref(), Some("072691004495711499"));
         assert_eq!(find_rfc(s).as_deref(), Some("EKU9003173C9"));

@@ -51,16 +51,30 @@ fn tokens(b: &[u8]) -> Vec<Tok<'_>> {
             out.push(Tok::Leaf(trim(name), &[]));
             continue;
         }
-        let name = trim(inner.split(|c| c.is_ascii_whitespace()).next().unwrap_or(inner));
-        let next_lt = b[i..].iter().position(|c| *c == b'<').map_or(b.len(), |q| i + q);
+        let name = trim(
+            inner
+                .split(|c| c.is_ascii_whitespace())
+                .next()
+                .unwrap_or(inner),
+        );
+        let next_lt = b[i..]
+            .iter()
+            .position(|c| *c == b'<')
+            .map_or(b.len(), |q| i + q);
         let value = &b[i..next_lt];
         if trim(value).is_empty() {
             // `<X></X>` is an empty leaf; `<X>` followed by another tag opens an aggregate.
             let after = &b[next_lt..];
-            if after.len() > 2 + name.len() && after.starts_with(b"</") && after[2..].starts_with(name) {
+            if after.len() > 2 + name.len()
+                && after.starts_with(b"</")
+                && after[2..].starts_with(name)
+            {
                 out.push(Tok::Leaf(name, &[]));
                 i = next_lt + 2 + name.len();
-                i = b[i..].iter().position(|c| *c == b'>').map_or(b.len(), |q| i + q + 1);
+                i = b[i..]
+                    .iter()
+                    .position(|c| *c == b'>')
+                    .map_or(b.len(), |q| i + q + 1);
             } else {
                 out.push(Tok::Open(name, lt));
             }
@@ -80,8 +94,14 @@ fn tokens(b: &[u8]) -> Vec<Tok<'_>> {
 }
 
 fn trim(b: &[u8]) -> &[u8] {
-    let s = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let e = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(s, |p| p + 1);
+    let s = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let e = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(s, |p| p + 1);
     &b[s..e]
 }
 
@@ -106,7 +126,9 @@ fn unescape(s: &str) -> String {
             "gt" => Some('>'),
             "quot" => Some('"'),
             "apos" => Some('\''),
-            n if n.starts_with("#x") => u32::from_str_radix(&n[2..], 16).ok().and_then(char::from_u32),
+            n if n.starts_with("#x") => u32::from_str_radix(&n[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
             n if n.starts_with('#') => n[1..].parse().ok().and_then(char::from_u32),
             _ => None,
         });
@@ -148,7 +170,13 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>), InputError> {
     let bytes = crate::text::strip_bom(bytes);
     let ofx_at = find(bytes, b"<OFX>")
         .or_else(|| find(bytes, b"<ofx>"))
-        .ok_or_else(|| err_at(1, None, "expected an OFX document (an <OFX> element), found none"))?;
+        .ok_or_else(|| {
+            err_at(
+                1,
+                None,
+                "expected an OFX document (an <OFX> element), found none",
+            )
+        })?;
     let header = String::from_utf8_lossy(&bytes[..ofx_at]).to_ascii_uppercase();
     let latin1_header = header.contains("CHARSET:1252") || header.contains("CHARSET:8859-1");
     let utf8 = !latin1_header && std::str::from_utf8(bytes).is_ok();
@@ -190,7 +218,10 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>), InputError> {
                 stack.truncate(depth);
                 if name.eq_ignore_ascii_case(b"STMTTRN") {
                     if let Some(f) = trn.take() {
-                        let end = bytes[pos..].iter().position(|c| *c == b'>').map_or(bytes.len(), |q| pos + q + 1);
+                        let end = bytes[pos..]
+                            .iter()
+                            .position(|c| *c == b'>')
+                            .map_or(bytes.len(), |q| pos + q + 1);
                         let line = lines.line_at(bytes, f.start);
                         match build(f, end, line, statements, currency, account.clone()) {
                             Ok(t) => txns.push(t),
@@ -201,17 +232,26 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>), InputError> {
             }
             Tok::Leaf(name, value) => {
                 let upper = name.to_ascii_uppercase();
-                let parent = stack.last().map(|p| p.to_ascii_uppercase()).unwrap_or_default();
+                let parent = stack
+                    .last()
+                    .map(|p| p.to_ascii_uppercase())
+                    .unwrap_or_default();
                 match (parent.as_slice(), upper.as_slice()) {
                     (b"STATUS", b"CODE") => code = Some(val(value)),
                     (b"STATUS", b"SEVERITY") if value.eq_ignore_ascii_case(b"ERROR") => {
                         status_error = Some(format!("code {}", code.clone().unwrap_or_default()))
                     }
                     (b"STATUS", b"MESSAGE") if status_error.is_some() => {
-                        status_error = Some(format!("{}: {}", status_error.take().unwrap_or_default(), val(value)))
+                        status_error = Some(format!(
+                            "{}: {}",
+                            status_error.take().unwrap_or_default(),
+                            val(value)
+                        ))
                     }
                     (_, b"CURDEF") => currency = Currency::parse(&val(value)).ok(),
-                    (b"BANKACCTFROM" | b"CCACCTFROM" | b"INVACCTFROM", b"ACCTID") => account = clean(&val(value)),
+                    (b"BANKACCTFROM" | b"CCACCTFROM" | b"INVACCTFROM", b"ACCTID") => {
+                        account = clean(&val(value))
+                    }
                     (b"BANKACCTTO" | b"CCACCTTO", b"ACCTID") => {
                         if let Some(f) = trn.as_mut() {
                             f.acct_to = clean(&val(value))
@@ -242,7 +282,11 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>), InputError> {
     }
     if statements == 0 {
         if let Some(e) = status_error {
-            return Err(err_at(0, Some("STATUS"), format!("the OFX server reported an error ({e})")));
+            return Err(err_at(
+                0,
+                Some("STATUS"),
+                format!("the OFX server reported an error ({e})"),
+            ));
         }
     }
     Ok((txns, problems))
@@ -258,20 +302,32 @@ fn build(
 ) -> Result<Txn, InputError> {
     let currency = currency.or_else(|| f.cursym.as_deref().and_then(|c| Currency::parse(c).ok()));
     let currency = currency.ok_or_else(|| {
-        err_at(line, Some("CURDEF"), "expected the statement currency (CURDEF) before this STMTTRN, found none")
+        err_at(
+            line,
+            Some("CURDEF"),
+            "expected the statement currency (CURDEF) before this STMTTRN, found none",
+        )
     })?;
-    let posted = f
-        .dtposted
-        .as_deref()
-        .ok_or_else(|| err_at(line, Some("STMTTRN/DTPOSTED"), "expected a posting date DTPOSTED"))?;
+    let posted = f.dtposted.as_deref().ok_or_else(|| {
+        err_at(
+            line,
+            Some("STMTTRN/DTPOSTED"),
+            "expected a posting date DTPOSTED",
+        )
+    })?;
     let booked = ymd_compact(posted).ok_or_else(|| {
-        err_at(line, Some("STMTTRN/DTPOSTED"), format!("expected a date YYYYMMDD[HHMMSS], found {posted:?}"))
+        err_at(
+            line,
+            Some("STMTTRN/DTPOSTED"),
+            format!("expected a date YYYYMMDD[HHMMSS], found {posted:?}"),
+        )
     })?;
     let raw = f
         .amount
         .as_deref()
         .ok_or_else(|| err_at(line, Some("STMTTRN/TRNAMT"), "expected an amount TRNAMT"))?;
-    let amount = parse_amount(raw, DecimalSep::Auto).map_err(|m| err_at(line, Some("STMTTRN/TRNAMT"), m))?;
+    let amount =
+        parse_amount(raw, DecimalSep::Auto).map_err(|m| err_at(line, Some("STMTTRN/TRNAMT"), m))?;
     let mut t = Txn::new(booked, Money::new(amount, currency));
     t.statement = statement.saturating_sub(1);
     t.file_account = account;
@@ -282,7 +338,8 @@ fn build(
     t.payer_account = f.acct_to;
     t.concepto = f.memo;
     t.other_refs.extend(f.refnum.as_deref().and_then(clean_ref));
-    t.other_refs.extend(f.checknum.as_deref().and_then(clean_ref));
+    t.other_refs
+        .extend(f.checknum.as_deref().and_then(clean_ref));
     t.status = f.trntype.map(|s| s.to_ascii_lowercase());
     t.span = f.start..end;
     t.line = line;

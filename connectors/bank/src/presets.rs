@@ -39,7 +39,12 @@ pub fn preset(name: &str) -> Option<CsvMapping> {
     Some(match name {
         "mx-normalizado" => CsvMapping {
             date: c("FECHA"),
-            date_formats: vec!["%d/%m/%Y".into(), "%d-%m-%Y".into(), "%Y-%m-%d".into(), "%d/%m/%y".into()],
+            date_formats: vec![
+                "%d/%m/%Y".into(),
+                "%d-%m-%Y".into(),
+                "%Y-%m-%d".into(),
+                "%d/%m/%y".into(),
+            ],
             amount: None,
             debit: Some(c("CARGO")),
             credit: Some(c("ABONO")),
@@ -84,7 +89,11 @@ pub fn preset(name: &str) -> Option<CsvMapping> {
             id: Some(c("Id. de transacción")),
             payer_name: Some(c("Nombre")),
             payer_account: Some(c("Cuenta bancaria")),
-            references: cols(&["Id. de factura", "Id. de referencia de trans.", "Correo electrónico del remitente"]),
+            references: cols(&[
+                "Id. de factura",
+                "Id. de referencia de trans.",
+                "Correo electrónico del remitente",
+            ]),
             concepto: cols(&["Descripción"]),
             ..base
         },
@@ -96,7 +105,11 @@ pub fn preset(name: &str) -> Option<CsvMapping> {
             credit: Some(c("Net Credit (NC)")),
             currency: Some(c("Net Currency")),
             bank_reference: Some(c("Psp Reference")),
-            references: cols(&["Merchant Reference", "Modification Reference", "Batch Number"]),
+            references: cols(&[
+                "Merchant Reference",
+                "Modification Reference",
+                "Batch Number",
+            ]),
             concepto: cols(&["Type", "Modification Merchant Reference"]),
             ..base
         },

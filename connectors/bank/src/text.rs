@@ -55,6 +55,15 @@ pub fn clean_ref(s: &str) -> Option<String> {
 
 /// Upper-case letters and digits only, for hashing and comparing references (`RF18 5390` = `rf185390`).
 pub fn norm_key(s: &str) -> String {
+    if s.is_ascii() {
+        let mut out = String::with_capacity(s.len());
+        out.extend(
+            s.bytes()
+                .filter(u8::is_ascii_alphanumeric)
+                .map(|b| b.to_ascii_uppercase() as char),
+        );
+        return out;
+    }
     s.chars()
         .filter(|c| c.is_alphanumeric())
         .flat_map(char::to_uppercase)
@@ -142,7 +151,8 @@ pub fn parse_amount(s: &str, sep: DecimalSep) -> Result<Decimal, String> {
     if norm.ends_with('.') {
         norm.push('0');
     }
-    let d = parse_decimal(&norm).map_err(|_| format!("expected an amount such as 1160.00, found {t:?}"))?;
+    let d = parse_decimal(&norm)
+        .map_err(|_| format!("expected an amount such as 1160.00, found {t:?}"))?;
     Ok(if neg { -d } else { d })
 }
 
@@ -180,14 +190,38 @@ mod tests {
 
     #[test]
     fn amounts() {
-        assert_eq!(parse_amount("1,533.50", DecimalSep::Point).unwrap(), d("1533.50"));
-        assert_eq!(parse_amount("4.626,81", DecimalSep::Comma).unwrap(), d("4626.81"));
-        assert_eq!(parse_amount("-1,058.09", DecimalSep::Point).unwrap(), d("-1058.09"));
-        assert_eq!(parse_amount("(12.00)", DecimalSep::Point).unwrap(), d("-12.00"));
-        assert_eq!(parse_amount("$ 1 025,53", DecimalSep::Comma).unwrap(), d("1025.53"));
-        assert_eq!(parse_amount("+1058,53", DecimalSep::Auto).unwrap(), d("1058.53"));
-        assert_eq!(parse_amount("10.000,50", DecimalSep::Auto).unwrap(), d("10000.50"));
-        assert_eq!(parse_amount("10,000.50", DecimalSep::Auto).unwrap(), d("10000.50"));
+        assert_eq!(
+            parse_amount("1,533.50", DecimalSep::Point).unwrap(),
+            d("1533.50")
+        );
+        assert_eq!(
+            parse_amount("4.626,81", DecimalSep::Comma).unwrap(),
+            d("4626.81")
+        );
+        assert_eq!(
+            parse_amount("-1,058.09", DecimalSep::Point).unwrap(),
+            d("-1058.09")
+        );
+        assert_eq!(
+            parse_amount("(12.00)", DecimalSep::Point).unwrap(),
+            d("-12.00")
+        );
+        assert_eq!(
+            parse_amount("$ 1 025,53", DecimalSep::Comma).unwrap(),
+            d("1025.53")
+        );
+        assert_eq!(
+            parse_amount("+1058,53", DecimalSep::Auto).unwrap(),
+            d("1058.53")
+        );
+        assert_eq!(
+            parse_amount("10.000,50", DecimalSep::Auto).unwrap(),
+            d("10000.50")
+        );
+        assert_eq!(
+            parse_amount("10,000.50", DecimalSep::Auto).unwrap(),
+            d("10000.50")
+        );
         assert_eq!(parse_amount("80,", DecimalSep::Comma).unwrap(), d("80"));
         assert!(parse_amount("1e5", DecimalSep::Point).is_err());
         assert!(parse_amount("", DecimalSep::Point).is_err());
@@ -196,9 +230,15 @@ mod tests {
 
     #[test]
     fn dates_and_text() {
-        assert_eq!(clamped_date(2016, 2, 30), NaiveDate::from_ymd_opt(2016, 2, 29));
+        assert_eq!(
+            clamped_date(2016, 2, 30),
+            NaiveDate::from_ymd_opt(2016, 2, 29)
+        );
         assert_eq!(clamped_date(2016, 13, 1), None);
-        assert_eq!(iso_date("2014-12-31T13:15:00+01:00"), NaiveDate::from_ymd_opt(2014, 12, 31));
+        assert_eq!(
+            iso_date("2014-12-31T13:15:00+01:00"),
+            NaiveDate::from_ymd_opt(2014, 12, 31)
+        );
         assert_eq!(clean("  a \n b  "), Some("a b".into()));
         assert_eq!(clean_ref("NOTPROVIDED"), None);
         assert_eq!(norm_key("RF18 5390-x"), "RF185390X");

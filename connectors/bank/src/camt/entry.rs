@@ -4,7 +4,7 @@
 use super::currency_attr;
 use crate::model::{err_at, Txn, UniqueRef};
 use crate::text::{clean, clean_ref, iso_date, parse_amount, DecimalSep};
-use cuadra_sdk::{CfdiUuid, Currency, InputError, InvoiceRef, Money, Rfc, RemittanceLine};
+use cuadra_sdk::{CfdiUuid, Currency, InputError, InvoiceRef, Money, RemittanceLine, Rfc};
 use quick_xml::events::BytesStart;
 use rust_decimal::Decimal;
 
@@ -265,14 +265,19 @@ impl EntryBuilder {
     pub fn finish(self) -> Result<Vec<Txn>, InputError> {
         let line = self.line;
         let currency = self.amt.currency.ok_or_else(|| {
-            err_at(line, Some("Ntry/Amt/@Ccy"), "expected a currency attribute Ccy on the entry amount")
+            err_at(
+                line,
+                Some("Ntry/Amt/@Ccy"),
+                "expected a currency attribute Ccy on the entry amount",
+            )
         })?;
         let raw_amt = self
             .amt
             .value
             .as_deref()
             .ok_or_else(|| err_at(line, Some("Ntry/Amt"), "expected an entry amount"))?;
-        let amount = parse_amount(raw_amt, DecimalSep::Point).map_err(|m| err_at(line, Some("Ntry/Amt"), m))?;
+        let amount = parse_amount(raw_amt, DecimalSep::Point)
+            .map_err(|m| err_at(line, Some("Ntry/Amt"), m))?;
         let credit = sign_of(self.cdt_dbt.as_deref(), line, "Ntry/CdtDbtInd")?;
         let booked_raw = self
             .booked
@@ -280,21 +285,31 @@ impl EntryBuilder {
             .or(self.value.as_deref())
             .or(self.fallback_date.as_deref())
             .ok_or_else(|| {
-                err_at(line, Some("Ntry/BookgDt"), "expected a booking date (BookgDt/Dt or BookgDt/DtTm)")
+                err_at(
+                    line,
+                    Some("Ntry/BookgDt"),
+                    "expected a booking date (BookgDt/Dt or BookgDt/DtTm)",
+                )
             })?;
         let booked_on = iso_date(booked_raw).ok_or_else(|| {
-            err_at(line, Some("Ntry/BookgDt"), format!("expected a date YYYY-MM-DD, found {booked_raw:?}"))
+            err_at(
+                line,
+                Some("Ntry/BookgDt"),
+                format!("expected a date YYYY-MM-DD, found {booked_raw:?}"),
+            )
         })?;
         let value_date = self.value.as_deref().and_then(iso_date);
         let status = if self.reversal {
             Some("reversal".to_string())
         } else {
-            self.status.as_deref().map(|s| match s.to_ascii_uppercase().as_str() {
-                "BOOK" => "booked".to_string(),
-                "PDNG" => "pending".to_string(),
-                "INFO" => "info".to_string(),
-                other => other.to_ascii_lowercase(),
-            })
+            self.status
+                .as_deref()
+                .map(|s| match s.to_ascii_uppercase().as_str() {
+                    "BOOK" => "booked".to_string(),
+                    "PDNG" => "pending".to_string(),
+                    "INFO" => "info".to_string(),
+                    other => other.to_ascii_lowercase(),
+                })
         };
         let signed = |d: Decimal, credit: bool| if credit { d } else { -d };
         let split = self.split_amounts(amount, currency, credit, line)?;
@@ -363,14 +378,19 @@ impl EntryBuilder {
         let mut parts = Vec::with_capacity(self.txs.len());
         let mut sum = Decimal::ZERO;
         for tx in &self.txs {
-            let f = if tx.amt.value.is_some() { &tx.amt } else { &tx.tx_amt };
+            let f = if tx.amt.value.is_some() {
+                &tx.amt
+            } else {
+                &tx.tx_amt
+            };
             let (Some(v), Some(c)) = (f.value.as_deref(), f.currency) else {
                 return Ok(None);
             };
             if c != currency {
                 return Ok(None);
             }
-            let d = parse_amount(v, DecimalSep::Point).map_err(|m| err_at(line, Some("TxDtls/Amt"), m))?;
+            let d = parse_amount(v, DecimalSep::Point)
+                .map_err(|m| err_at(line, Some("TxDtls/Amt"), m))?;
             let tx_credit = match tx.cdt_dbt.as_deref() {
                 Some(s) => sign_of(Some(s), line, "TxDtls/CdtDbtInd")?,
                 None => credit,
@@ -475,10 +495,12 @@ fn tx_field(tx: &mut TxFields, rel: &[Tag], text: &str, ccy: Option<Currency>) {
         [TxDtls, Refs, AcctSvcrRef] => tx.acct_svcr_ref = clean(text),
         [TxDtls, Refs, EndToEndId] => tx.end_to_end = clean_ref(text),
         [TxDtls, Refs, ClrSysRef] => tx.clr_sys_ref = clean_ref(text),
-        [TxDtls, RltdPties, DbtrAcct, Id, Iban]
-        | [TxDtls, RltdPties, DbtrAcct, Id, Othr, Id] => tx.dbtr_acct = tx.dbtr_acct.take().or(clean(text)),
-        [TxDtls, RltdPties, CdtrAcct, Id, Iban]
-        | [TxDtls, RltdPties, CdtrAcct, Id, Othr, Id] => tx.cdtr_acct = tx.cdtr_acct.take().or(clean(text)),
+        [TxDtls, RltdPties, DbtrAcct, Id, Iban] | [TxDtls, RltdPties, DbtrAcct, Id, Othr, Id] => {
+            tx.dbtr_acct = tx.dbtr_acct.take().or(clean(text))
+        }
+        [TxDtls, RltdPties, CdtrAcct, Id, Iban] | [TxDtls, RltdPties, CdtrAcct, Id, Othr, Id] => {
+            tx.cdtr_acct = tx.cdtr_acct.take().or(clean(text))
+        }
         [TxDtls, RmtInf, Ustrd] => {
             if let Some(s) = clean(text) {
                 tx.ustrd.push(s)

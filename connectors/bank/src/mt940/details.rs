@@ -47,16 +47,19 @@ fn german(t: &mut Txn, s: &str, sep: char) {
         };
         match code {
             "00" => posting = clean(val),
-            "20" | "21" | "22" | "23" | "24" | "25" | "26" | "27" | "28" | "29" | "60" | "61" | "62" | "63" => {
-                purpose.push_str(val)
-            }
+            "20" | "21" | "22" | "23" | "24" | "25" | "26" | "27" | "28" | "29" | "60" | "61"
+            | "62" | "63" => purpose.push_str(val),
             "31" => account = clean(val),
             "32" | "33" => name.push_str(val),
             _ => {}
         }
     }
     let kw = sepa_keywords(&purpose);
-    let get = |k: &str| kw.iter().find(|(key, _)| *key == k).and_then(|(_, v)| clean_ref(v));
+    let get = |k: &str| {
+        kw.iter()
+            .find(|(key, _)| *key == k)
+            .and_then(|(_, v)| clean_ref(v))
+    };
     t.payer_name = clean(&name).or_else(|| get("ABWA"));
     t.payer_account = account.or_else(|| get("IBAN"));
     t.other_refs.extend(get("EREF"));
@@ -71,8 +74,8 @@ fn german(t: &mut Txn, s: &str, sep: char) {
 }
 
 const SEPA_KEYS: &[&str] = &[
-    "EREF+", "KREF+", "MREF+", "CRED+", "DEBT+", "SVWZ+", "ABWA+", "ABWE+", "IBAN+", "BIC+", "COAM+", "OAMT+",
-    "PURP+", "SQTP+", "MDAT+", "DDAT+", "ORCR+", "ORMR+",
+    "EREF+", "KREF+", "MREF+", "CRED+", "DEBT+", "SVWZ+", "ABWA+", "ABWE+", "IBAN+", "BIC+",
+    "COAM+", "OAMT+", "PURP+", "SQTP+", "MDAT+", "DDAT+", "ORCR+", "ORMR+",
 ];
 
 /// Splits `EREF+x SVWZ+y` into keyword/value pairs (values run to the next keyword); keys without the `+`.
@@ -101,9 +104,37 @@ fn sepa_keywords(s: &str) -> Vec<(&'static str, String)> {
 }
 
 const DUTCH_KEYS: &[&str] = &[
-    "TRTP", "EREF", "PREF", "MARF", "CSID", "CNTP", "BENM", "ORDP", "NAME", "REMI", "ISDT", "IBAN", "BIC", "ID",
-    "ADDR", "RTRN", "ULTC", "ULTD", "ULTB", "PURP", "USTD", "STRD", "CDTRREF", "CDTRREFTP", "CD", "ISSR", "OCMT",
-    "CHGS", "SVCL", "EXCH", "FX",
+    "TRTP",
+    "EREF",
+    "PREF",
+    "MARF",
+    "CSID",
+    "CNTP",
+    "BENM",
+    "ORDP",
+    "NAME",
+    "REMI",
+    "ISDT",
+    "IBAN",
+    "BIC",
+    "ID",
+    "ADDR",
+    "RTRN",
+    "ULTC",
+    "ULTD",
+    "ULTB",
+    "PURP",
+    "USTD",
+    "STRD",
+    "CDTRREF",
+    "CDTRREFTP",
+    "CD",
+    "ISSR",
+    "OCMT",
+    "CHGS",
+    "SVCL",
+    "EXCH",
+    "FX",
 ];
 
 /// `/TAG/value/TAG//value`; returns false if no known tag was found (then the text is free text).
@@ -124,7 +155,12 @@ fn dutch(t: &mut Txn, s: &str) -> bool {
     if pairs.is_empty() {
         return false;
     }
-    let get = |k: &str| pairs.iter().find(|(key, _)| *key == k).and_then(|(_, v)| clean_ref(v));
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| *key == k)
+            .and_then(|(_, v)| clean_ref(v))
+    };
     let cntp: Vec<String> = get("CNTP")
         .map(|v| v.split('/').map(str::to_string).collect())
         .unwrap_or_default();
@@ -148,7 +184,10 @@ mod tests {
     use cuadra_sdk::{Currency, Money};
 
     fn txn() -> Txn {
-        Txn::new(NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or_default(), Money::zero(Currency::EUR))
+        Txn::new(
+            NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or_default(),
+            Money::zero(Currency::EUR),
+        )
     }
 
     #[test]
@@ -176,6 +215,9 @@ mod tests {
     fn free_text() {
         let mut t = txn();
         apply(&mut t, b"PAGO FACTURA A-17\nCLAVE DE RASTREO 12345", true);
-        assert_eq!(t.concepto.as_deref(), Some("PAGO FACTURA A-17 CLAVE DE RASTREO 12345"));
+        assert_eq!(
+            t.concepto.as_deref(),
+            Some("PAGO FACTURA A-17 CLAVE DE RASTREO 12345")
+        );
     }
 }

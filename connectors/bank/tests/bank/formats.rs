@@ -20,37 +20,73 @@ fn camt053_v08_mexican_credit_batch_debit_pending() {
     let p = parse_file(Format::Camt053, &own_fixture("camt053_mx_v08.xml"));
     assert!(p.problems.is_empty(), "{:?}", p.problems);
     let r: Vec<_> = p.entries.iter().map(|e| &e.record).collect();
-    assert_eq!(r.len(), 5, "one credit, a batch split in two, a debit, a pending credit");
+    assert_eq!(
+        r.len(),
+        5,
+        "one credit, a batch split in two, a debit, a pending credit"
+    );
     let spei = r[0];
     assert_eq!(spei.kind, PaymentKind::Bank);
     assert_eq!(spei.external_id, "asr:646180157000000004:BNK-0001");
     assert_eq!(spei.own_account.as_deref(), Some("646180157000000004"));
-    assert_eq!(spei.booked_on, day("2024-11-08"), "civil date of the DtTm, not UTC");
+    assert_eq!(
+        spei.booked_on,
+        day("2024-11-08"),
+        "civil date of the DtTm, not UTC"
+    );
     assert_eq!(spei.value_date, Some(day("2024-11-08")));
     assert_eq!(spei.amount.amount(), d("11600.00"));
     assert_eq!(spei.amount.currency().as_str(), "MXN");
-    assert_eq!(spei.payer_name.as_deref(), Some("Comercializadora Ejemplo & Hijos SA de CV"));
+    assert_eq!(
+        spei.payer_name.as_deref(),
+        Some("Comercializadora Ejemplo & Hijos SA de CV")
+    );
     assert_eq!(spei.payer_rfc.as_deref(), Some("EKU9003173C9"));
     assert_eq!(spei.payer_account.as_deref(), Some("072691004495711499"));
-    assert_eq!(spei.clave_rastreo.as_deref(), Some("MBAN01002412260074384299"));
+    assert_eq!(
+        spei.clave_rastreo.as_deref(),
+        Some("MBAN01002412260074384299")
+    );
     assert_eq!(spei.referencia_numerica.as_deref(), Some("1234567"));
-    assert_eq!(spei.concepto.as_deref(), Some("PAGO FACTURA A-1001 REF NUM 1234567"));
+    assert_eq!(
+        spei.concepto.as_deref(),
+        Some("PAGO FACTURA A-1001 REF NUM 1234567")
+    );
     assert_eq!(spei.bank_reference.as_deref(), Some("BNK-0001"));
-    assert!(matches!(&spei.remittance[0].invoice, InvoiceRef::Uuid(u) if u.as_str() == "6d7434a6-e3f2-47ad-9e4c-08849946afa0"));
+    assert!(
+        matches!(&spei.remittance[0].invoice, InvoiceRef::Uuid(u) if u.as_str() == "6d7434a6-e3f2-47ad-9e4c-08849946afa0")
+    );
     assert_eq!(spei.status.as_deref(), Some("booked"));
 
-    assert_eq!((r[1].amount.amount(), r[2].amount.amount()), (d("200.00"), d("300.00")));
+    assert_eq!(
+        (r[1].amount.amount(), r[2].amount.amount()),
+        (d("200.00"), d("300.00"))
+    );
     assert_eq!(r[1].external_id, "asr:646180157000000004:BNK-0002/0");
     assert_eq!(r[2].external_id, "asr:646180157000000004:BNK-0002/1");
-    assert_eq!(r[2].payer_name.as_deref(), Some("Cliente Dos"), "v02-style Dbtr/Nm also read");
-    assert_eq!(p.entries[1].span, p.entries[2].span, "split parts share the Ntry bytes");
+    assert_eq!(
+        r[2].payer_name.as_deref(),
+        Some("Cliente Dos"),
+        "v02-style Dbtr/Nm also read"
+    );
+    assert_eq!(
+        p.entries[1].span, p.entries[2].span,
+        "split parts share the Ntry bytes"
+    );
 
     assert_eq!(r[3].amount.amount(), d("-75.50"));
     assert!(!r[3].is_credit());
-    assert_eq!(r[3].payer_name.as_deref(), Some("Proveedor"), "counterparty of a debit is the Cdtr");
+    assert_eq!(
+        r[3].payer_name.as_deref(),
+        Some("Proveedor"),
+        "counterparty of a debit is the Cdtr"
+    );
     assert!(r[3].external_id.starts_with("h:"));
     assert_eq!(r[4].status.as_deref(), Some("pending"));
-    assert_eq!(r[4].external_id, "uetr:255ae394-9965-4438-ac86-f406feada396");
+    assert_eq!(
+        r[4].external_id,
+        "uetr:255ae394-9965-4438-ac86-f406feada396"
+    );
 }
 
 #[test]
@@ -69,7 +105,12 @@ fn camt053_v02_prefixed_namespace_reversal_five_decimals() {
 #[test]
 fn camt_rejects_non_camt_and_broken_xml() {
     let o = ParseOptions::default();
-    let e = parse_statement(Format::Camt053, b"<Document xmlns=\"urn:other\"><X/></Document>", &o).unwrap_err();
+    let e = parse_statement(
+        Format::Camt053,
+        b"<Document xmlns=\"urn:other\"><X/></Document>",
+        &o,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("camt"), "{e}");
     let e = parse_statement(
         Format::Camt053,
@@ -87,7 +128,11 @@ fn mt940_quirks() {
     let r: Vec<_> = p.entries.iter().map(|e| &e.record).collect();
     assert_eq!(r.len(), 4);
     let a = r[0];
-    assert_eq!(a.own_account.as_deref(), Some("072691004495711499"), "currency after :25: split off");
+    assert_eq!(
+        a.own_account.as_deref(),
+        Some("072691004495711499"),
+        "currency after :25: split off"
+    );
     assert_eq!(a.value_date, Some(day("2024-02-29")), "30 February clamped");
     assert_eq!(a.booked_on, day("2024-03-01"), "entry date");
     assert_eq!(a.amount.amount(), d("11600.00"));
@@ -95,19 +140,47 @@ fn mt940_quirks() {
     assert_eq!(a.bank_reference.as_deref(), Some("BANK001"));
     assert_eq!(a.payer_name.as_deref(), Some("COMERCIALIZADORA EJEMPLO"));
     assert_eq!(a.payer_account.as_deref(), Some("072691004495711499"));
-    assert_eq!(a.clave_rastreo.as_deref(), Some("MBAN01002412260074384299"), "?20/?21 joined mid-word");
+    assert_eq!(
+        a.clave_rastreo.as_deref(),
+        Some("MBAN01002412260074384299"),
+        "?20/?21 joined mid-word"
+    );
     assert_eq!(a.referencia_numerica.as_deref(), Some("1234567"));
     let b = r[1];
-    assert_eq!(b.amount.amount(), d("-75.5"), "D + funds code R, spaces as entry date");
+    assert_eq!(
+        b.amount.amount(),
+        d("-75.5"),
+        "D + funds code R, spaces as entry date"
+    );
     assert_eq!(b.booked_on, day("2024-03-01"));
-    assert_eq!(b.concepto.as_deref(), Some("COMISION POR SPEI"), "lone '-' inside :86: dropped");
+    assert_eq!(
+        b.concepto.as_deref(),
+        Some("COMISION POR SPEI"),
+        "lone '-' inside :86: dropped"
+    );
     let c = r[2];
-    assert_eq!(c.amount.amount(), d("-12"), "RC = reversal of a credit, money out");
-    assert_eq!(c.payer_name.as_deref(), Some("Müller González"), "Latin-1 decoded");
+    assert_eq!(
+        c.amount.amount(),
+        d("-12"),
+        "RC = reversal of a credit, money out"
+    );
+    assert_eq!(
+        c.payer_name.as_deref(),
+        Some("Müller González"),
+        "Latin-1 decoded"
+    );
     assert_eq!(c.concepto.as_deref(), Some("FACTURA C-3"));
     let e = r[3];
-    assert_eq!(e.amount.amount(), d("250.00"), "point decimal, second statement, no :62F:");
-    assert_eq!(e.concepto.as_deref(), Some("PAGO SIN ESTRUCTURA"), ":86: marker split over two lines");
+    assert_eq!(
+        e.amount.amount(),
+        d("250.00"),
+        "point decimal, second statement, no :62F:"
+    );
+    assert_eq!(
+        e.concepto.as_deref(),
+        Some("PAGO SIN ESTRUCTURA"),
+        ":86: marker split over two lines"
+    );
     let raw = std::fs::read(own_fixture("mt940_quirks.sta")).expect("fixture");
     let span = &raw[p.entries[0].span.clone()];
     assert!(span.starts_with(b":61:2402300301") && span.ends_with(b"?33 EJEMPLO"));
@@ -129,9 +202,17 @@ fn ofx_v1_sgml_and_v2_xml() {
     let r: Vec<_> = p.entries.iter().map(|e| &e.record).collect();
     assert_eq!(r.len(), 2);
     assert_eq!(r[0].external_id, "fitid:0123456789:F-1");
-    assert_eq!(r[0].amount.amount(), d("1160.50"), "decimal comma with thousands point");
+    assert_eq!(
+        r[0].amount.amount(),
+        d("1160.50"),
+        "decimal comma with thousands point"
+    );
     assert_eq!(r[0].booked_on, day("2024-03-01"));
-    assert_eq!(r[0].payer_name.as_deref(), Some("José Pérez & Cia"), "cp1252 + entity");
+    assert_eq!(
+        r[0].payer_name.as_deref(),
+        Some("José Pérez & Cia"),
+        "cp1252 + entity"
+    );
     assert_eq!(r[0].concepto.as_deref(), Some("PAGO FACTURA A-7"));
     assert_eq!(r[1].amount.amount(), d("-20.00"));
     let p = parse_file(Format::Ofx, &own_fixture("ofx_v2_xml.ofx"));
@@ -140,7 +221,11 @@ fn ofx_v1_sgml_and_v2_xml() {
     assert_eq!(r.amount.currency().as_str(), "USD");
     assert_eq!(r.value_date, Some(day("2024-01-16")));
     assert_eq!(r.payer_account.as_deref(), Some("55555"));
-    assert_eq!(r.concepto.as_deref(), Some("INV-42"), "REFNUM offered when MEMO is empty");
+    assert_eq!(
+        r.concepto.as_deref(),
+        Some("INV-42"),
+        "REFNUM offered when MEMO is empty"
+    );
 }
 
 #[test]
@@ -153,13 +238,22 @@ fn csv_mx_normalizado_latin1_cargo_abono() {
     assert_eq!(r.len(), 4, "summary row skipped");
     assert_eq!(r[0].amount.amount(), d("11600.00"));
     assert_eq!(r[0].booked_on, day("2024-11-08"));
-    assert_eq!(r[0].clave_rastreo.as_deref(), Some("MBAN01002412260074384299"));
+    assert_eq!(
+        r[0].clave_rastreo.as_deref(),
+        Some("MBAN01002412260074384299")
+    );
     assert_eq!(r[0].payer_name.as_deref(), Some("COMERCIALIZADORA EJEMPLO"));
     assert_eq!(r[0].own_account.as_deref(), Some("012180001234567895"));
     assert_eq!(r[1].amount.amount(), d("-7.50"));
     assert_eq!(r[2].concepto.as_deref(), Some("DEPÓSITO EN EFECTIVO"));
-    assert_ne!(r[2].external_id, r[3].external_id, "identical rows keep distinct ids");
-    let explicit = ParseOptions { csv: presets::preset("mx-normalizado"), ..ParseOptions::default() };
+    assert_ne!(
+        r[2].external_id, r[3].external_id,
+        "identical rows keep distinct ids"
+    );
+    let explicit = ParseOptions {
+        csv: presets::preset("mx-normalizado"),
+        ..ParseOptions::default()
+    };
     let bytes = std::fs::read(own_fixture("csv_mx_normalizado.csv")).expect("fixture");
     let q = parse_statement(Format::Csv, &bytes, &explicit).expect("parses");
     assert_eq!(q.entries.len(), 4);
@@ -170,9 +264,16 @@ fn cep_is_a_spei_payment() {
     let p = parse_file(Format::Cep, &own_fixture("cep_tipo1.xml"));
     let r = &p.entries[0].record;
     assert_eq!(r.kind, PaymentKind::Spei);
-    assert_eq!(r.external_id, "rastreo:20241108:BANORTE:058-25/08/2023/25-300CPWF924");
+    assert_eq!(
+        r.external_id,
+        "rastreo:20241108:BANORTE:058-25/08/2023/25-300CPWF924"
+    );
     assert_eq!(r.booked_on, day("2024-11-08"));
-    assert_eq!(r.value_date, Some(day("2024-11-07")), "abono date from cadenaCDA");
+    assert_eq!(
+        r.value_date,
+        Some(day("2024-11-07")),
+        "abono date from cadenaCDA"
+    );
     assert_eq!(r.amount.amount(), d("11600.00"));
     assert_eq!(r.own_account.as_deref(), Some("646180157000000004"));
     assert_eq!(r.payer_rfc.as_deref(), Some("EKU9003173C9"));
@@ -182,8 +283,17 @@ fn cep_is_a_spei_payment() {
 #[test]
 fn account_option_overrides_own_account() {
     let bytes = std::fs::read(own_fixture("ofx_v2_xml.ofx")).expect("fixture");
-    let o = ParseOptions { account: Some("bbva-principal".into()), ..ParseOptions::default() };
+    let o = ParseOptions {
+        account: Some("bbva-principal".into()),
+        ..ParseOptions::default()
+    };
     let p = parse_statement(Format::Ofx, &bytes, &o).expect("parses");
-    assert_eq!(p.entries[0].record.own_account.as_deref(), Some("bbva-principal"));
-    assert_eq!(p.entries[0].record.external_id, "fitid:999:XML-1", "ids keep the file's account");
+    assert_eq!(
+        p.entries[0].record.own_account.as_deref(),
+        Some("bbva-principal")
+    );
+    assert_eq!(
+        p.entries[0].record.external_id, "fitid:999:XML-1",
+        "ids keep the file's account"
+    );
 }

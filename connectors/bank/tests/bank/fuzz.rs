@@ -5,10 +5,18 @@ use cuadra_bank::fuzzing;
 use proptest::prelude::*;
 
 fn seeds() -> Vec<Vec<u8>> {
-    ["camt053_mx_v08.xml", "camt053_v02_prefixed.xml", "mt940_quirks.sta", "ofx_v1_sgml.ofx", "ofx_v2_xml.ofx", "csv_mx_normalizado.csv", "cep_tipo1.xml"]
-        .iter()
-        .map(|n| std::fs::read(own_fixture(n)).expect("fixture"))
-        .collect()
+    [
+        "camt053_mx_v08.xml",
+        "camt053_v02_prefixed.xml",
+        "mt940_quirks.sta",
+        "ofx_v1_sgml.ofx",
+        "ofx_v2_xml.ofx",
+        "csv_mx_normalizado.csv",
+        "cep_tipo1.xml",
+    ]
+    .iter()
+    .map(|n| std::fs::read(own_fixture(n)).expect("fixture"))
+    .collect()
 }
 
 fn all(data: &[u8]) {

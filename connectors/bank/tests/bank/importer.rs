@@ -4,10 +4,24 @@ use crate::support::own_fixture;
 use cuadra_bank::StatementImporter;
 use cuadra_sdk::{Delivery, FileImporter, ImportOptions, InputError, Record};
 
-fn run(imp: &StatementImporter, name: &str, bytes: &[u8], opts: &ImportOptions) -> Result<(Vec<Delivery>, Vec<InputError>), InputError> {
+fn run(
+    imp: &StatementImporter,
+    name: &str,
+    bytes: &[u8],
+    opts: &ImportOptions,
+) -> Result<(Vec<Delivery>, Vec<InputError>), InputError> {
     let mut out = Vec::new();
     let mut bad = Vec::new();
-    imp.read_bytes(name, bytes, opts, &mut |d| { out.push(d); Ok(()) }, &mut |e| bad.push(e))?;
+    imp.read_bytes(
+        name,
+        bytes,
+        opts,
+        &mut |d| {
+            out.push(d);
+            Ok(())
+        },
+        &mut |e| bad.push(e),
+    )?;
     Ok((out, bad))
 }
 
@@ -19,21 +33,44 @@ fn file_delivery_then_one_per_entry_with_exact_raw() {
     assert_eq!(imp.family(), "statement");
     assert!(imp.sniff("x.sta", &bytes));
     let mut out = Vec::new();
-    imp.read(&path, &ImportOptions::default(), &mut |d| { out.push(d); Ok(()) }, &mut |e| panic!("{e}"))
-        .expect("reads");
+    imp.read(
+        &path,
+        &ImportOptions::default(),
+        &mut |d| {
+            out.push(d);
+            Ok(())
+        },
+        &mut |e| panic!("{e}"),
+    )
+    .expect("reads");
     assert_eq!(out.len(), 5);
-    assert_eq!(out[0].external_id, format!("file:{}", cuadra_sdk::sha256_hex(&bytes)));
+    assert_eq!(
+        out[0].external_id,
+        format!("file:{}", cuadra_sdk::sha256_hex(&bytes))
+    );
     assert_eq!(out[0].raw, bytes);
     assert!(out[0].records.is_empty());
     for d in &out[1..] {
         assert_eq!(d.kind, "mt940");
-        assert!(d.raw.starts_with(b":61:"), "{:?}", String::from_utf8_lossy(&d.raw));
-        let Some(Record::Payment(p)) = d.records.first() else { panic!("payment record") };
+        assert!(
+            d.raw.starts_with(b":61:"),
+            "{:?}",
+            String::from_utf8_lossy(&d.raw)
+        );
+        let Some(Record::Payment(p)) = d.records.first() else {
+            panic!("payment record")
+        };
         assert_eq!(p.external_id, d.external_id);
     }
     let (again, _) = run(&imp, "other-name.sta", &bytes, &ImportOptions::default()).expect("reads");
-    let a: Vec<_> = out.iter().map(|d| (d.external_id.clone(), d.sha256_hex())).collect();
-    let b: Vec<_> = again.iter().map(|d| (d.external_id.clone(), d.sha256_hex())).collect();
+    let a: Vec<_> = out
+        .iter()
+        .map(|d| (d.external_id.clone(), d.sha256_hex()))
+        .collect();
+    let b: Vec<_> = again
+        .iter()
+        .map(|d| (d.external_id.clone(), d.sha256_hex()))
+        .collect();
     assert_eq!(a, b, "re-import is identical");
 }
 
@@ -41,17 +78,40 @@ fn file_delivery_then_one_per_entry_with_exact_raw() {
 fn options_format_and_account() {
     let bytes = std::fs::read(own_fixture("csv_mx_normalizado.csv")).expect("fixture");
     let imp = StatementImporter::default();
-    let opts = ImportOptions { format: Some("csv:mx-normalizado".into()), account: Some("banorte-mxn".into()) };
+    let opts = ImportOptions {
+        format: Some("csv:mx-normalizado".into()),
+        account: Some("banorte-mxn".into()),
+    };
     let (out, bad) = run(&imp, "edo.csv", &bytes, &opts).expect("reads");
     assert_eq!(out.len(), 5);
     assert_eq!(bad.len(), 1);
     assert_eq!(bad[0].location.file.as_deref(), Some("edo.csv"));
     assert_eq!(bad[0].location.line, Some(8));
-    let Some(Record::Payment(p)) = out[1].records.first() else { panic!("payment") };
+    let Some(Record::Payment(p)) = out[1].records.first() else {
+        panic!("payment")
+    };
     assert_eq!(p.own_account.as_deref(), Some("banorte-mxn"));
-    let e = run(&imp, "edo.csv", &bytes, &ImportOptions { format: Some("qif".into()), account: None }).unwrap_err();
+    let e = run(
+        &imp,
+        "edo.csv",
+        &bytes,
+        &ImportOptions {
+            format: Some("qif".into()),
+            account: None,
+        },
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("unknown statement format"), "{e}");
-    let e = run(&imp, "edo.csv", &bytes, &ImportOptions { format: Some("csv:nope".into()), account: None }).unwrap_err();
+    let e = run(
+        &imp,
+        "edo.csv",
+        &bytes,
+        &ImportOptions {
+            format: Some("csv:nope".into()),
+            account: None,
+        },
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("unknown CSV preset"), "{e}");
 }
 
@@ -63,6 +123,16 @@ fn a_file_with_only_bad_entries_fails_whole_and_names_the_file() {
     assert_eq!(e.location.file.as_deref(), Some("no-currency.sta"));
     assert_eq!(e.location.line, Some(3));
     assert!(e.to_string().contains(":60F:"), "{e}");
-    let e = run(&imp, "photo.jpg", b"\xff\xd8\xff", &ImportOptions::default()).unwrap_err();
-    assert!(e.to_string().contains("could not tell the statement format"), "{e}");
+    let e = run(
+        &imp,
+        "photo.jpg",
+        b"\xff\xd8\xff",
+        &ImportOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("could not tell the statement format"),
+        "{e}"
+    );
 }

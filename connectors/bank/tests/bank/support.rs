@@ -4,7 +4,9 @@ use cuadra_bank::{parse_statement, Format, ParseOptions, Parsed};
 use std::path::{Path, PathBuf};
 
 pub fn own_fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 pub fn parse_file(format: Format, path: &Path) -> Parsed {
