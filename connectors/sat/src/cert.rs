@@ -115,7 +115,10 @@ pub fn parse(der_bytes: &[u8]) -> Result<CertInfo, String> {
         for atv in rdn.0.iter() {
             let oid = atv.oid.to_string();
             let name = short_name(&oid).map(str::to_string).unwrap_or(oid);
-            issuer_parts.push(format!("{name}={}", rfc4514_escape(&value_text(&atv.value))));
+            issuer_parts.push(format!(
+                "{name}={}",
+                rfc4514_escape(&value_text(&atv.value))
+            ));
         }
     }
 
@@ -186,6 +189,9 @@ mod tests {
     fn escapes_rfc4514() {
         assert_eq!(rfc4514_escape("a,b"), "a\\,b");
         assert_eq!(rfc4514_escape(" x "), "\\ x\\ ");
-        assert_eq!(rfc4514_escape("responsable: ACDMA-SAT"), "responsable: ACDMA-SAT");
+        assert_eq!(
+            rfc4514_escape("responsable: ACDMA-SAT"),
+            "responsable: ACDMA-SAT"
+        );
     }
 }

@@ -170,7 +170,10 @@ impl RequestRow {
             Direction::Emitidos => "emitidos",
             Direction::Recibidos => "recibidos",
         };
-        let key = format!("{tag}/{dir}/{}/{from}/{to}", request_type_name(request_type));
+        let key = format!(
+            "{tag}/{dir}/{}/{from}/{to}",
+            request_type_name(request_type)
+        );
         RequestRow {
             key,
             origin,

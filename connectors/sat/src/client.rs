@@ -20,7 +20,8 @@ pub const PATH_VERIFY: &str = "/VerificaSolicitudDescargaService.svc";
 pub const PATH_DOWNLOAD: &str = "/DescargaMasivaService.svc";
 
 const ACTION_AUTH: &str = "http://DescargaMasivaTerceros.gob.mx/IAutenticacion/Autentica";
-const ACTION_QUERY_PREFIX: &str = "http://DescargaMasivaTerceros.sat.gob.mx/ISolicitaDescargaService/";
+const ACTION_QUERY_PREFIX: &str =
+    "http://DescargaMasivaTerceros.sat.gob.mx/ISolicitaDescargaService/";
 const ACTION_VERIFY: &str =
     "http://DescargaMasivaTerceros.sat.gob.mx/IVerificaSolicitudDescargaService/VerificaSolicitudDescarga";
 const ACTION_DOWNLOAD: &str =
@@ -136,7 +137,10 @@ impl SatClient {
     fn note_skew(&self, server: DateTime<Utc>, now: DateTime<Utc>) {
         let skew = (server - now).num_seconds();
         if skew.abs() > SKEW_WARN_SECS {
-            tracing::warn!(skew_secs = skew, "The SAT service clock differs from ours; check NTP.");
+            tracing::warn!(
+                skew_secs = skew,
+                "The SAT service clock differs from ours; check NTP."
+            );
         }
         if let Ok(mut g) = self.skew_secs.lock() {
             *g = Some(skew);
@@ -173,7 +177,10 @@ impl SatClient {
         if let Some(t) = token {
             req = req.header("Authorization", format!("WRAP access_token=\"{t}\""));
         }
-        let resp = req.send().await.map_err(|e| transient(e.without_url().to_string()))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| transient(e.without_url().to_string()))?;
         let status = resp.status();
         if let Some(date) = resp
             .headers()
@@ -188,11 +195,20 @@ impl SatClient {
             .await
             .map_err(|e| transient(e.without_url().to_string()))?
             .to_vec();
-        tracing::debug!(operation, status = status.as_u16(), bytes = bytes.len(), "SAT answered.");
-        let fault = crate::xml::parse(&bytes).ok().and_then(|r| response::fault(&r));
+        tracing::debug!(
+            operation,
+            status = status.as_u16(),
+            bytes = bytes.len(),
+            "SAT answered."
+        );
+        let fault = crate::xml::parse(&bytes)
+            .ok()
+            .and_then(|r| response::fault(&r));
         if status.as_u16() == 401 || status.as_u16() == 403 {
             let f = fault.map(|f| format!("{}: {}", f.code, f.message));
-            return Ok(Raw::AuthRefused(f.unwrap_or_else(|| format!("HTTP {status}"))));
+            return Ok(Raw::AuthRefused(
+                f.unwrap_or_else(|| format!("HTTP {status}")),
+            ));
         }
         if let Some(f) = fault {
             if operation == "Autentica" || f.code.to_ascii_lowercase().contains("security") {
@@ -220,7 +236,12 @@ impl SatClient {
 
     fn token_id(&self, now: DateTime<Utc>) -> String {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let seed = format!("{}-{}-{}-{n}", now.timestamp_nanos_opt().unwrap_or(0), std::process::id(), self.fiel.serial_number());
+        let seed = format!(
+            "{}-{}-{}-{n}",
+            now.timestamp_nanos_opt().unwrap_or(0),
+            std::process::id(),
+            self.fiel.serial_number()
+        );
         let h = hex::encode(Sha1::digest(seed.as_bytes()));
         format!(
             "uuid-{}-{}-{}-{}-{}-1",
@@ -235,9 +256,16 @@ impl SatClient {
     /// Calls `Autentica` and caches the token.
     #[tracing::instrument(skip_all, fields(connector = "sat"))]
     pub async fn authenticate(&self, now: DateTime<Utc>) -> Result<AuthToken, ClientError> {
-        let body = envelope::authenticate(&self.fiel, now, now + Duration::minutes(5), &self.token_id(now))?;
+        let body = envelope::authenticate(
+            &self.fiel,
+            now,
+            now + Duration::minutes(5),
+            &self.token_id(now),
+        )?;
         let url = format!("{}{PATH_AUTH}", self.endpoints.request_base_url);
-        let raw = self.post("Autentica", url, ACTION_AUTH, body, None, now).await?;
+        let raw = self
+            .post("Autentica", url, ACTION_AUTH, body, None, now)
+            .await?;
         let bytes = match raw {
             Raw::Ok(b) => b,
             Raw::AuthRefused(fault) => {
@@ -294,12 +322,23 @@ impl SatClient {
         for attempt in 0..2 {
             let token = self.current_token(now).await?;
             match self
-                .post(operation, url.clone(), action, body.clone(), Some(&token), now)
+                .post(
+                    operation,
+                    url.clone(),
+                    action,
+                    body.clone(),
+                    Some(&token),
+                    now,
+                )
                 .await?
             {
                 Raw::Ok(b) => return Ok(b),
                 Raw::AuthRefused(fault) => {
-                    tracing::info!(operation, attempt, "The SAT refused the token; authenticating again.");
+                    tracing::info!(
+                        operation,
+                        attempt,
+                        "The SAT refused the token; authenticating again."
+                    );
                     self.drop_token();
                     if attempt == 1 {
                         return Err(ClientError::AuthRejected {
@@ -323,13 +362,19 @@ impl SatClient {
         let body = envelope::query(&self.fiel, q)?;
         let url = format!("{}{PATH_QUERY}", self.endpoints.request_base_url);
         let action = format!("{ACTION_QUERY_PREFIX}{}", q.operation());
-        let bytes = self.call("SolicitaDescarga", url, &action, body, now).await?;
+        let bytes = self
+            .call("SolicitaDescarga", url, &action, body, now)
+            .await?;
         response::parse_query(&bytes).map_err(ClientError::Malformed)
     }
 
     /// Asks for the state of a request.
     #[tracing::instrument(skip_all, fields(connector = "sat"))]
-    pub async fn verify(&self, now: DateTime<Utc>, request_id: &str) -> Result<VerifyResult, ClientError> {
+    pub async fn verify(
+        &self,
+        now: DateTime<Utc>,
+        request_id: &str,
+    ) -> Result<VerifyResult, ClientError> {
         let body = envelope::verify(&self.fiel, request_id)?;
         let url = format!("{}{PATH_VERIFY}", self.endpoints.request_base_url);
         let bytes = self
@@ -340,10 +385,16 @@ impl SatClient {
 
     /// Downloads one package.
     #[tracing::instrument(skip_all, fields(connector = "sat"))]
-    pub async fn download(&self, now: DateTime<Utc>, package_id: &str) -> Result<DownloadResult, ClientError> {
+    pub async fn download(
+        &self,
+        now: DateTime<Utc>,
+        package_id: &str,
+    ) -> Result<DownloadResult, ClientError> {
         let body = envelope::download(&self.fiel, package_id)?;
         let url = format!("{}{PATH_DOWNLOAD}", self.endpoints.download_base_url);
-        let bytes = self.call("Descargar", url, ACTION_DOWNLOAD, body, now).await?;
+        let bytes = self
+            .call("Descargar", url, ACTION_DOWNLOAD, body, now)
+            .await?;
         response::parse_download(&bytes).map_err(ClientError::Malformed)
     }
 }

@@ -43,7 +43,9 @@ impl RequestType {
 }
 
 /// Issued (receivables) or received documents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     Emitidos,
@@ -243,7 +245,14 @@ pub fn verify(fiel: &Fiel, request_id: &str) -> Result<String, FielError> {
     let mut attrs = BTreeMap::new();
     attrs.insert("IdSolicitud", request_id.to_string());
     attrs.insert("RfcSolicitante", fiel.rfc().to_string());
-    body_signed(fiel, "VerificaSolicitudDescarga", "solicitud", &attrs, "", false)
+    body_signed(
+        fiel,
+        "VerificaSolicitudDescarga",
+        "solicitud",
+        &attrs,
+        "",
+        false,
+    )
 }
 
 /// A `Descargar` envelope.

@@ -184,13 +184,19 @@ impl Fiel {
     }
 }
 
-fn decrypt_key(der: &[u8], path: &Path, password: &SecretString) -> Result<RsaPrivateKey, FielError> {
+fn decrypt_key(
+    der: &[u8],
+    path: &Path,
+    password: &SecretString,
+) -> Result<RsaPrivateKey, FielError> {
     let bad = |reason: String| FielError::BadKey {
         path: path.to_path_buf(),
         reason,
     };
     if der.starts_with(b"-----BEGIN") {
-        return Err(bad("found PEM text; give the binary .key file SAT issued".into()));
+        return Err(bad(
+            "found PEM text; give the binary .key file SAT issued".into()
+        ));
     }
     let enc = EncryptedPrivateKeyInfo::try_from(der).map_err(|e| bad(e.to_string()))?;
     let doc = enc

@@ -24,6 +24,7 @@ pub mod plan;
 pub mod response;
 pub mod settings;
 pub mod source;
+mod steps;
 pub mod xml;
 
 pub use checkpoint::{describe, RequestStatus, RowState, SatState};

@@ -6,7 +6,8 @@ use crate::checkpoint::{Origin, RequestRow, RowState, SatState};
 use crate::envelope::{Direction, QueryParams, RequestType};
 use crate::settings::SatSettings;
 use chrono::{
-    DateTime, Datelike, Duration, FixedOffset, Months, NaiveDate, NaiveDateTime, NaiveTime, Offset, Utc,
+    DateTime, Datelike, Duration, FixedOffset, Months, NaiveDate, NaiveDateTime, NaiveTime, Offset,
+    Utc,
 };
 
 /// Mexico City has been UTC-6 all year since October 2022; SAT compares query dates with local issue times.
@@ -38,7 +39,14 @@ fn kinds(settings: &SatSettings) -> Vec<(Direction, RequestType)> {
     v
 }
 
-fn add_window(state: &mut SatState, origin: Origin, from: NaiveDate, to: NaiveDate, settings: &SatSettings, now: DateTime<Utc>) {
+fn add_window(
+    state: &mut SatState,
+    origin: Origin,
+    from: NaiveDate,
+    to: NaiveDate,
+    settings: &SatSettings,
+    now: DateTime<Utc>,
+) {
     for (dir, kind) in kinds(settings) {
         let row = RequestRow::new(origin, dir, kind, from, to, now);
         if !state.requests.iter().any(|r| r.key == row.key) {
@@ -110,7 +118,8 @@ pub fn prune(state: &mut SatState, now: DateTime<Utc>) {
 /// The query parameters of a row: `[from 00:00:00 − variant s, to 23:59:59]`, status `Todos` except received
 /// CFDI (`Vigente`, the only one allowed).
 pub fn params(row: &RequestRow) -> QueryParams {
-    let start = NaiveDateTime::new(row.from, NaiveTime::MIN) - Duration::seconds(i64::from(row.variant));
+    let start =
+        NaiveDateTime::new(row.from, NaiveTime::MIN) - Duration::seconds(i64::from(row.variant));
     let end = NaiveDateTime::new(
         row.to,
         NaiveTime::from_hms_opt(23, 59, 59).unwrap_or(NaiveTime::MIN),
@@ -140,8 +149,22 @@ pub fn split(row: &RequestRow, now: DateTime<Utc>) -> Option<(RequestRow, Reques
         return None;
     }
     let mid = row.from + Duration::days(days / 2);
-    let a = RequestRow::new(Origin::Split, row.direction, row.request_type, row.from, mid, now);
-    let b = RequestRow::new(Origin::Split, row.direction, row.request_type, mid.succ_opt()?, row.to, now);
+    let a = RequestRow::new(
+        Origin::Split,
+        row.direction,
+        row.request_type,
+        row.from,
+        mid,
+        now,
+    );
+    let b = RequestRow::new(
+        Origin::Split,
+        row.direction,
+        row.request_type,
+        mid.succ_opt()?,
+        row.to,
+        now,
+    );
     Some((a, b))
 }
 

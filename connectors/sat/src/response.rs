@@ -208,7 +208,10 @@ pub fn parse_verify(body: &[u8]) -> Result<VerifyResult, ResponseError> {
         match r.attr(name) {
             None => Ok(0),
             Some(v) => v.trim().parse().map_err(|_| {
-                malformed(OP, format!("attribute {name} should be a number, found {v:?}"))
+                malformed(
+                    OP,
+                    format!("attribute {name} should be a number, found {v:?}"),
+                )
             }),
         }
     };

@@ -33,9 +33,7 @@ impl Element {
     pub fn attr(&self, name: &str) -> Option<&str> {
         self.attrs
             .iter()
-            .find(|(k, _)| {
-                !k.starts_with("xmlns") && local(k).eq_ignore_ascii_case(name)
-            })
+            .find(|(k, _)| !k.starts_with("xmlns") && local(k).eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 

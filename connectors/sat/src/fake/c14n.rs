@@ -32,8 +32,7 @@ pub fn find_with_scope<'a>(
         return Some((el, parent_scope.clone()));
     }
     let scope = extend_scope(parent_scope, el);
-    el.elements()
-        .find_map(|c| find_with_scope(c, &scope, pred))
+    el.elements().find_map(|c| find_with_scope(c, &scope, pred))
 }
 
 /// Canonical form of `el` (in the context `parent_scope`), leaving out descendants for which `skip` holds.
@@ -43,7 +42,13 @@ pub fn canonicalize(el: &Element, parent_scope: &NsMap, skip: &dyn Fn(&Element) 
     out
 }
 
-fn write(el: &Element, parent_scope: &NsMap, rendered: &NsMap, skip: &dyn Fn(&Element) -> bool, out: &mut String) {
+fn write(
+    el: &Element,
+    parent_scope: &NsMap,
+    rendered: &NsMap,
+    skip: &dyn Fn(&Element) -> bool,
+    out: &mut String,
+) {
     let scope = extend_scope(parent_scope, el);
     let mut used: Vec<String> = vec![prefix(&el.qname).to_string()];
     for (k, _) in &el.attrs {

@@ -188,7 +188,10 @@ impl FakeSat {
 
     /// Calls of one operation (`Autentica`, `SolicitaDescargaEmitidos`, `VerificaSolicitudDescarga`, `Descargar`).
     pub fn calls_of(&self, operation: &str) -> Vec<Call> {
-        self.calls().into_iter().filter(|c| c.operation == operation).collect()
+        self.calls()
+            .into_iter()
+            .filter(|c| c.operation == operation)
+            .collect()
     }
 
     /// Makes every issued token invalid now (as if they all expired).
@@ -218,20 +221,35 @@ fn fault(st: &mut FakeState, operation: &str, status: StatusCode, why: &str) -> 
 async fn authenticate(State(s): State<Shared>, body: Bytes) -> Response {
     let mut st = lock(&s);
     let now = st.now();
-    let checked = xml::parse(&body).and_then(|root| verify::authenticate(&root, &st.cert_der, &st.key, now));
+    let checked =
+        xml::parse(&body).and_then(|root| verify::authenticate(&root, &st.cert_der, &st.key, now));
     if let Err(why) = checked {
-        return fault(&mut st, "Autentica", StatusCode::INTERNAL_SERVER_ERROR, &why);
+        return fault(
+            &mut st,
+            "Autentica",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &why,
+        );
     }
     st.counter += 1;
     let expires = now + Duration::seconds(st.scenario.token_lifetime_secs);
     let token = templates::token(&st.no_certificado, now, expires, st.counter);
     st.tokens.insert(token.clone(), (expires, 0));
     st.log("Autentica", "", 200);
-    xml_response(StatusCode::OK, now, templates::authenticate(&token, now, expires))
+    xml_response(
+        StatusCode::OK,
+        now,
+        templates::authenticate(&token, now, expires),
+    )
 }
 
 /// Token and signature checks shared by the three signed operations; returns the signed request element.
-fn admit(st: &mut FakeState, headers: &HeaderMap, body: &[u8], operation: &str) -> Result<Element, Response> {
+fn admit(
+    st: &mut FakeState,
+    headers: &HeaderMap,
+    body: &[u8],
+    operation: &str,
+) -> Result<Element, Box<Response>> {
     let now = st.now();
     let token = headers
         .get(header::AUTHORIZATION)
@@ -242,19 +260,30 @@ fn admit(st: &mut FakeState, headers: &HeaderMap, body: &[u8], operation: &str) 
         .to_string();
     let limit = st.scenario.token_uses;
     let valid = match st.tokens.get_mut(&token) {
-        Some((expires, uses)) if *expires >= now && limit.map_or(true, |l| *uses < l) => {
+        Some((expires, uses)) if *expires >= now && !matches!(limit, Some(l) if *uses >= l) => {
             *uses += 1;
             true
         }
         _ => false,
     };
     if !valid {
-        return Err(fault(st, operation, StatusCode::UNAUTHORIZED, "token invalid or expired"));
+        return Err(Box::new(fault(
+            st,
+            operation,
+            StatusCode::UNAUTHORIZED,
+            "token invalid or expired",
+        )));
     }
-    let root = xml::parse(body).map_err(|e| fault(st, operation, StatusCode::BAD_REQUEST, &e))?;
+    let root = xml::parse(body)
+        .map_err(|e| Box::new(fault(st, operation, StatusCode::BAD_REQUEST, &e)))?;
     match verify::body(&root, &st.cert_der, &st.key) {
         Ok(req) => Ok(req.clone()),
-        Err(why) => Err(fault(st, operation, StatusCode::INTERNAL_SERVER_ERROR, &why)),
+        Err(why) => Err(Box::new(fault(
+            st,
+            operation,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &why,
+        ))),
     }
 }
 
@@ -263,17 +292,24 @@ async fn query(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Resp
     let now = st.now();
     let operation = xml::parse(&body)
         .ok()
-        .and_then(|r| r.path(&["Body"]).and_then(|b| b.elements().next().map(|e| e.local_name().to_string())))
+        .and_then(|r| {
+            r.path(&["Body"])
+                .and_then(|b| b.elements().next().map(|e| e.local_name().to_string()))
+        })
         .unwrap_or_else(|| "SolicitaDescarga".into());
     let req = match admit(&mut st, &headers, &body, &operation) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let mut attrs: Vec<(String, String)> = req.attrs.clone();
     attrs.sort();
     let criteria = format!(
         "{operation}|{}",
-        attrs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("|")
+        attrs
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("|")
     );
     let rfc = st.rfc.clone();
     let (code, message, id) = if req.attr("RfcSolicitante") != Some(rfc.as_str()) {
@@ -281,9 +317,15 @@ async fn query(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Resp
     } else if let Some(code) = st.scenario.query_codes.pop_front() {
         let id = (code == 5000).then(|| st.next_id());
         (code, "Codigo forzado por el escenario", id)
-    } else if st.requests.values().any(|r| r.criteria == criteria && !r.finished) {
+    } else if st
+        .requests
+        .values()
+        .any(|r| r.criteria == criteria && !r.finished)
+    {
         (5005, "Ya se tiene una solicitud registrada", None)
-    } else if req.attr("TipoSolicitud") == Some("CFDI") && st.criteria_counts.get(&criteria).copied().unwrap_or(0) >= 2 {
+    } else if req.attr("TipoSolicitud") == Some("CFDI")
+        && st.criteria_counts.get(&criteria).copied().unwrap_or(0) >= 2
+    {
         (5002, "Se han agotado las solicitudes de por vida", None)
     } else {
         (5000, "Solicitud Aceptada", Some(st.next_id()))
@@ -301,7 +343,11 @@ async fn query(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Resp
         );
     }
     st.log(&operation, &criteria, code);
-    xml_response(StatusCode::OK, now, templates::query(&operation, id.as_deref(), code, message, &rfc))
+    xml_response(
+        StatusCode::OK,
+        now,
+        templates::query(&operation, id.as_deref(), code, message, &rfc),
+    )
 }
 
 async fn verify_request(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
@@ -310,14 +356,21 @@ async fn verify_request(State(s): State<Shared>, headers: HeaderMap, body: Bytes
     let now = st.now();
     let req = match admit(&mut st, &headers, &body, OP) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let id = req.attr("IdSolicitud").unwrap_or_default().to_string();
     let forced = st.scenario.verify_states.pop_front();
     let sc = st.scenario.clone();
     let Some(r) = st.requests.get_mut(&id) else {
         st.log(OP, &id, 5004);
-        let a = templates::VerifyAnswer { code: 5004, state: 0, state_code: 0, count: 0, message: "No se encontró la información", packages: &[] };
+        let a = templates::VerifyAnswer {
+            code: 5004,
+            state: 0,
+            state_code: 0,
+            count: 0,
+            message: "No se encontró la información",
+            packages: &[],
+        };
         return xml_response(StatusCode::OK, now, templates::verify(&a));
     };
     r.polls += 1;
@@ -334,12 +387,25 @@ async fn verify_request(State(s): State<Shared>, headers: HeaderMap, body: Bytes
         r.finished = true;
     }
     if state == 3 && r.packages.is_empty() {
-        r.packages = (1..=sc.packages_per_request).map(|n| format!("{}_{n:02}", id.to_uppercase())).collect();
+        r.packages = (1..=sc.packages_per_request)
+            .map(|n| format!("{}_{n:02}", id.to_uppercase()))
+            .collect();
     }
-    let packages = if state == 3 { r.packages.clone() } else { Vec::new() };
+    let packages = if state == 3 {
+        r.packages.clone()
+    } else {
+        Vec::new()
+    };
     let count = if state == 3 { 12 } else { 0 };
     st.log(OP, &id, state_code);
-    let a = templates::VerifyAnswer { code: 5000, state, state_code, count, message: "Solicitud Aceptada", packages: &packages };
+    let a = templates::VerifyAnswer {
+        code: 5000,
+        state,
+        state_code,
+        count,
+        message: "Solicitud Aceptada",
+        packages: &packages,
+    };
     xml_response(StatusCode::OK, now, templates::verify(&a))
 }
 
@@ -349,7 +415,7 @@ async fn download(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
     let now = st.now();
     let req = match admit(&mut st, &headers, &body, OP) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let id = req.attr("IdPaquete").unwrap_or_default().to_string();
     if st.scenario.download_failures > 0 {
@@ -368,5 +434,9 @@ async fn download(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
         (5000, "Solicitud Aceptada", st.scenario.package.clone())
     };
     st.log(OP, &id, code);
-    xml_response(StatusCode::OK, now, templates::download(code, message, &package))
+    xml_response(
+        StatusCode::OK,
+        now,
+        templates::download(code, message, &package),
+    )
 }

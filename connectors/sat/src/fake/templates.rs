@@ -13,7 +13,12 @@ fn millis(t: DateTime<Utc>) -> String {
 }
 
 /// A token shaped like SAT's: JWT (`actort` = hex of the certificate number) + `%26wrap_subject%3d…`.
-pub fn token(no_certificado: &str, created: DateTime<Utc>, expires: DateTime<Utc>, nonce: u64) -> String {
+pub fn token(
+    no_certificado: &str,
+    created: DateTime<Utc>,
+    expires: DateTime<Utc>,
+    nonce: u64,
+) -> String {
     let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s.as_bytes());
     let actort = hex::encode(no_certificado.as_bytes());
     let header = b64(r#"{"alg":"http://www.w3.org/2001/04/xmldsig-more#hmac-sha256","typ":"JWT"}"#);
@@ -43,7 +48,13 @@ pub fn fault() -> String {
     )
 }
 
-pub fn query(operation: &str, request_id: Option<&str>, code: u32, message: &str, rfc: &str) -> String {
+pub fn query(
+    operation: &str,
+    request_id: Option<&str>,
+    code: u32,
+    message: &str,
+    rfc: &str,
+) -> String {
     let id = request_id
         .map(|i| format!(" IdSolicitud=\"{}\"", escape(i)))
         .unwrap_or_default();

@@ -33,7 +33,9 @@ fn check_signature(
     let computed =
         base64::engine::general_purpose::STANDARD.encode(Sha1::digest(referenced_c14n.as_bytes()));
     if digest.trim() != computed {
-        return Err(format!("digest mismatch: sent {digest}, computed {computed}"));
+        return Err(format!(
+            "digest mismatch: sent {digest}, computed {computed}"
+        ));
     }
     let scope = c14n::extend_scope(sig_scope, sig);
     let si = c14n::canonicalize(signed_info, &scope, &|_| false);
@@ -54,19 +56,31 @@ pub fn authenticate(
     key: &RsaPublicKey,
     now: DateTime<Utc>,
 ) -> Result<(), String> {
-    let (ts, ts_scope) = c14n::find_with_scope(root, &NsMap::new(), &|e| e.local_name() == "Timestamp")
-        .ok_or("Timestamp missing")?;
-    let token = root.find("BinarySecurityToken").ok_or("BinarySecurityToken missing")?;
+    let (ts, ts_scope) =
+        c14n::find_with_scope(root, &NsMap::new(), &|e| e.local_name() == "Timestamp")
+            .ok_or("Timestamp missing")?;
+    let token = root
+        .find("BinarySecurityToken")
+        .ok_or("BinarySecurityToken missing")?;
     if b64(&token.text())? != cert_der {
         return Err("BinarySecurityToken is not the registered FIEL certificate".into());
     }
-    let (sig, sig_scope) = c14n::find_with_scope(root, &NsMap::new(), &|e| e.local_name() == "Signature")
-        .ok_or("Signature missing")?;
-    let reference = sig.find("Reference").and_then(|r| r.attr("URI")).unwrap_or_default();
+    let (sig, sig_scope) =
+        c14n::find_with_scope(root, &NsMap::new(), &|e| e.local_name() == "Signature")
+            .ok_or("Signature missing")?;
+    let reference = sig
+        .find("Reference")
+        .and_then(|r| r.attr("URI"))
+        .unwrap_or_default();
     if reference != "#_0" || ts.attr("Id") != Some("_0") {
         return Err("the signature does not reference the Timestamp".into());
     }
-    check_signature(sig, &sig_scope, &c14n::canonicalize(ts, &ts_scope, &|_| false), key)?;
+    check_signature(
+        sig,
+        &sig_scope,
+        &c14n::canonicalize(ts, &ts_scope, &|_| false),
+        key,
+    )?;
     let parse = |name: &str| -> Result<DateTime<Utc>, String> {
         let t = ts.find(name).map(|e| e.text()).unwrap_or_default();
         DateTime::parse_from_rfc3339(t.trim())
@@ -76,13 +90,19 @@ pub fn authenticate(
     let (created, expires) = (parse("Created")?, parse("Expires")?);
     let tolerance = Duration::minutes(5);
     if created > now + tolerance || expires < now || created < now - tolerance {
-        return Err(format!("Timestamp {created}..{expires} is outside the service clock {now}"));
+        return Err(format!(
+            "Timestamp {created}..{expires} is outside the service clock {now}"
+        ));
     }
     Ok(())
 }
 
 /// Checks a body-signed request; returns the signed element (`solicitud` / `peticionDescarga`).
-pub fn body<'a>(root: &'a Element, cert_der: &[u8], key: &RsaPublicKey) -> Result<&'a Element, String> {
+pub fn body<'a>(
+    root: &'a Element,
+    cert_der: &[u8],
+    key: &RsaPublicKey,
+) -> Result<&'a Element, String> {
     let body = root.path(&["Body"]).ok_or("Body missing")?;
     let op = body.elements().next().ok_or("operation element missing")?;
     let (op, op_scope) = c14n::find_with_scope(root, &NsMap::new(), &|e| std::ptr::eq(e, op))
@@ -92,11 +112,17 @@ pub fn body<'a>(root: &'a Element, cert_der: &[u8], key: &RsaPublicKey) -> Resul
         .elements()
         .find(|e| e.local_name() == "Signature")
         .ok_or("Signature missing")?;
-    let cert = sig.find("X509Certificate").map(|e| e.text()).unwrap_or_default();
+    let cert = sig
+        .find("X509Certificate")
+        .map(|e| e.text())
+        .unwrap_or_default();
     if b64(&cert)? != cert_der {
         return Err("X509Certificate is not the registered FIEL certificate".into());
     }
-    let reference = sig.find("Reference").and_then(|r| r.attr("URI")).unwrap_or("");
+    let reference = sig
+        .find("Reference")
+        .and_then(|r| r.attr("URI"))
+        .unwrap_or("");
     if !reference.is_empty() {
         return Err(format!("unexpected Reference URI {reference:?}"));
     }

@@ -12,13 +12,18 @@ pub fn corpus() -> Option<PathBuf> {
     if p.is_dir() {
         Some(p)
     } else {
-        eprintln!("skipping: the shared fixture corpus is absent ({})", p.display());
+        eprintln!(
+            "skipping: the shared fixture corpus is absent ({})",
+            p.display()
+        );
         None
     }
 }
 
 pub fn at(y: i32, m: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(y, m, d, h, mi, s).single().expect("valid test date")
+    Utc.with_ymd_and_hms(y, m, d, h, mi, s)
+        .single()
+        .expect("valid test date")
 }
 
 /// The clock of the tests: tomorrow at 18:00 UTC, inside the corpus FIEL's validity (until 2027-05-17) and the
@@ -44,8 +49,16 @@ pub struct TestFiel {
 pub const TEST_PASSWORD: &str = "s3cr3t-Pa55";
 
 fn openssl(args: &[&str], dir: &Path) {
-    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Makes an RSA key and a self-signed certificate with `rfc` in the subject x500UniqueIdentifier, the key
@@ -69,7 +82,14 @@ pub fn make_fiel(rfc: &'static str, csd: bool, days: i64) -> TestFiel {
     let days = days.max(1).to_string();
     openssl(
         &[
-            "req", "-new", "-key", "plain.pem", "-subj", &subject, "-out", "req.csr",
+            "req",
+            "-new",
+            "-key",
+            "plain.pem",
+            "-subj",
+            &subject,
+            "-out",
+            "req.csr",
         ],
         d,
     );
@@ -80,17 +100,45 @@ pub fn make_fiel(rfc: &'static str, csd: bool, days: i64) -> TestFiel {
     .expect("write ext");
     openssl(
         &[
-            "x509", "-req", "-in", "req.csr", "-signkey", "plain.pem", "-out", "cert.pem",
-            "-set_serial", "0x3330303031303030303030353030303039393939", "-extfile", "ext.cnf",
-            "-days", &days,
+            "x509",
+            "-req",
+            "-in",
+            "req.csr",
+            "-signkey",
+            "plain.pem",
+            "-out",
+            "cert.pem",
+            "-set_serial",
+            "0x3330303031303030303030353030303039393939",
+            "-extfile",
+            "ext.cnf",
+            "-days",
+            &days,
         ],
         d,
     );
-    openssl(&["x509", "-in", "cert.pem", "-outform", "DER", "-out", "fiel.cer"], d);
     openssl(
         &[
-            "pkcs8", "-topk8", "-v2", "des3", "-v2prf", "hmacWithSHA1", "-in", "plain.pem", "-outform", "DER",
-            "-out", "fiel.key", "-passout", &format!("pass:{TEST_PASSWORD}"),
+            "x509", "-in", "cert.pem", "-outform", "DER", "-out", "fiel.cer",
+        ],
+        d,
+    );
+    openssl(
+        &[
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "des3",
+            "-v2prf",
+            "hmacWithSHA1",
+            "-in",
+            "plain.pem",
+            "-outform",
+            "DER",
+            "-out",
+            "fiel.key",
+            "-passout",
+            &format!("pass:{TEST_PASSWORD}"),
         ],
         d,
     );
@@ -135,7 +183,11 @@ pub enum TestFielSource {
 impl TestFielSource {
     pub fn paths(&self) -> (PathBuf, PathBuf, &'static str) {
         match self {
-            TestFielSource::Corpus(c) => (c.join("fiel/EKU9003173C9.cer"), c.join("fiel/EKU9003173C9.key"), "12345678a"),
+            TestFielSource::Corpus(c) => (
+                c.join("fiel/EKU9003173C9.cer"),
+                c.join("fiel/EKU9003173C9.key"),
+                "12345678a",
+            ),
             TestFielSource::Generated(t) => (t.cer.clone(), t.key.clone(), t.password),
         }
     }

@@ -11,7 +11,10 @@ fn loads_a_generated_fiel() {
     assert_eq!(f.serial_number(), "30001000000500009999");
     assert!(f.days_to_expiry(NOW()) > 2000);
     let dbg = format!("{f:?}");
-    assert!(dbg.contains("AAA010101AAA") && dbg.contains("redacted"), "{dbg}");
+    assert!(
+        dbg.contains("AAA010101AAA") && dbg.contains("redacted"),
+        "{dbg}"
+    );
 }
 
 #[test]
@@ -66,12 +69,22 @@ fn names_an_unreadable_file() {
 fn corpus_credentials() {
     let Some(c) = corpus() else { return };
     let pw = password("12345678a");
-    let err = Fiel::load(&c.join("csd/EKU9003173C9.cer"), &c.join("csd/EKU9003173C9.key"), &pw, NOW())
-        .expect_err("CSD");
+    let err = Fiel::load(
+        &c.join("csd/EKU9003173C9.cer"),
+        &c.join("csd/EKU9003173C9.key"),
+        &pw,
+        NOW(),
+    )
+    .expect_err("CSD");
     assert!(matches!(err, FielError::NotFiel { .. }), "{err:?}");
     let old = c.join("credentials/FIEL_AAA010101AAA");
-    let err = Fiel::load(&old.join("certificate.cer"), &old.join("private_key.key"), &pw, NOW())
-        .expect_err("expired");
+    let err = Fiel::load(
+        &old.join("certificate.cer"),
+        &old.join("private_key.key"),
+        &pw,
+        NOW(),
+    )
+    .expect_err("expired");
     assert!(matches!(err, FielError::Expired { .. }), "{err:?}");
     let err = Fiel::load(
         &c.join("fiel/EKU9003173C9.cer"),

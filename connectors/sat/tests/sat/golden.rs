@@ -38,8 +38,12 @@ fn golden(c: &Path, file: &str, built: &str) {
 fn range(direction: Direction, rt: RequestType, status: &str) -> QueryParams {
     QueryParams {
         direction,
-        start: chrono::NaiveDate::from_ymd_opt(2019, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).expect("date"),
-        end: chrono::NaiveDate::from_ymd_opt(2019, 1, 1).and_then(|d| d.and_hms_opt(0, 4, 0)).expect("date"),
+        start: chrono::NaiveDate::from_ymd_opt(2019, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .expect("date"),
+        end: chrono::NaiveDate::from_ymd_opt(2019, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 4, 0))
+            .expect("date"),
         request_type: rt,
         document_status: Some(status.into()),
         document_type: None,
@@ -67,8 +71,11 @@ fn authenticate_request_matches_fixture() {
 fn query_requests_match_fixtures() {
     let Some(c) = corpus() else { return };
     let fiel = corpus_fiel(&c);
-    let issued = envelope::query(&fiel, &Query::Range(range(Direction::Emitidos, RequestType::Metadata, "Todos")))
-        .expect("sign");
+    let issued = envelope::query(
+        &fiel,
+        &Query::Range(range(Direction::Emitidos, RequestType::Metadata, "Todos")),
+    )
+    .expect("sign");
     golden(&c, "soap/query/request-issued.xml", &issued);
 
     let mut p = range(Direction::Recibidos, RequestType::Cfdi, "Vigente");
@@ -79,7 +86,11 @@ fn query_requests_match_fixtures() {
     let received = envelope::query(&fiel, &Query::Range(p)).expect("sign");
     golden(&c, "soap/query/request-received.xml", &received);
 
-    let folio = envelope::query(&fiel, &Query::Folio("96623061-61fe-49de-b298-c7156476aa8b".into())).expect("sign");
+    let folio = envelope::query(
+        &fiel,
+        &Query::Folio("96623061-61fe-49de-b298-c7156476aa8b".into()),
+    )
+    .expect("sign");
     golden(&c, "soap/query/request-item.xml", &folio);
 }
 
@@ -99,7 +110,10 @@ fn fiel_facts_match_sat_numbers() {
     let fiel = corpus_fiel(&c);
     assert_eq!(fiel.rfc(), "EKU9003173C9");
     assert_eq!(fiel.serial_number(), "30001000000500003415");
-    assert_eq!(fiel.serial_decimal(), "292233162870206001759766198462772978647764840757");
+    assert_eq!(
+        fiel.serial_decimal(),
+        "292233162870206001759766198462772978647764840757"
+    );
     assert_eq!(fiel.not_after(), at(2027, 5, 17, 4, 37, 14));
     assert_eq!(fiel.days_to_expiry(at(2027, 5, 7, 4, 37, 14)), 10);
 }

@@ -4,5 +4,7 @@
 mod common;
 mod fiel_tests;
 mod golden;
+mod planning;
 mod responses;
 mod scenarios;
+mod secrets;
