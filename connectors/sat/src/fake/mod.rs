@@ -200,6 +200,22 @@ impl FakeSat {
     }
 }
 
+/// Checks a signed request the way the fake does (Autentica timestamp signature, or the body signature), against
+/// the certificate given. `now` is the service clock for the Autentica timestamp window.
+pub fn verify_signed_request(
+    body: &[u8],
+    certificate_der: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    let key = cert::public_key(certificate_der)?;
+    let root = xml::parse(body)?;
+    if root.find("Autentica").is_some() {
+        verify::authenticate(&root, certificate_der, &key, now)
+    } else {
+        verify::body(&root, certificate_der, &key).map(|_| ())
+    }
+}
+
 fn xml_response(status: StatusCode, now: DateTime<Utc>, body: String) -> Response {
     let date = now.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
     (

@@ -117,3 +117,63 @@ fn fiel_facts_match_sat_numbers() {
     assert_eq!(fiel.not_after(), at(2027, 5, 17, 4, 37, 14));
     assert_eq!(fiel.days_to_expiry(at(2027, 5, 7, 4, 37, 14)), 10);
 }
+
+#[test]
+fn fake_server_accepts_the_corpus_requests_and_rejects_tampering() {
+    let Some(c) = corpus() else { return };
+    let cert = std::fs::read(c.join("fiel/EKU9003173C9.cer")).expect("cert");
+    for f in [
+        "soap/query/request-issued.xml",
+        "soap/query/request-received.xml",
+        "soap/query/request-item.xml",
+        "soap/verify/request.xml",
+        "soap/download/request.xml",
+    ] {
+        let body = nospaces(&std::fs::read_to_string(c.join(f)).expect("fixture"));
+        cuadra_sat::fake::verify_signed_request(body.as_bytes(), &cert, NOW())
+            .unwrap_or_else(|e| panic!("{f}: {e}"));
+        let tampered = body.replace(
+            "RfcSolicitante=\"EKU9003173C9\"",
+            "RfcSolicitante=\"EKU9003173C8\"",
+        );
+        assert!(
+            cuadra_sat::fake::verify_signed_request(tampered.as_bytes(), &cert, NOW()).is_err(),
+            "{f}"
+        );
+    }
+    let auth = nospaces(
+        &std::fs::read_to_string(c.join("soap/authenticate/request.xml")).expect("fixture"),
+    );
+    cuadra_sat::fake::verify_signed_request(auth.as_bytes(), &cert, at(2019, 8, 1, 3, 39, 0))
+        .expect("auth verifies");
+    assert!(
+        cuadra_sat::fake::verify_signed_request(auth.as_bytes(), &cert, NOW()).is_err(),
+        "stale timestamp"
+    );
+}
+
+#[test]
+fn generated_envelopes_verify_with_the_fake() {
+    let t = crate::common::make_fiel("AAA010101AAA", false, 3650);
+    let fiel = t.load(NOW());
+    let mut p = range(Direction::Emitidos, RequestType::Cfdi, "Todos");
+    p.counterparts = vec!["XAXX010101000".into(), "H&E951128469".into()];
+    let q = envelope::query(&fiel, &Query::Range(p)).expect("sign");
+    assert!(q.contains("<des:RfcReceptor>H&amp;E951128469</des:RfcReceptor>"));
+    cuadra_sat::fake::verify_signed_request(q.as_bytes(), fiel.certificate_der(), NOW())
+        .expect("query");
+    let a = envelope::authenticate(
+        &fiel,
+        NOW(),
+        NOW() + chrono::Duration::minutes(5),
+        "uuid-x-1",
+    )
+    .expect("sign");
+    cuadra_sat::fake::verify_signed_request(a.as_bytes(), fiel.certificate_der(), NOW())
+        .expect("auth");
+    let other = crate::common::make_fiel("AAA010101AAA", false, 3650).load(NOW());
+    assert!(
+        cuadra_sat::fake::verify_signed_request(q.as_bytes(), other.certificate_der(), NOW())
+            .is_err()
+    );
+}

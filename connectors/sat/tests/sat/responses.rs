@@ -53,6 +53,10 @@ fn parses_every_corpus_response() {
             "{f}"
         );
     }
+    let legacy = response::parse_query(&read("soap/legacy-pre-1.5/query-response-with-id.xml"))
+        .expect("legacy");
+    assert_eq!(legacy.code, 5000);
+    assert!(legacy.request_id.is_some());
     for (f, code) in [
         (
             "synthetic/soap/query-response-received-301-cancelados.xml",

@@ -292,3 +292,22 @@ async fn backfill_is_split_and_processed() {
         "{st:#?}"
     );
 }
+
+#[tokio::test]
+async fn a_signature_the_service_rejects_is_a_config_error() {
+    let mut h = harness(|_| {}).await;
+    let other = crate::common::make_fiel("EKU9003173C9", false, 3650).load(NOW());
+    let fake = FakeSat::start(other.certificate_der()).await.expect("fake");
+    fake.set_now(NOW());
+    h.settings.request_base_url = fake.base_url();
+    h.settings.download_base_url = fake.base_url();
+    h.source = SatSource::new(h.settings.clone());
+    let err = h.try_pull().await.expect_err("rejected");
+    assert!(matches!(err, ConnectorError::Config(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("rejected the authentication"),
+        "{err}"
+    );
+    assert_eq!(fake.calls_of("Autentica").len(), 1);
+    assert_eq!(fake.calls_of("Autentica")[0].code, 500);
+}
