@@ -1,1 +1,24 @@
-//! Cuadra.
+//! Cuadra keeps a Mexican company's accounts receivable true: it ingests SAT CFDI, bank statements, SPEI and
+//! payment-provider webhooks into one ledger, reconciles payments with invoices and syncs the ERP.
+//!
+//! # Layout
+//! - [`config`]: settings (defaults, TOML file, `CUADRA__...` environment), validated with errors naming the key.
+//! - [`store`]: the ledger on SQLite or PostgreSQL (one API, two dialects of one schema), ingest, links, reports.
+//! - [`app`]: settings + store + configured connectors, shared by the daemon, the CLI and tests.
+//! - [`registry`]: the explicit list of connector kinds and file families.
+//! - [`import`]: the file import pipeline behind `cuadra import` and the inbox; [`customers`]: the customer master.
+//! - [`daemon`]: `cuadra run` (HTTP, scheduler, inbox watcher, graceful shutdown).
+//! - [`cli`]: the command line; [`output`]: report rendering; [`metrics`], [`telemetry`]: observability.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod customers;
+pub mod daemon;
+pub mod import;
+pub mod metrics;
+pub mod output;
+pub mod registry;
+pub mod scheduler;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,219 @@
+//! The command line (clap). Exit codes: 0 success, 1 failure of the operation, 2 bad usage or bad input.
+
+use crate::app::App;
+use crate::config::Settings;
+use crate::output::{self, Format};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "cuadra", version, about = "Keeps a Mexican company's accounts receivable true")]
+pub struct Cli {
+    /// Configuration file (TOML); defaults are embedded, `CUADRA__SECTION__KEY` variables override.
+    #[arg(long, global = true, env = "CUADRA_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: HTTP, scheduled connectors, the inbox folder.
+    Run,
+    /// Apply database migrations.
+    Migrate,
+    /// Import files.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Print a report.
+    Report(ReportArgs),
+    /// Run one configured connector (or all of them) once, now.
+    Sync {
+        /// Connector name as configured in `[connectors.NAME]`.
+        connector: Option<String>,
+    },
+    /// Check configuration, database and connectors.
+    Doctor,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Customer master, CSV or XLSX.
+    Customers {
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    #[arg(value_enum)]
+    pub report: ReportKind,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Write to this file instead of standard output (`.xlsx` implies the xlsx format).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ReportKind {
+    Customers,
+    Invoices,
+    Payments,
+    Allocations,
+}
+
+/// Parses the process arguments and runs the command.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+/// Runs a parsed command; returns the exit code.
+pub async fn run(cli: Cli) -> i32 {
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return 2;
+        }
+    };
+    crate::telemetry::init(&settings.log.format, &settings.log.level);
+    match execute(cli.command, settings).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    }
+}
+
+async fn execute(command: Command, settings: Settings) -> anyhow::Result<i32> {
+    if let Command::Migrate = command {
+        let store = crate::store::Store::connect(&settings.database.url, 1).await?;
+        store.migrate().await?;
+        println!("migrations applied");
+        return Ok(0);
+    }
+    let app = App::build(settings).await?;
+    match command {
+        Command::Migrate => Ok(0),
+        Command::Run => {
+            let _ = crate::metrics::handle();
+            crate::daemon::run_until_signal(app).await?;
+            Ok(0)
+        }
+        Command::Import(ImportCommand::Customers { file }) => import_customers(&app, &file).await,
+        Command::Report(args) => {
+            let table = match args.report {
+                ReportKind::Customers => app.store.report_customers().await?,
+                ReportKind::Invoices => app.store.report_invoices().await?,
+                ReportKind::Payments => app.store.report_payments().await?,
+                ReportKind::Allocations => app.store.report_allocations().await?,
+            };
+            output::write(&table, args.format, args.output.as_deref())?;
+            Ok(0)
+        }
+        Command::Sync { connector } => sync(&app, connector.as_deref()).await,
+        Command::Doctor => doctor(&app).await,
+    }
+}
+
+async fn import_customers(app: &App, file: &std::path::Path) -> anyhow::Result<i32> {
+    if !file.exists() {
+        eprintln!("error: {}: no such file", file.display());
+        return Ok(2);
+    }
+    let parsed = match crate::customers::parse_file(file) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(2);
+        }
+    };
+    for e in &parsed.errors {
+        eprintln!("error: {e}");
+    }
+    let mut changed = 0;
+    if !parsed.rows.is_empty() {
+        let d = crate::customers::delivery(file, &parsed)?;
+        let outcomes = app.store.ingest("import", &[d], None).await?;
+        changed = usize::from(outcomes.first() == Some(&crate::store::IngestOutcome::New));
+    }
+    println!(
+        "{}: {} customers kept, {} rows skipped{}",
+        file.display(),
+        parsed.rows.len(),
+        parsed.errors.len(),
+        if changed == 0 && !parsed.rows.is_empty() { " (no changes)" } else { "" }
+    );
+    Ok(if parsed.errors.is_empty() { 0 } else { 2 })
+}
+
+async fn sync(app: &App, name: Option<&str>) -> anyhow::Result<i32> {
+    let targets: Vec<_> = match name {
+        Some(n) => match app.connector(n) {
+            Some(c) => vec![c.clone()],
+            None => {
+                eprintln!("error: no connector named {n} in [connectors]");
+                return Ok(2);
+            }
+        },
+        None => app.connectors().iter().filter(|c| c.source.is_some()).cloned().collect(),
+    };
+    let mut code = 0;
+    for c in targets {
+        match crate::daemon::run_source_once(app, &c).await {
+            Ok(r) => println!("{}: {} deliveries ({} new) in {} batches", c.name, r.deliveries, r.new, r.batches),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+async fn doctor(app: &App) -> anyhow::Result<i32> {
+    let mut failed = false;
+    println!("ok    config: loaded ({} connectors)", app.connectors().len());
+    if app.settings.company.rfcs.is_empty() {
+        println!("warn  company.rfcs is empty: no CFDI will count as receivables");
+    }
+    match app.store.ready().await {
+        Ok(()) => println!(
+            "ok    database: {} reachable, migrations applied",
+            match app.store.backend() {
+                crate::store::Backend::Sqlite => "SQLite",
+                crate::store::Backend::Postgres => "PostgreSQL",
+            }
+        ),
+        Err(e) => {
+            println!("fail  database: {e:#}");
+            failed = true;
+        }
+    }
+    for t in ["customers", "invoices", "payments", "allocations", "outbox"] {
+        if let Ok(n) = app.store.count(t).await {
+            println!("ok    {t}: {n}");
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}

@@ -1,0 +1,117 @@
+//! The HTTP side: health, readiness, metrics and webhooks. A webhook is verified before anything is stored, and
+//! stored durably before the 2xx.
+
+use crate::app::App;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use cuadra_sdk::{WebhookError, WebhookRequest};
+use std::collections::BTreeMap;
+use tokio::sync::watch;
+
+pub async fn serve(app: App, listener: tokio::net::TcpListener, mut stop: watch::Receiver<bool>) {
+    let limit = app.settings.http.max_body_bytes;
+    let router = router(app).layer(DefaultBodyLimit::max(limit));
+    let shutdown = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    if let Err(e) = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(error = %e, "the HTTP server stopped with an error");
+    }
+}
+
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/webhooks/{connector}", post(webhook))
+        .with_state(app)
+}
+
+async fn readyz(State(app): State<App>) -> Response {
+    match app.store.ready().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response(),
+    }
+}
+
+async fn metrics() -> Response {
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        crate::metrics::handle().render(),
+    )
+        .into_response()
+}
+
+async fn webhook(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let status = handle_webhook(&app, &name, &headers, &body).await;
+    let code = status.status().as_u16().to_string();
+    let label = if app.connector(&name).is_some() { name } else { "unknown".into() };
+    metrics::counter!("cuadra_webhook_requests_total", "connector" => label, "status" => code).increment(1);
+    status
+}
+
+async fn handle_webhook(app: &App, name: &str, headers: &HeaderMap, body: &[u8]) -> Response {
+    let Some(handler) = app.connector(name).and_then(|c| c.webhook.clone()) else {
+        return (StatusCode::NOT_FOUND, "unknown webhook connector\n").into_response();
+    };
+    let headers: BTreeMap<String, String> = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_string())))
+        .collect();
+    let req = WebhookRequest {
+        headers: &headers,
+        body,
+        received_at: app.store.now(),
+    };
+    let verified = match handler.verify(&req) {
+        Ok(v) => v,
+        Err(e) => return webhook_error(name, e),
+    };
+    let ctx = match app.company_context().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(connector = name, error = %e, "cannot read the company context");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    let outcome = match handler.handle(&ctx, &verified).await {
+        Ok(o) => o,
+        Err(e) => return webhook_error(name, e),
+    };
+    if let Some(d) = &outcome.delivery {
+        if let Err(e) = app.store.ingest(name, std::slice::from_ref(d), None).await {
+            tracing::error!(connector = name, error = %e, "a verified webhook could not be stored");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+        app.after_import();
+    }
+    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
+    let mut resp = (status, outcome.body).into_response();
+    if let Some(ct) = outcome.content_type.and_then(|c| c.parse().ok()) {
+        resp.headers_mut().insert("content-type", ct);
+    }
+    resp
+}
+
+fn webhook_error(name: &str, e: WebhookError) -> Response {
+    let (code, msg) = match &e {
+        WebhookError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized\n"),
+        WebhookError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed\n"),
+        WebhookError::Retryable(_) => (StatusCode::SERVICE_UNAVAILABLE, "try again later\n"),
+    };
+    tracing::warn!(connector = name, error = %e, "webhook refused");
+    (code, msg).into_response()
+}

@@ -1,0 +1,146 @@
+//! The watched inbox folder: each file is imported by the first importer that recognises it, then moved to
+//! `done/` (or `failed/` with a `.error.txt` beside it saying why). Files still being written are left for the
+//! next look (their size must be stable across two looks).
+
+use crate::app::App;
+use crate::import::import_paths;
+use cuadra_sdk::ImportOptions;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub async fn watch(app: App, mut stop: watch::Receiver<bool>) {
+    let root = app.settings.inbox.path.clone();
+    let every = Duration::from_secs(app.settings.inbox.poll_interval_secs.max(1));
+    let mut sizes: HashMap<PathBuf, u64> = HashMap::new();
+    loop {
+        if let Err(e) = scan(&app, &root, &mut sizes).await {
+            tracing::error!(error = %e, folder = %root.display(), "the inbox could not be read");
+        }
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// Imports every file in the inbox now, without waiting for sizes to settle (for `cuadra` commands and tests).
+pub async fn scan_inbox_once(app: &App) -> anyhow::Result<usize> {
+    let root = app.settings.inbox.path.clone();
+    let files = list(&root)?;
+    let n = files.len();
+    for f in files {
+        handle_file(app, &root, &f).await;
+    }
+    Ok(n)
+}
+
+async fn scan(app: &App, root: &Path, sizes: &mut HashMap<PathBuf, u64>) -> anyhow::Result<()> {
+    let files = list(root)?;
+    let mut seen = HashMap::new();
+    for f in files {
+        let size = std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
+        // Take a file only when its size is the same as at the previous look.
+        if sizes.get(&f) == Some(&size) {
+            handle_file(app, root, &f).await;
+        } else {
+            seen.insert(f, size);
+        }
+    }
+    *sizes = seen;
+    Ok(())
+}
+
+fn list(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(root)?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            !(n.starts_with('.') || n.ends_with(".tmp") || n.ends_with(".part") || n.ends_with(".error.txt"))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+async fn handle_file(app: &App, root: &Path, file: &Path) {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let head = read_head(file);
+    let importer = app
+        .file_importers()
+        .into_iter()
+        .find(|i| i.sniff(&name, &head));
+    let result = match importer {
+        None => Err(format!(
+            "{name}: not a recognised file (expected CFDI .xml/.zip, SAT metadata .txt, a bank statement, or a customer CSV/XLSX with rfc and name columns)"
+        )),
+        Some(imp) => {
+            match import_paths(&app.store, imp, &[file.to_path_buf()], &ImportOptions::default(), "inbox").await {
+                Ok(summary) if summary.errors.is_empty() => Ok(()),
+                Ok(summary) => Err(format!(
+                    "{} records were stored; these parts were skipped:\n{}",
+                    summary.total("new") + summary.total("unchanged"),
+                    summary.errors.join("\n")
+                )),
+                Err(e) => Err(format!("{e:#}")),
+            }
+        }
+    };
+    let ok = result.is_ok();
+    let dest_dir = root.join(if ok { "done" } else { "failed" });
+    if let Err(e) = std::fs::create_dir_all(&dest_dir) {
+        tracing::error!(error = %e, "cannot create {}", dest_dir.display());
+        return;
+    }
+    let dest = unique_dest(&dest_dir, &name);
+    if let Err(e) = std::fs::rename(file, &dest) {
+        tracing::error!(error = %e, file = %name, "cannot move an inbox file");
+        return;
+    }
+    match result {
+        Ok(()) => {
+            metrics::counter!("cuadra_inbox_files_total", "result" => "done").increment(1);
+            tracing::info!(file = %name, "inbox file imported");
+            app.after_import();
+        }
+        Err(reason) => {
+            metrics::counter!("cuadra_inbox_files_total", "result" => "failed").increment(1);
+            tracing::warn!(file = %name, "inbox file failed; see its .error.txt");
+            let mut p = dest.clone().into_os_string();
+            p.push(".error.txt");
+            let _ = std::fs::write(PathBuf::from(p), format!("{reason}\n"));
+            app.after_import();
+        }
+    }
+}
+
+fn read_head(file: &Path) -> Vec<u8> {
+    use std::io::Read;
+    let mut buf = vec![0u8; 4096];
+    match std::fs::File::open(file).and_then(|mut f| f.read(&mut buf)) {
+        Ok(n) => {
+            buf.truncate(n);
+            buf
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+/// `done/name`, or `done/name.1`, ... when a file of that name was handled before.
+fn unique_dest(dir: &Path, name: &str) -> PathBuf {
+    let first = dir.join(name);
+    if !first.exists() {
+        return first;
+    }
+    (1..)
+        .map(|i| dir.join(format!("{name}.{i}")))
+        .find(|p| !p.exists())
+        .unwrap_or(first)
+}

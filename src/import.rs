@@ -1,0 +1,203 @@
+//! The import pipeline shared by `cuadra import ...` and the inbox folder: a `FileImporter` reads files on a
+//! blocking thread and hands deliveries over a bounded channel; they are stored in batches, then document links
+//! are applied. Memory stays bounded whatever the file size.
+
+use crate::store::{delivery_label_of, IngestOutcome, IngestSummary, Store};
+use cuadra_sdk::{Delivery, FileImporter, ImportOptions, InputError, Location};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const BATCH: usize = 500;
+
+enum Msg {
+    Delivery(Delivery),
+    Bad(InputError),
+}
+
+/// Imports `paths` (files or folders) with `importer`; `source` names who delivered them in the raw inbox.
+pub async fn import_paths(
+    store: &Store,
+    importer: Arc<dyn FileImporter>,
+    paths: &[PathBuf],
+    opts: &ImportOptions,
+    source: &str,
+) -> anyhow::Result<IngestSummary> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(BATCH * 2);
+    let files = expand(paths)?;
+    let opts = opts.clone();
+    let reader = tokio::task::spawn_blocking(move || {
+        for f in files {
+            let tx_out = tx.clone();
+            let tx_bad = tx.clone();
+            let mut out = |d: Delivery| {
+                tx_out.blocking_send(Msg::Delivery(d)).map_err(|_| {
+                    InputError::new(Location::default(), "import stopped before the file was read")
+                })
+            };
+            let mut bad = |e: InputError| {
+                let _ = tx_bad.blocking_send(Msg::Bad(e));
+            };
+            if let Err(e) = importer.read(&f, &opts, &mut out, &mut bad) {
+                let _ = tx.blocking_send(Msg::Bad(e));
+            }
+        }
+    });
+    let mut summary = IngestSummary::default();
+    let mut batch: Vec<Delivery> = Vec::with_capacity(BATCH);
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            Msg::Delivery(d) => {
+                batch.push(d);
+                if batch.len() >= BATCH {
+                    flush(store, source, &mut batch, &mut summary).await?;
+                }
+            }
+            Msg::Bad(e) => summary.fail("failed", e.to_string()),
+        }
+    }
+    flush(store, source, &mut batch, &mut summary).await?;
+    reader.await?;
+    store.link_documents().await?;
+    Ok(summary)
+}
+
+async fn flush(
+    store: &Store,
+    source: &str,
+    batch: &mut Vec<Delivery>,
+    summary: &mut IngestSummary,
+) -> anyhow::Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let outcomes = store.ingest(source, batch, None).await?;
+    for (d, o) in batch.iter().zip(outcomes) {
+        summary.add(&delivery_label_of(d), o);
+    }
+    metrics::counter!("cuadra_import_deliveries_total", "source" => source.to_string())
+        .increment(batch.len() as u64);
+    batch.clear();
+    Ok(())
+}
+
+/// Files under `paths`, folders walked (sorted, hidden files skipped).
+pub fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut stack = vec![p.clone()];
+            while let Some(dir) = stack.pop() {
+                let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+                    .map_err(|e| anyhow::anyhow!("cannot read folder {}: {e}", dir.display()))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| !is_hidden(p))
+                    .collect();
+                entries.sort();
+                for e in entries.into_iter().rev() {
+                    if e.is_dir() {
+                        stack.push(e);
+                    } else {
+                        out.push(e);
+                    }
+                }
+            }
+            out.sort();
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            anyhow::bail!("{}: no such file or folder", p.display());
+        }
+    }
+    Ok(out)
+}
+
+fn is_hidden(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'))
+}
+
+/// Prints an import summary; returns the exit code (2 when some input was bad).
+pub fn print_summary(summary: &IngestSummary, quiet_errors: bool) -> i32 {
+    for e in &summary.errors {
+        if !quiet_errors {
+            eprintln!("error: {e}");
+        }
+    }
+    println!("{:<12} {:>9} {:>9} {:>11} {:>7}", "kind", "new", "unchanged", "conflicting", "failed");
+    for (label, m) in &summary.counts {
+        let g = |k: &str| m.get(k).copied().unwrap_or(0);
+        println!(
+            "{:<12} {:>9} {:>9} {:>11} {:>7}",
+            label,
+            g("new"),
+            g("unchanged"),
+            g("conflicting"),
+            g("failed")
+        );
+    }
+    if summary.errors.is_empty() {
+        0
+    } else {
+        2
+    }
+}
+
+/// The customer master as a file family.
+pub struct CustomersImporter;
+
+impl FileImporter for CustomersImporter {
+    fn family(&self) -> &'static str {
+        "customers"
+    }
+
+    fn sniff(&self, file_name: &str, head: &[u8]) -> bool {
+        let lower = file_name.to_ascii_lowercase();
+        if lower.ends_with(".xlsx") || lower.ends_with(".xls") || lower.ends_with(".ods") {
+            return true;
+        }
+        if !(lower.ends_with(".csv") || lower.ends_with(".txt")) {
+            return false;
+        }
+        let first = String::from_utf8_lossy(head)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_lowercase();
+        let has = |w: &str| first.split([',', ';', '\t', '|']).any(|c| c.trim().trim_start_matches('\u{feff}') == w);
+        has("rfc") && (has("name") || has("razon_social") || has("razón_social") || has("nombre"))
+    }
+
+    fn read(
+        &self,
+        path: &Path,
+        _opts: &ImportOptions,
+        out: &mut dyn FnMut(Delivery) -> Result<(), InputError>,
+        bad: &mut dyn FnMut(InputError),
+    ) -> Result<(), InputError> {
+        let loc = || Location {
+            file: Some(path.display().to_string()),
+            ..Default::default()
+        };
+        let parsed = crate::customers::parse_file(path)
+            .map_err(|e| InputError::new(loc(), format!("{e:#}")))?;
+        for e in &parsed.errors {
+            bad(e.clone());
+        }
+        if !parsed.rows.is_empty() {
+            let d = crate::customers::delivery(path, &parsed)
+                .map_err(|e| InputError::new(loc(), format!("{e:#}")))?;
+            out(d)?;
+        }
+        Ok(())
+    }
+}
+
+pub fn outcome_word(o: IngestOutcome) -> &'static str {
+    match o {
+        IngestOutcome::New => "new",
+        IngestOutcome::Unchanged => "unchanged",
+        IngestOutcome::Conflicting => "conflicting",
+        IngestOutcome::Failed => "failed",
+    }
+}

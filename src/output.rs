@@ -1,0 +1,111 @@
+//! Rendering reports as an aligned table, CSV, JSON (an array of objects whose keys are the CSV header) or XLSX.
+
+use crate::store::Table;
+use anyhow::Context;
+use std::io::Write;
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+    Xlsx,
+}
+
+/// Writes `table` to `output` (or stdout). `.xlsx` output files imply the xlsx format.
+pub fn write(table: &Table, format: Format, output: Option<&Path>) -> anyhow::Result<()> {
+    let format = match output.and_then(|p| p.extension()).and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("xlsx") => Format::Xlsx,
+        _ => format,
+    };
+    if format == Format::Xlsx {
+        let path = output.context("--format xlsx needs --output FILE.xlsx")?;
+        return write_xlsx(table, path);
+    }
+    let bytes = render(table, format)?;
+    match output {
+        Some(p) => std::fs::write(p, bytes).with_context(|| format!("cannot write {}", p.display())),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&bytes)?;
+            out.flush()?;
+            Ok(())
+        }
+    }
+}
+
+pub fn render(table: &Table, format: Format) -> anyhow::Result<Vec<u8>> {
+    match format {
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(&table.columns)?;
+            for r in &table.rows {
+                w.write_record(r)?;
+            }
+            Ok(w.into_inner().context("writing CSV")?)
+        }
+        Format::Json => {
+            let rows: Vec<serde_json::Map<String, serde_json::Value>> = table
+                .rows
+                .iter()
+                .map(|r| {
+                    table
+                        .columns
+                        .iter()
+                        .zip(r)
+                        .map(|(c, v)| (c.to_string(), serde_json::Value::String(v.clone())))
+                        .collect()
+                })
+                .collect();
+            let mut v = serde_json::to_vec_pretty(&rows)?;
+            v.push(b'\n');
+            Ok(v)
+        }
+        Format::Table | Format::Xlsx => {
+            let mut widths: Vec<usize> = table.columns.iter().map(|c| c.chars().count()).collect();
+            for r in &table.rows {
+                for (i, v) in r.iter().enumerate() {
+                    if let Some(w) = widths.get_mut(i) {
+                        *w = (*w).max(v.chars().count().min(60));
+                    }
+                }
+            }
+            let mut s = String::new();
+            let line = |cells: Vec<&str>, s: &mut String| {
+                let parts: Vec<String> = cells
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| {
+                        let c: String = c.chars().take(60).collect();
+                        format!("{c:<w$}")
+                    })
+                    .collect();
+                s.push_str(parts.join("  ").trim_end());
+                s.push('\n');
+            };
+            line(table.columns.clone(), &mut s);
+            for r in &table.rows {
+                line(r.iter().map(String::as_str).collect(), &mut s);
+            }
+            Ok(s.into_bytes())
+        }
+    }
+}
+
+fn write_xlsx(table: &Table, path: &Path) -> anyhow::Result<()> {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    for (c, name) in table.columns.iter().enumerate() {
+        ws.write_string_with_format(0, c as u16, *name, &bold)?;
+    }
+    for (r, row) in table.rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            // Exact text: a spreadsheet float would lose the decimal the ledger holds.
+            ws.write_string(r as u32 + 1, c as u16, v)?;
+        }
+    }
+    wb.save(path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,550 @@
+//! Storing what sources deliver: the raw bytes first (byte-exact, hashed, deduplicated), then the records parsed
+//! from them, then the source's checkpoint — all in one transaction, so a crash keeps all or none.
+
+use super::{ts, Store, WriteTx};
+use anyhow::Context;
+use cuadra_sdk::{
+    to_micros, CfdiState, CustomerRecord, Delivery, InvoiceRecord, PaymentKind, PaymentRecord,
+    Record,
+};
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+/// What happened to one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IngestOutcome {
+    New,
+    Unchanged,
+    Conflicting,
+    Failed,
+}
+
+/// Counts by label (CFDI tipo, statement format, ...) and outcome.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct IngestSummary {
+    pub counts: BTreeMap<String, BTreeMap<String, u64>>,
+    pub errors: Vec<String>,
+}
+
+impl IngestSummary {
+    pub fn add(&mut self, label: &str, outcome: IngestOutcome) {
+        let key = match outcome {
+            IngestOutcome::New => "new",
+            IngestOutcome::Unchanged => "unchanged",
+            IngestOutcome::Conflicting => "conflicting",
+            IngestOutcome::Failed => "failed",
+        };
+        *self
+            .counts
+            .entry(label.to_string())
+            .or_default()
+            .entry(key.to_string())
+            .or_default() += 1;
+    }
+    pub fn fail(&mut self, label: &str, message: String) {
+        self.add(label, IngestOutcome::Failed);
+        self.errors.push(message);
+    }
+    pub fn merge(&mut self, other: IngestSummary) {
+        for (label, m) in other.counts {
+            for (k, v) in m {
+                *self
+                    .counts
+                    .entry(label.clone())
+                    .or_default()
+                    .entry(k)
+                    .or_default() += v;
+            }
+        }
+        self.errors.extend(other.errors);
+    }
+    pub fn total(&self, outcome: &str) -> u64 {
+        self.counts.values().filter_map(|m| m.get(outcome)).sum()
+    }
+}
+
+/// Kinds whose `external_id` is a document identity: the same id with other bytes is a conflict for a person.
+const DOCUMENT_KINDS: &[&str] = &["cfdi"];
+
+/// A label for summaries: the CFDI tipo for CFDI, else the delivery kind.
+pub fn delivery_label(d: &Delivery) -> String {
+    if d.kind != "cfdi" {
+        return d.kind.clone();
+    }
+    match d.records.first() {
+        Some(Record::Invoice(_)) => "I".into(),
+        Some(Record::Credit(_)) => "E".into(),
+        Some(Record::Payment(_)) => "P".into(),
+        Some(Record::Seen(s)) => s.tipo.clone(),
+        _ => "P".into(),
+    }
+}
+
+impl Store {
+    /// Stores deliveries from `source` and, when given, the connector checkpoint that follows them, in one
+    /// transaction. Returns one outcome per delivery.
+    pub async fn ingest(
+        &self,
+        source: &str,
+        deliveries: &[Delivery],
+        checkpoint: Option<(&str, &serde_json::Value)>,
+    ) -> anyhow::Result<Vec<IngestOutcome>> {
+        let mut tx = self.begin_write().await?;
+        let mut outcomes = Vec::with_capacity(deliveries.len());
+        for d in deliveries {
+            outcomes.push(self.ingest_one(&mut tx, source, d).await?);
+        }
+        if let Some((connector, value)) = checkpoint {
+            self.put_checkpoint(&mut tx, connector, value).await?;
+        }
+        tx.tx.commit().await.context("committing an import")?;
+        Ok(outcomes)
+    }
+
+    async fn ingest_one(
+        &self,
+        tx: &mut WriteTx<'_>,
+        source: &str,
+        d: &Delivery,
+    ) -> anyhow::Result<IngestOutcome> {
+        let sha = d.sha256_hex();
+        let now = self.now_text();
+        let inserted = sqlx::query(
+            "INSERT INTO raw_inbox (source, kind, external_id, sha256, body, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, external_id, sha256) DO NOTHING RETURNING id",
+        )
+        .bind(source)
+        .bind(&d.kind)
+        .bind(&d.external_id)
+        .bind(&sha)
+        .bind(d.raw.clone())
+        .bind(&now)
+        .fetch_optional(&mut *tx.tx)
+        .await
+        .context("storing a raw delivery")?;
+        let Some(row) = inserted else {
+            return Ok(IngestOutcome::Unchanged);
+        };
+        let raw_id: i64 = row.try_get(0)?;
+        if DOCUMENT_KINDS.contains(&d.kind.as_str()) {
+            let earlier = sqlx::query(
+                "SELECT id FROM raw_inbox WHERE kind = $1 AND external_id = $2 AND id <> $3 ORDER BY id LIMIT 1",
+            )
+            .bind(&d.kind)
+            .bind(&d.external_id)
+            .bind(raw_id)
+            .fetch_optional(&mut *tx.tx)
+            .await?;
+            if let Some(e) = earlier {
+                let kept: i64 = e.try_get(0)?;
+                sqlx::query(
+                    "INSERT INTO conflicts (kind, external_id, kept_raw_id, conflicting_raw_id, detail, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kept_raw_id, conflicting_raw_id) DO NOTHING",
+                )
+                .bind(&d.kind)
+                .bind(&d.external_id)
+                .bind(kept)
+                .bind(raw_id)
+                .bind("same identity, different content: the first version is kept; compare the two raw documents")
+                .bind(&now)
+                .execute(&mut *tx.tx)
+                .await?;
+                self.audit(
+                    tx,
+                    source,
+                    "conflict",
+                    &d.kind,
+                    &d.external_id,
+                    serde_json::json!({"kept_raw_id": kept, "conflicting_raw_id": raw_id}),
+                )
+                .await?;
+                return Ok(IngestOutcome::Conflicting);
+            }
+        }
+        let mut changed = false;
+        for r in &d.records {
+            changed |= self.apply_record(tx, source, raw_id, r).await?;
+        }
+        Ok(if changed || d.records.is_empty() {
+            IngestOutcome::New
+        } else {
+            IngestOutcome::Unchanged
+        })
+    }
+
+    /// Applies one record; returns whether the ledger changed.
+    async fn apply_record(
+        &self,
+        tx: &mut WriteTx<'_>,
+        source: &str,
+        raw_id: i64,
+        r: &Record,
+    ) -> anyhow::Result<bool> {
+        match r {
+            Record::Customer(c) => self.upsert_customer(tx, source, c).await,
+            Record::Invoice(i) => self.upsert_invoice(tx, source, raw_id, i).await,
+            Record::Credit(c) => {
+                let applies: Vec<&str> = c.applies_to.iter().map(|u| u.as_str()).collect();
+                let res = sqlx::query(
+                    "INSERT INTO credits (uuid, serie, folio, issuer_rfc, customer_rfc, issued_at, currency, \
+                     total_micros, exchange_rate, relation_type, applies_to, version, raw_id, created_at) \
+                     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) ON CONFLICT (uuid) DO NOTHING",
+                )
+                .bind(c.uuid.as_str())
+                .bind(c.serie.clone())
+                .bind(c.folio.clone())
+                .bind(c.issuer_rfc.as_ref().map(|x| x.to_string()))
+                .bind(c.customer_rfc.as_ref().map(|x| x.to_string()))
+                .bind(ts(c.issued_at))
+                .bind(c.total.currency().to_string())
+                .bind(c.total.to_micros()?)
+                .bind(c.exchange_rate.map(|x| x.to_string()))
+                .bind(c.relation_type.clone())
+                .bind(serde_json::to_string(&applies)?)
+                .bind(&c.version)
+                .bind(raw_id)
+                .bind(self.now_text())
+                .execute(&mut *tx.tx)
+                .await?;
+                Ok(res.rows_affected() > 0)
+            }
+            Record::Payment(p) => self.insert_payment(tx, source, raw_id, p).await,
+            Record::CfdiStatus(s) => {
+                let state = match s.state {
+                    CfdiState::Vigente => "vigente",
+                    CfdiState::Cancelado => "cancelado",
+                };
+                let res = sqlx::query(
+                    "INSERT INTO sat_status (uuid, state, cancelled_at, tipo, updated_at) VALUES ($1,$2,$3,$4,$5) \
+                     ON CONFLICT (uuid) DO UPDATE SET state = excluded.state, cancelled_at = excluded.cancelled_at, \
+                     tipo = excluded.tipo, updated_at = excluded.updated_at \
+                     WHERE sat_status.state <> excluded.state OR sat_status.cancelled_at IS DISTINCT FROM excluded.cancelled_at",
+                )
+                .bind(s.uuid.as_str())
+                .bind(state)
+                .bind(s.cancelled_at.map(ts))
+                .bind(s.tipo.clone())
+                .bind(self.now_text())
+                .execute(&mut *tx.tx)
+                .await?;
+                Ok(res.rows_affected() > 0)
+            }
+            Record::Seen(_) => Ok(false),
+        }
+    }
+
+    async fn upsert_customer(
+        &self,
+        tx: &mut WriteTx<'_>,
+        source: &str,
+        c: &CustomerRecord,
+    ) -> anyhow::Result<bool> {
+        let key = customer_key(c);
+        let hash = cuadra_sdk::sha256_hex(serde_json::to_string(c)?.as_bytes());
+        let existing = sqlx::query("SELECT id, content_hash FROM customers WHERE customer_key = $1")
+            .bind(&key)
+            .fetch_optional(&mut *tx.tx)
+            .await?;
+        let now = self.now_text();
+        let limit = c.credit_limit.map(to_micros).transpose()?;
+        let id: i64 = match existing {
+            Some(row) => {
+                let old: String = row.try_get(1)?;
+                let id: i64 = row.try_get(0)?;
+                if old == hash {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "UPDATE customers SET rfc=$1, name=$2, emails=$3, phone=$4, whatsapp=$5, credit_days=$6, \
+                     credit_limit_micros=$7, currency=$8, payment_reference=$9, language=$10, erp_id=$11, \
+                     content_hash=$12, updated_at=$13 WHERE id=$14",
+                )
+                .bind(c.rfc.as_ref().map(|r| r.to_string()))
+                .bind(&c.name)
+                .bind(c.emails.join(";"))
+                .bind(c.phone.clone())
+                .bind(c.whatsapp.clone())
+                .bind(c.credit_days.map(i64::from))
+                .bind(limit)
+                .bind(c.currency.map(|x| x.to_string()))
+                .bind(c.payment_reference.clone())
+                .bind(c.language.clone())
+                .bind(c.erp_id.clone())
+                .bind(&hash)
+                .bind(&now)
+                .bind(id)
+                .execute(&mut *tx.tx)
+                .await?;
+                sqlx::query(
+                    "DELETE FROM customer_aliases WHERE customer_id = $1 AND source = 'import'",
+                )
+                .bind(id)
+                .execute(&mut *tx.tx)
+                .await?;
+                self.audit(tx, source, "update", "customer", &key, serde_json::json!({"hash": hash}))
+                    .await?;
+                id
+            }
+            None => {
+                let row = sqlx::query(
+                    "INSERT INTO customers (customer_key, rfc, name, emails, phone, whatsapp, credit_days, \
+                     credit_limit_micros, currency, payment_reference, language, erp_id, content_hash, created_at, \
+                     updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$14) RETURNING id",
+                )
+                .bind(&key)
+                .bind(c.rfc.as_ref().map(|r| r.to_string()))
+                .bind(&c.name)
+                .bind(c.emails.join(";"))
+                .bind(c.phone.clone())
+                .bind(c.whatsapp.clone())
+                .bind(c.credit_days.map(i64::from))
+                .bind(limit)
+                .bind(c.currency.map(|x| x.to_string()))
+                .bind(c.payment_reference.clone())
+                .bind(c.language.clone())
+                .bind(c.erp_id.clone())
+                .bind(&hash)
+                .bind(&now)
+                .fetch_one(&mut *tx.tx)
+                .await?;
+                self.audit(tx, source, "create", "customer", &key, serde_json::json!({"hash": hash}))
+                    .await?;
+                row.try_get(0)?
+            }
+        };
+        let mut aliases: Vec<(&str, String)> = c
+            .accounts
+            .iter()
+            .map(|a| ("account", normalize_account(a)))
+            .collect();
+        if let Some(r) = &c.payment_reference {
+            aliases.push(("reference", r.trim().to_string()));
+        }
+        if let Some(r) = &c.rfc {
+            aliases.push(("rfc", r.to_string()));
+        }
+        for (kind, value) in aliases {
+            sqlx::query(
+                "INSERT INTO customer_aliases (customer_id, kind, value, source, created_at) \
+                 VALUES ($1,$2,$3,'import',$4) ON CONFLICT (kind, value, customer_id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(kind)
+            .bind(value)
+            .bind(&now)
+            .execute(&mut *tx.tx)
+            .await?;
+        }
+        Ok(true)
+    }
+
+    async fn upsert_invoice(
+        &self,
+        tx: &mut WriteTx<'_>,
+        source: &str,
+        raw_id: i64,
+        i: &InvoiceRecord,
+    ) -> anyhow::Result<bool> {
+        let now = self.now_text();
+        let issued_on = i.issued_at.with_timezone(&self.timezone()).date_naive().to_string();
+        let from_erp = i.version == "erp";
+        // An ERP invoice, or a CFDI the ERP already told us about: merge into the existing row.
+        let existing = find_invoice(tx, i).await?;
+        if let Some((id, has_uuid)) = existing {
+            if from_erp {
+                let res = sqlx::query(
+                    "UPDATE invoices SET due_on = COALESCE($1, due_on), due_source = CASE WHEN $1 IS NULL THEN due_source ELSE 'erp' END, \
+                     erp_id = COALESCE($2, erp_id), erp_residual_micros = $3, updated_at = $4 \
+                     WHERE id = $5 AND (due_on IS DISTINCT FROM COALESCE($1, due_on) OR erp_id IS DISTINCT FROM COALESCE($2, erp_id) \
+                     OR erp_residual_micros IS DISTINCT FROM $3)",
+                )
+                .bind(i.due_at.map(|d| d.to_string()))
+                .bind(i.erp_id.clone())
+                .bind(i.erp_residual.map(to_micros).transpose()?)
+                .bind(&now)
+                .bind(id)
+                .execute(&mut *tx.tx)
+                .await?;
+                return Ok(res.rows_affected() > 0);
+            }
+            if !has_uuid {
+                // The CFDI of an invoice the ERP sent first: the SAT document is the authority on amounts.
+                sqlx::query(
+                    "UPDATE invoices SET uuid=$1, issuer_rfc=$2, customer_rfc=COALESCE($3, customer_rfc), \
+                     customer_name=COALESCE($4, customer_name), issued_at=$5, issued_on=$6, currency=$7, total_micros=$8, \
+                     subtotal_micros=$9, exchange_rate=$10, payment_method=$11, payment_form=$12, version=$13, raw_id=$14, \
+                     updated_at=$15 WHERE id=$16",
+                )
+                .bind(i.uuid.as_ref().map(|u| u.to_string()))
+                .bind(i.issuer_rfc.as_ref().map(|r| r.to_string()))
+                .bind(i.customer_rfc.as_ref().map(|r| r.to_string()))
+                .bind(i.customer_name.clone())
+                .bind(ts(i.issued_at))
+                .bind(&issued_on)
+                .bind(i.total.currency().to_string())
+                .bind(i.total.to_micros()?)
+                .bind(i.subtotal.map(to_micros).transpose()?)
+                .bind(i.exchange_rate.map(|x| x.to_string()))
+                .bind(i.payment_method.map(|m| format!("{m:?}").to_uppercase()))
+                .bind(i.payment_form.clone())
+                .bind(&i.version)
+                .bind(raw_id)
+                .bind(&now)
+                .bind(id)
+                .execute(&mut *tx.tx)
+                .await?;
+                self.audit(tx, source, "merge", "invoice", &i.uuid.as_ref().map(|u| u.to_string()).unwrap_or_default(), serde_json::json!({"invoice_id": id}))
+                    .await?;
+                return Ok(true);
+            }
+            return Ok(false);
+        }
+        let replaces: Vec<&str> = i.replaces.iter().map(|u| u.as_str()).collect();
+        let row = sqlx::query(
+            "INSERT INTO invoices (uuid, serie, folio, issuer_rfc, customer_rfc, customer_name, issued_at, issued_on, \
+             due_on, due_source, currency, total_micros, subtotal_micros, exchange_rate, payment_method, payment_form, \
+             version, erp_id, erp_residual_micros, replaces, raw_id, created_at, updated_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$22) \
+             ON CONFLICT (uuid) DO NOTHING RETURNING id",
+        )
+        .bind(i.uuid.as_ref().map(|u| u.to_string()))
+        .bind(i.serie.clone())
+        .bind(i.folio.clone())
+        .bind(i.issuer_rfc.as_ref().map(|r| r.to_string()))
+        .bind(i.customer_rfc.as_ref().map(|r| r.to_string()))
+        .bind(i.customer_name.clone())
+        .bind(ts(i.issued_at))
+        .bind(&issued_on)
+        .bind(i.due_at.map(|d| d.to_string()))
+        .bind(i.due_at.map(|_| if from_erp { "erp" } else { "source" }))
+        .bind(i.total.currency().to_string())
+        .bind(i.total.to_micros()?)
+        .bind(i.subtotal.map(to_micros).transpose()?)
+        .bind(i.exchange_rate.map(|x| x.to_string()))
+        .bind(i.payment_method.map(|m| format!("{m:?}").to_uppercase()))
+        .bind(i.payment_form.clone())
+        .bind(&i.version)
+        .bind(i.erp_id.clone())
+        .bind(i.erp_residual.map(to_micros).transpose()?)
+        .bind(serde_json::to_string(&replaces)?)
+        .bind(raw_id)
+        .bind(&now)
+        .fetch_optional(&mut *tx.tx)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    async fn insert_payment(
+        &self,
+        tx: &mut WriteTx<'_>,
+        source: &str,
+        raw_id: i64,
+        p: &PaymentRecord,
+    ) -> anyhow::Result<bool> {
+        let res = sqlx::query(
+            "INSERT INTO payments (source, kind, external_id, own_account, booked_on, value_date, currency, \
+             amount_micros, bank_reference, clave_rastreo, payer_name, payer_rfc, payer_account, referencia_numerica, \
+             concepto, document_id, operation_number, customer_hint, status, remittance, raw_id, created_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22) \
+             ON CONFLICT (kind, external_id) DO NOTHING",
+        )
+        .bind(source)
+        .bind(p.kind.as_str())
+        .bind(&p.external_id)
+        .bind(p.own_account.clone())
+        .bind(p.booked_on.to_string())
+        .bind(p.value_date.map(|d| d.to_string()))
+        .bind(p.amount.currency().to_string())
+        .bind(p.amount.to_micros()?)
+        .bind(p.bank_reference.clone())
+        .bind(p.clave_rastreo.clone())
+        .bind(p.payer_name.clone())
+        .bind(p.payer_rfc.clone())
+        .bind(p.payer_account.as_deref().map(normalize_account))
+        .bind(p.referencia_numerica.clone())
+        .bind(p.concepto.clone())
+        .bind(p.document_id.clone().map(|d| if p.kind == PaymentKind::Rep { d.to_lowercase() } else { d }))
+        .bind(p.operation_number.clone())
+        .bind(p.customer_hint.clone())
+        .bind(p.status.clone())
+        .bind(serde_json::to_string(&p.remittance)?)
+        .bind(raw_id)
+        .bind(self.now_text())
+        .execute(&mut *tx.tx)
+        .await?;
+        Ok(res.rows_affected() > 0)
+    }
+}
+
+/// The identity of a customer in the master: its RFC, except for the generic RFCs that many customers share.
+pub fn customer_key(c: &CustomerRecord) -> String {
+    match &c.rfc {
+        Some(r) if !r.is_generic() => r.to_string(),
+        Some(r) => format!(
+            "{}:{}",
+            r,
+            c.erp_id.clone().unwrap_or_else(|| c.name.trim().to_uppercase())
+        ),
+        None => format!(
+            "name:{}",
+            c.erp_id.clone().unwrap_or_else(|| c.name.trim().to_uppercase())
+        ),
+    }
+}
+
+/// Accounts compare without spaces or dashes.
+pub fn normalize_account(a: &str) -> String {
+    a.chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect::<String>()
+        .to_uppercase()
+}
+
+async fn find_invoice(
+    tx: &mut WriteTx<'_>,
+    i: &InvoiceRecord,
+) -> anyhow::Result<Option<(i64, bool)>> {
+    if let Some(u) = &i.uuid {
+        if let Some(r) = sqlx::query("SELECT id FROM invoices WHERE uuid = $1")
+            .bind(u.as_str())
+            .fetch_optional(&mut *tx.tx)
+            .await?
+        {
+            return Ok(Some((r.try_get(0)?, true)));
+        }
+    }
+    if let Some(e) = &i.erp_id {
+        if let Some(r) = sqlx::query("SELECT id, uuid FROM invoices WHERE erp_id = $1")
+            .bind(e)
+            .fetch_optional(&mut *tx.tx)
+            .await?
+        {
+            let uuid: Option<String> = r.try_get(1)?;
+            if i.uuid.is_none() || uuid.is_none() {
+                return Ok(Some((r.try_get(0)?, uuid.is_some())));
+            }
+        }
+    }
+    if let Some(folio) = &i.folio {
+        let rows = sqlx::query(
+            "SELECT id, uuid, version FROM invoices WHERE folio = $1 AND COALESCE(serie, '') = $2 \
+             AND COALESCE(customer_rfc, '') = COALESCE($3, COALESCE(customer_rfc, ''))",
+        )
+        .bind(folio)
+        .bind(i.serie.clone().unwrap_or_default())
+        .bind(i.customer_rfc.as_ref().map(|r| r.to_string()))
+        .fetch_all(&mut *tx.tx)
+        .await?;
+        // Merge by serie/folio only across sources (ERP ↔ SAT), and only when unambiguous.
+        if rows.len() == 1 {
+            let uuid: Option<String> = rows[0].try_get(1)?;
+            let version: String = rows[0].try_get(2)?;
+            let other_side = (version == "erp") != (i.version == "erp");
+            if other_side && (uuid.is_none() || i.uuid.is_none()) {
+                return Ok(Some((rows[0].try_get(0)?, uuid.is_some())));
+            }
+        }
+    }
+    Ok(None)
+}

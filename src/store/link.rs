@@ -1,0 +1,223 @@
+//! Links between documents that the documents themselves state: SAT status applied to the documents it names,
+//! credit notes applied to the invoices they relate to, sustitución (04), and REP `DoctoRelacionado` rows turned
+//! into allocations. Derived, idempotent and order-independent: it runs after every import and may run any time.
+
+use super::{Store, WriteTx};
+use anyhow::Context;
+use cuadra_sdk::{to_micros, InvoiceRef, RemittanceLine};
+use sqlx::Row;
+
+/// Credit-note relation types that reduce what the customer owes.
+const CREDIT_RELATIONS: &[&str] = &["01", "03", "07"];
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct LinkSummary {
+    pub status_applied: u64,
+    pub credits_applied: u64,
+    pub rep_allocations: u64,
+    pub rep_allocations_removed: u64,
+    pub superseded: u64,
+}
+
+impl Store {
+    /// Applies every link the documents state and that is not applied yet.
+    pub async fn link_documents(&self) -> anyhow::Result<LinkSummary> {
+        let mut tx = self.begin_write().await?;
+        let mut s = LinkSummary::default();
+        s.status_applied = self.apply_sat_status(&mut tx).await?;
+        s.superseded = self.apply_substitutions(&mut tx).await?;
+        s.credits_applied = self.apply_credits(&mut tx).await?;
+        let (added, removed) = self.apply_rep_allocations(&mut tx).await?;
+        s.rep_allocations = added;
+        s.rep_allocations_removed = removed;
+        tx.tx.commit().await.context("committing document links")?;
+        Ok(s)
+    }
+
+    async fn apply_sat_status(&self, tx: &mut WriteTx<'_>) -> anyhow::Result<u64> {
+        let mut n = 0;
+        for table in ["invoices", "credits"] {
+            n += sqlx::query(&format!(
+                "UPDATE {table} SET sat_state = (SELECT s.state FROM sat_status s WHERE s.uuid = {table}.uuid), \
+                 cancelled_at = (SELECT s.cancelled_at FROM sat_status s WHERE s.uuid = {table}.uuid) \
+                 WHERE EXISTS (SELECT 1 FROM sat_status s WHERE s.uuid = {table}.uuid AND s.state <> {table}.sat_state)"
+            ))
+            .execute(&mut *tx.tx)
+            .await?
+            .rows_affected();
+        }
+        n += sqlx::query(
+            "UPDATE payments SET sat_state = (SELECT s.state FROM sat_status s WHERE s.uuid = payments.document_id) \
+             WHERE kind = 'rep' AND EXISTS (SELECT 1 FROM sat_status s WHERE s.uuid = payments.document_id \
+             AND s.state <> payments.sat_state)",
+        )
+        .execute(&mut *tx.tx)
+        .await?
+        .rows_affected();
+        Ok(n)
+    }
+
+    async fn apply_substitutions(&self, tx: &mut WriteTx<'_>) -> anyhow::Result<u64> {
+        let rows = sqlx::query(
+            "SELECT uuid, replaces FROM invoices WHERE replaces <> '[]' AND uuid IS NOT NULL AND sat_state = 'vigente'",
+        )
+        .fetch_all(&mut *tx.tx)
+        .await?;
+        let mut n = 0;
+        for r in rows {
+            let uuid: String = r.try_get(0)?;
+            let replaces: Vec<String> =
+                serde_json::from_str(&r.try_get::<String, _>(1)?).unwrap_or_default();
+            for old in replaces {
+                n += sqlx::query(
+                    "UPDATE invoices SET superseded_by = $1 WHERE uuid = $2 AND superseded_by IS NULL",
+                )
+                .bind(&uuid)
+                .bind(old.to_lowercase())
+                .execute(&mut *tx.tx)
+                .await?
+                .rows_affected();
+            }
+        }
+        Ok(n)
+    }
+
+    /// Applies each vigente credit note to the invoices it relates to, in document order, each up to what the
+    /// invoice still owes after earlier credits; a credit in another currency than the invoice is not applied.
+    async fn apply_credits(&self, tx: &mut WriteTx<'_>) -> anyhow::Result<u64> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.currency, c.total_micros, c.relation_type, c.applies_to, \
+             CAST(COALESCE((SELECT SUM(a.amount_micros) FROM credit_applications a WHERE a.credit_id = c.id), 0) AS BIGINT) AS used \
+             FROM credits c WHERE c.sat_state = 'vigente' AND c.applies_to <> '[]' \
+             AND c.total_micros > CAST(COALESCE((SELECT SUM(a.amount_micros) FROM credit_applications a WHERE a.credit_id = c.id), 0) AS BIGINT) \
+             ORDER BY c.issued_at, c.uuid",
+        )
+        .fetch_all(&mut *tx.tx)
+        .await?;
+        let mut n = 0;
+        for r in rows {
+            let relation: Option<String> = r.try_get(3)?;
+            if !relation.as_deref().is_some_and(|x| CREDIT_RELATIONS.contains(&x)) {
+                continue;
+            }
+            let credit_id: i64 = r.try_get(0)?;
+            let currency: String = r.try_get(1)?;
+            let mut left: i64 = r.try_get::<i64, _>(2)? - r.try_get::<i64, _>(5)?;
+            let applies: Vec<String> =
+                serde_json::from_str(&r.try_get::<String, _>(4)?).unwrap_or_default();
+            for uuid in applies {
+                if left <= 0 {
+                    break;
+                }
+                let inv = sqlx::query(
+                    "SELECT i.id, i.currency, i.total_micros - CAST(COALESCE((SELECT SUM(a.amount_micros) \
+                     FROM credit_applications a WHERE a.invoice_id = i.id), 0) AS BIGINT), \
+                     (SELECT COUNT(*) FROM credit_applications a WHERE a.invoice_id = i.id AND a.credit_id = $2) \
+                     FROM invoices i WHERE i.uuid = $1",
+                )
+                .bind(uuid.to_lowercase())
+                .bind(credit_id)
+                .fetch_optional(&mut *tx.tx)
+                .await?;
+                let Some(inv) = inv else { continue };
+                let already: i64 = inv.try_get(3)?;
+                let inv_currency: String = inv.try_get(1)?;
+                if already > 0 || inv_currency != currency {
+                    continue;
+                }
+                let owed: i64 = inv.try_get(2)?;
+                let amount = left.min(owed.max(0));
+                if amount <= 0 {
+                    continue;
+                }
+                sqlx::query(
+                    "INSERT INTO credit_applications (credit_id, invoice_id, amount_micros, created_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (credit_id, invoice_id) DO NOTHING",
+                )
+                .bind(credit_id)
+                .bind(inv.try_get::<i64, _>(0)?)
+                .bind(amount)
+                .bind(self.now_text())
+                .execute(&mut *tx.tx)
+                .await?;
+                left -= amount;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Turns each vigente REP's `DoctoRelacionado` rows into allocations (method `rep`); removes them when the REP
+    /// is cancelled. Rows naming invoices not in the ledger yet wait for them.
+    async fn apply_rep_allocations(&self, tx: &mut WriteTx<'_>) -> anyhow::Result<(u64, u64)> {
+        let now = self.now_text();
+        let removed = sqlx::query(
+            "UPDATE allocations SET removed_at = $1, removed_by = 'sat: payment receipt cancelled' \
+             WHERE removed_at IS NULL AND method = 'rep' AND payment_id IN \
+             (SELECT id FROM payments WHERE kind = 'rep' AND sat_state = 'cancelado')",
+        )
+        .bind(&now)
+        .execute(&mut *tx.tx)
+        .await?
+        .rows_affected();
+        let reps = sqlx::query(
+            "SELECT p.id, p.document_id, p.remittance FROM payments p WHERE p.kind = 'rep' \
+             AND p.sat_state = 'vigente' AND p.remittance <> '[]'",
+        )
+        .fetch_all(&mut *tx.tx)
+        .await?;
+        let mut added = 0;
+        for r in reps {
+            let payment_id: i64 = r.try_get(0)?;
+            let rep_uuid: String = r.try_get::<Option<String>, _>(1)?.unwrap_or_default();
+            let lines: Vec<RemittanceLine> =
+                serde_json::from_str(&r.try_get::<String, _>(2)?).unwrap_or_default();
+            for (idx, line) in lines.iter().enumerate() {
+                let (InvoiceRef::Uuid(uuid), Some(amount)) = (&line.invoice, &line.amount) else {
+                    continue;
+                };
+                let explanation = format!(
+                    "REP {rep_uuid} line {}: DoctoRelacionado {uuid} parcialidad {} pays {}",
+                    idx + 1,
+                    line.installment.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
+                    amount
+                );
+                let exists = sqlx::query(
+                    "SELECT COUNT(*) FROM allocations WHERE payment_id = $1 AND method = 'rep' AND explanation = $2",
+                )
+                .bind(payment_id)
+                .bind(&explanation)
+                .fetch_one(&mut *tx.tx)
+                .await?
+                .try_get::<i64, _>(0)?;
+                if exists > 0 {
+                    continue;
+                }
+                let inv = sqlx::query("SELECT id, currency FROM invoices WHERE uuid = $1")
+                    .bind(uuid.as_str())
+                    .fetch_optional(&mut *tx.tx)
+                    .await?;
+                let Some(inv) = inv else { continue };
+                let inv_currency: String = inv.try_get(1)?;
+                if inv_currency != amount.currency().as_str() {
+                    tracing::warn!(rep = %rep_uuid, "a REP line pays in another currency than its invoice; left for review");
+                    continue;
+                }
+                sqlx::query(
+                    "INSERT INTO allocations (payment_id, invoice_id, amount_micros, currency, method, confidence_pct, \
+                     explanation, created_by, created_at) VALUES ($1, $2, $3, $4, 'rep', 100, $5, 'cfdi', $6)",
+                )
+                .bind(payment_id)
+                .bind(inv.try_get::<i64, _>(0)?)
+                .bind(to_micros(amount.amount())?)
+                .bind(inv_currency)
+                .bind(&explanation)
+                .bind(&now)
+                .execute(&mut *tx.tx)
+                .await?;
+                added += 1;
+            }
+        }
+        Ok((added, removed))
+    }
+}

@@ -1,0 +1,355 @@
+//! The ledger: one store API over SQLite (embedded default) and PostgreSQL (production, several instances).
+//!
+//! Both backends run the same SQL through sqlx's `Any` driver: `$N` placeholders, `ON CONFLICT`, `RETURNING`,
+//! BIGINT micro-units for money (sums stay exact; every `SUM` is cast back to BIGINT), TEXT instants and dates.
+//! The schema lives in `migrations/sqlite` and `migrations/postgres` (one schema, two dialects). On SQLite, write
+//! transactions are serialized inside the process (a lock upgrade between two readers would fail with BUSY).
+
+mod ingest;
+mod link;
+mod reports;
+
+pub use ingest::{customer_key, delivery_label as delivery_label_of, normalize_account, IngestOutcome, IngestSummary};
+pub use link::LinkSummary;
+pub use reports::*;
+
+use anyhow::Context;
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Where "now" comes from; tests inject a fixed or stepping clock.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    write_lock: Arc<Mutex<()>>,
+    clock: Clock,
+    tz: chrono_tz::Tz,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({:?})", self.backend)
+    }
+}
+
+/// A write transaction; on SQLite it also holds the process-wide write lock.
+pub struct WriteTx<'a> {
+    pub tx: sqlx::Transaction<'static, sqlx::Any>,
+    _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+impl Store {
+    /// Connects (creating the SQLite file and its folder when missing) without migrating.
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let url = match backend {
+            Backend::Sqlite => sqlite_url(url)?,
+            Backend::Postgres => url.to_string(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .min_connections(0)
+            .idle_timeout(Some(std::time::Duration::from_secs(60)))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute(
+                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+                             PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .with_context(|| format!("cannot open database {}", redact_url(&url)))?;
+        Ok(Store {
+            pool,
+            backend,
+            write_lock: Arc::new(Mutex::new(())),
+            clock: system_clock(),
+            tz: chrono_tz::America::Mexico_City,
+        })
+    }
+
+    /// Connects and applies migrations.
+    pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Store> {
+        let store = Store::connect(url, max_connections).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn with_clock(mut self, clock: Clock) -> Store {
+        self.clock = clock;
+        self
+    }
+
+    /// The company's time zone, for civil dates.
+    pub fn with_timezone(mut self, tz: chrono_tz::Tz) -> Store {
+        self.tz = tz;
+        self
+    }
+
+    pub fn timezone(&self) -> chrono_tz::Tz {
+        self.tz
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    pub fn now_text(&self) -> String {
+        ts(self.now())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATOR,
+            Backend::Postgres => &POSTGRES_MIGRATOR,
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .context("applying database migrations")?;
+        Ok(())
+    }
+
+    /// Readiness: the database answers and every migration is applied.
+    pub async fn ready(&self) -> anyhow::Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATOR,
+            Backend::Postgres => &POSTGRES_MIGRATOR,
+        };
+        let applied: i64 = sqlx::query("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = $1")
+            .bind(true)
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|r| r.try_get::<i64, _>(0))
+            .context("database not reachable or not migrated")?;
+        let expected = migrator.iter().count() as i64;
+        anyhow::ensure!(
+            applied >= expected,
+            "{applied} of {expected} migrations applied; run `cuadra migrate`"
+        );
+        Ok(())
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin_write(&self) -> anyhow::Result<WriteTx<'_>> {
+        let guard = match self.backend {
+            Backend::Sqlite => Some(self.write_lock.lock().await),
+            Backend::Postgres => None,
+        };
+        let tx = self.pool.begin().await.context("starting a transaction")?;
+        Ok(WriteTx { tx, _guard: guard })
+    }
+
+    /// Appends an audit entry inside a transaction.
+    pub async fn audit(
+        &self,
+        tx: &mut WriteTx<'_>,
+        actor: &str,
+        action: &str,
+        entity: &str,
+        entity_id: &str,
+        detail: serde_json::Value,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, entity, entity_id, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(self.now_text())
+        .bind(actor)
+        .bind(action)
+        .bind(entity)
+        .bind(entity_id)
+        .bind(detail.to_string())
+        .execute(&mut *tx.tx)
+        .await
+        .context("writing the audit log")?;
+        Ok(())
+    }
+
+    pub async fn checkpoint(&self, connector: &str) -> anyhow::Result<Option<serde_json::Value>> {
+        let row = sqlx::query("SELECT value FROM checkpoints WHERE connector = $1")
+            .bind(connector)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            None => Ok(None),
+            Some(r) => {
+                let text: String = r.try_get(0)?;
+                Ok(Some(serde_json::from_str(&text).with_context(|| {
+                    format!("checkpoint of connector {connector} is not JSON")
+                })?))
+            }
+        }
+    }
+
+    pub(crate) async fn put_checkpoint(
+        &self,
+        tx: &mut WriteTx<'_>,
+        connector: &str,
+        value: &serde_json::Value,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO checkpoints (connector, value, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (connector) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(connector)
+        .bind(value.to_string())
+        .bind(self.now_text())
+        .execute(&mut *tx.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Counts rows of a ledger table (for `doctor` and tests).
+    pub async fn count(&self, table: &str) -> anyhow::Result<i64> {
+        anyhow::ensure!(
+            TABLES.contains(&table),
+            "unknown table {table}; expected one of {TABLES:?}"
+        );
+        let n: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(n)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+pub const TABLES: &[&str] = &[
+    "customers",
+    "customer_aliases",
+    "raw_inbox",
+    "conflicts",
+    "invoices",
+    "credits",
+    "credit_applications",
+    "payments",
+    "allocations",
+    "exceptions",
+    "sat_status",
+    "checkpoints",
+    "outbox",
+    "audit_log",
+];
+
+/// RFC 3339 UTC with seconds, sortable as text.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+pub(crate) fn opt_str(row: &AnyRow, col: &str) -> Option<String> {
+    row.try_get::<Option<String>, _>(col).ok().flatten()
+}
+pub(crate) fn get_str(row: &AnyRow, col: &str) -> String {
+    opt_str(row, col).unwrap_or_default()
+}
+pub(crate) fn get_i64(row: &AnyRow, col: &str) -> i64 {
+    row.try_get::<Option<i64>, _>(col).ok().flatten().unwrap_or(0)
+}
+pub(crate) fn opt_i64(row: &AnyRow, col: &str) -> Option<i64> {
+    row.try_get::<Option<i64>, _>(col).ok().flatten()
+}
+
+/// `sqlite://data/cuadra.db` → creates `data/` and adds `mode=rwc`.
+fn sqlite_url(url: &str) -> anyhow::Result<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or("");
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    anyhow::ensure!(
+        !path.is_empty(),
+        "database.url: expected sqlite://PATH, found no path"
+    );
+    if path != ":memory:" {
+        if let Some(parent) = Path::new(path).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).with_context(|| {
+                    format!("cannot create the database folder {}", parent.display())
+                })?;
+            }
+        }
+    }
+    let mut q = query.unwrap_or("").to_string();
+    if !q.contains("mode=") {
+        if !q.is_empty() {
+            q.push('&');
+        }
+        q.push_str("mode=rwc");
+    }
+    Ok(format!("sqlite://{path}?{q}"))
+}
+
+/// Drops the password from a database URL before it reaches an error or a log.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((creds, host)) = rest.split_once('@') {
+            let user = creds.split(':').next().unwrap_or("");
+            return format!("{scheme}://{user}:***@{host}");
+        }
+    }
+    url.to_string()
+}
+
+impl FromStr for Backend {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            _ => anyhow::bail!("unknown backend {s}"),
+        }
+    }
+}

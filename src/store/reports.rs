@@ -1,0 +1,352 @@
+//! Read models behind `cuadra report ...` and the API. Column names are the contract's (product.md).
+
+use super::{get_i64, get_str, opt_i64, opt_str, Store};
+use chrono::{Days, NaiveDate};
+use cuadra_sdk::{format_amount, from_micros, Currency};
+use sqlx::Row;
+use std::collections::HashMap;
+
+/// A report: stable column names and rows of display strings (money already formatted).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    pub columns: Vec<&'static str>,
+    pub rows: Vec<Vec<String>>,
+}
+
+pub const CUSTOMER_COLUMNS: &[&str] = &[
+    "rfc",
+    "name",
+    "email",
+    "phone",
+    "credit_days",
+    "credit_limit",
+    "payment_reference",
+    "accounts",
+    "open_balance",
+];
+pub const INVOICE_COLUMNS: &[&str] = &[
+    "uuid",
+    "serie",
+    "folio",
+    "customer_rfc",
+    "customer_name",
+    "issued_at",
+    "due_at",
+    "currency",
+    "total",
+    "credited",
+    "paid",
+    "balance",
+    "status",
+];
+pub const PAYMENT_COLUMNS: &[&str] = &[
+    "id",
+    "source",
+    "external_id",
+    "date",
+    "currency",
+    "amount",
+    "allocated",
+    "unallocated",
+    "payer_name",
+    "payer_rfc",
+    "payer_account",
+    "reference",
+];
+pub const ALLOCATION_COLUMNS: &[&str] = &[
+    "id",
+    "payment_id",
+    "invoice_uuid",
+    "amount",
+    "currency",
+    "method",
+    "confidence",
+    "explanation",
+    "created_at",
+];
+
+/// One invoice with its balances, as the reconciler and the reports see it.
+#[derive(Debug, Clone)]
+pub struct InvoiceView {
+    pub id: i64,
+    pub uuid: Option<String>,
+    pub serie: Option<String>,
+    pub folio: Option<String>,
+    pub customer_rfc: Option<String>,
+    pub customer_name: Option<String>,
+    pub issued_at: String,
+    pub issued_on: NaiveDate,
+    pub due_on: Option<NaiveDate>,
+    pub currency: String,
+    pub total: i64,
+    pub credited: i64,
+    pub paid: i64,
+    pub status: &'static str,
+    pub exchange_rate: Option<String>,
+}
+
+impl InvoiceView {
+    pub fn balance(&self) -> i64 {
+        self.total - self.credited - self.paid
+    }
+}
+
+pub fn money(micros: i64, currency: &str) -> String {
+    let digits = Currency::parse(currency)
+        .map(|c| c.minor_digits())
+        .unwrap_or(2);
+    format_amount(from_micros(micros), digits)
+}
+
+fn status_of(cancelled: bool, disputed: bool, total: i64, credited: i64, paid: i64) -> &'static str {
+    if cancelled {
+        "cancelled"
+    } else if disputed {
+        "disputed"
+    } else if total - credited - paid <= 0 {
+        "paid"
+    } else if paid > 0 || credited > 0 {
+        "partial"
+    } else {
+        "open"
+    }
+}
+
+impl Store {
+    /// Every invoice with credited and paid amounts; `due_on` falls back to issue date + the customer's credit days.
+    pub async fn invoice_views(&self) -> anyhow::Result<Vec<InvoiceView>> {
+        let credit_days: HashMap<String, i64> =
+            sqlx::query("SELECT rfc, credit_days FROM customers WHERE rfc IS NOT NULL AND credit_days IS NOT NULL")
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(|r| (get_str(r, "rfc"), get_i64(r, "credit_days")))
+                .collect();
+        let names: HashMap<String, String> =
+            sqlx::query("SELECT rfc, name FROM customers WHERE rfc IS NOT NULL")
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(|r| (get_str(r, "rfc"), get_str(r, "name")))
+                .collect();
+        let rows = sqlx::query(
+            "SELECT i.id, i.uuid, i.serie, i.folio, i.customer_rfc, i.customer_name, i.issued_at, i.issued_on, i.due_on, \
+             i.currency, i.total_micros, i.sat_state, i.superseded_by, i.disputed, i.exchange_rate, \
+             CAST(COALESCE(c.credited, 0) AS BIGINT) AS credited, CAST(COALESCE(a.paid, 0) AS BIGINT) AS paid \
+             FROM invoices i \
+             LEFT JOIN (SELECT ca.invoice_id, SUM(ca.amount_micros) AS credited FROM credit_applications ca \
+                        JOIN credits cr ON cr.id = ca.credit_id WHERE cr.sat_state = 'vigente' GROUP BY ca.invoice_id) c \
+               ON c.invoice_id = i.id \
+             LEFT JOIN (SELECT invoice_id, SUM(amount_micros) AS paid FROM allocations WHERE removed_at IS NULL \
+                        GROUP BY invoice_id) a ON a.invoice_id = i.id \
+             ORDER BY i.issued_at, i.id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let issued_on = NaiveDate::parse_from_str(&get_str(&r, "issued_on"), "%Y-%m-%d")
+                .unwrap_or_default();
+            let rfc = opt_str(&r, "customer_rfc");
+            let due_on = opt_str(&r, "due_on")
+                .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
+                .or_else(|| {
+                    let days = rfc.as_ref().and_then(|x| credit_days.get(x)).copied()?;
+                    issued_on.checked_add_days(Days::new(days.max(0) as u64))
+                });
+            let cancelled = get_str(&r, "sat_state") == "cancelado" || opt_str(&r, "superseded_by").is_some();
+            let (total, credited, paid) =
+                (get_i64(&r, "total_micros"), get_i64(&r, "credited"), get_i64(&r, "paid"));
+            out.push(InvoiceView {
+                id: get_i64(&r, "id"),
+                uuid: opt_str(&r, "uuid"),
+                serie: opt_str(&r, "serie"),
+                folio: opt_str(&r, "folio"),
+                customer_name: rfc
+                    .as_ref()
+                    .and_then(|x| names.get(x).cloned())
+                    .or_else(|| opt_str(&r, "customer_name")),
+                customer_rfc: rfc,
+                issued_at: get_str(&r, "issued_at"),
+                issued_on,
+                due_on,
+                currency: get_str(&r, "currency"),
+                total,
+                credited,
+                paid,
+                status: status_of(cancelled, get_i64(&r, "disputed") != 0, total, credited, paid),
+                exchange_rate: opt_str(&r, "exchange_rate"),
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn report_invoices(&self) -> anyhow::Result<Table> {
+        let rows = self
+            .invoice_views()
+            .await?
+            .into_iter()
+            .map(|v| {
+                let balance = if v.status == "cancelled" { 0 } else { v.balance() };
+                vec![
+                    v.uuid.clone().unwrap_or_default(),
+                    v.serie.clone().unwrap_or_default(),
+                    v.folio.clone().unwrap_or_default(),
+                    v.customer_rfc.clone().unwrap_or_default(),
+                    v.customer_name.clone().unwrap_or_default(),
+                    v.issued_at.clone(),
+                    v.due_on.map(|d| d.to_string()).unwrap_or_default(),
+                    v.currency.clone(),
+                    money(v.total, &v.currency),
+                    money(v.credited, &v.currency),
+                    money(v.paid, &v.currency),
+                    money(balance, &v.currency),
+                    v.status.to_string(),
+                ]
+            })
+            .collect();
+        Ok(Table {
+            columns: INVOICE_COLUMNS.to_vec(),
+            rows,
+        })
+    }
+
+    /// Customers with their accounts and open balance. The open balance is in MXN: invoices in other currencies
+    /// count at their CFDI `TipoCambio`, rounded to cents (half away from zero); without one they are left out.
+    pub async fn report_customers(&self) -> anyhow::Result<Table> {
+        let mut open: HashMap<String, rust_decimal::Decimal> = HashMap::new();
+        for v in self.invoice_views().await? {
+            if matches!(v.status, "cancelled" | "paid") {
+                continue;
+            }
+            let Some(rfc) = v.customer_rfc.clone() else { continue };
+            let bal = from_micros(v.balance());
+            let mxn = if v.currency == "MXN" {
+                Some(bal)
+            } else {
+                v.exchange_rate
+                    .as_deref()
+                    .and_then(|x| cuadra_sdk::parse_decimal(x).ok())
+                    .map(|rate| {
+                        (bal * rate).round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+                    })
+            };
+            if let Some(m) = mxn {
+                *open.entry(rfc).or_default() += m;
+            }
+        }
+        let aliases = sqlx::query(
+            "SELECT customer_id, value FROM customer_aliases WHERE kind = 'account' ORDER BY customer_id, value",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut accounts: HashMap<i64, Vec<String>> = HashMap::new();
+        for a in aliases {
+            accounts
+                .entry(get_i64(&a, "customer_id"))
+                .or_default()
+                .push(get_str(&a, "value"));
+        }
+        let rows = sqlx::query(
+            "SELECT id, rfc, name, emails, phone, credit_days, credit_limit_micros, currency, payment_reference \
+             FROM customers ORDER BY customer_key",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let rows = rows
+            .iter()
+            .map(|r| {
+                let rfc = get_str(r, "rfc");
+                let cur = opt_str(r, "currency").unwrap_or_else(|| "MXN".into());
+                vec![
+                    rfc.clone(),
+                    get_str(r, "name"),
+                    get_str(r, "emails"),
+                    get_str(r, "phone"),
+                    opt_i64(r, "credit_days").map(|d| d.to_string()).unwrap_or_default(),
+                    opt_i64(r, "credit_limit_micros").map(|m| money(m, &cur)).unwrap_or_default(),
+                    get_str(r, "payment_reference"),
+                    accounts.get(&get_i64(r, "id")).map(|a| a.join(";")).unwrap_or_default(),
+                    format_amount(open.get(&rfc).copied().unwrap_or_default(), 2),
+                ]
+            })
+            .collect();
+        Ok(Table {
+            columns: CUSTOMER_COLUMNS.to_vec(),
+            rows,
+        })
+    }
+
+    /// Money received (credits; debits are kept but are not receivables), with what is allocated.
+    pub async fn report_payments(&self) -> anyhow::Result<Table> {
+        let rows = sqlx::query(
+            "SELECT p.id, p.source, p.kind, p.external_id, p.booked_on, p.currency, p.amount_micros, p.payer_name, \
+             p.payer_rfc, p.payer_account, p.referencia_numerica, p.clave_rastreo, p.bank_reference, p.concepto, \
+             CAST(COALESCE((SELECT SUM(a.amount_micros) FROM allocations a WHERE a.payment_id = p.id AND a.removed_at IS NULL \
+                AND a.currency = p.currency), 0) AS BIGINT) AS allocated \
+             FROM payments p WHERE p.amount_micros > 0 AND p.sat_state = 'vigente' ORDER BY p.booked_on, p.id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let rows = rows
+            .iter()
+            .map(|r| {
+                let cur = get_str(r, "currency");
+                let amount = get_i64(r, "amount_micros");
+                let allocated = get_i64(r, "allocated");
+                let reference = opt_str(r, "referencia_numerica")
+                    .or_else(|| opt_str(r, "clave_rastreo"))
+                    .or_else(|| opt_str(r, "bank_reference"))
+                    .unwrap_or_default();
+                vec![
+                    get_i64(r, "id").to_string(),
+                    get_str(r, "source"),
+                    get_str(r, "external_id"),
+                    get_str(r, "booked_on"),
+                    cur.clone(),
+                    money(amount, &cur),
+                    money(allocated, &cur),
+                    money(amount - allocated, &cur),
+                    get_str(r, "payer_name"),
+                    get_str(r, "payer_rfc"),
+                    get_str(r, "payer_account"),
+                    reference,
+                ]
+            })
+            .collect();
+        Ok(Table {
+            columns: PAYMENT_COLUMNS.to_vec(),
+            rows,
+        })
+    }
+
+    pub async fn report_allocations(&self) -> anyhow::Result<Table> {
+        let rows = sqlx::query(
+            "SELECT a.id, a.payment_id, i.uuid, a.amount_micros, a.currency, a.method, a.confidence_pct, a.explanation, \
+             a.created_at FROM allocations a JOIN invoices i ON i.id = a.invoice_id WHERE a.removed_at IS NULL ORDER BY a.id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let rows = rows
+            .iter()
+            .map(|r| {
+                let cur = get_str(r, "currency");
+                vec![
+                    get_i64(r, "id").to_string(),
+                    get_i64(r, "payment_id").to_string(),
+                    r.try_get::<Option<String>, _>(2).ok().flatten().unwrap_or_default(),
+                    money(get_i64(r, "amount_micros"), &cur),
+                    cur,
+                    get_str(r, "method"),
+                    rust_decimal::Decimal::new(get_i64(r, "confidence_pct"), 2).to_string(),
+                    get_str(r, "explanation"),
+                    get_str(r, "created_at"),
+                ]
+            })
+            .collect();
+        Ok(Table {
+            columns: ALLOCATION_COLUMNS.to_vec(),
+            rows,
+        })
+    }
+}

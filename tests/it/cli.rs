@@ -1,0 +1,80 @@
+//! The binary as a user runs it: embedded defaults in an empty folder, SIGTERM, config errors, exit codes.
+
+use super::helpers::cuadra;
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn run_on_embedded_defaults_then_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cuadra"))
+        .arg("run")
+        .current_dir(dir.path())
+        .env_remove("CUADRA_CONFIG")
+        // Only the port differs from the embedded defaults, so parallel tests do not collide on 8080.
+        .env("CUADRA__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let mut healthy = false;
+    while started.elapsed() < Duration::from_secs(10) {
+        if let Ok(r) = client.get(&url).send().await {
+            healthy = r.status().is_success();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(healthy, "no /healthz answer");
+    assert!(dir.path().join("data/cuadra.db").exists(), "data/cuadra.db created");
+    assert!(dir.path().join("inbox").is_dir(), "inbox/ created");
+    let ready = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let stop = Instant::now();
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(stop.elapsed() < Duration::from_secs(10), "did not exit within 10 s of SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(0));
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(err.contains("stopped"), "{err}");
+}
+
+#[test]
+fn config_errors_name_the_key_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[database]\nurl = \"mysql://x\"\n").unwrap();
+    let o = cuadra(dir.path(), &["--config", cfg.to_str().unwrap(), "doctor"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("database.url"));
+    std::fs::write(&cfg, "[connectors.x]\nkind = \"nope\"\n").unwrap();
+    let o = cuadra(dir.path(), &["--config", cfg.to_str().unwrap(), "doctor"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("connectors.x.kind"), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = cuadra(dir.path(), &["report", "nothing"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn doctor_reports_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = cuadra(dir.path(), &["doctor"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("database: SQLite reachable, migrations applied"), "{out}");
+}

@@ -1,0 +1,8 @@
+//! Cuadra's integration suite: one binary, modules per capability. Storage and end-to-end tests run on SQLite and
+//! PostgreSQL (one suite, two backends).
+
+mod cli;
+mod customers;
+mod daemon;
+mod helpers;
+mod store;

@@ -1,0 +1,261 @@
+//! The store conformance suite: the same assertions on SQLite and PostgreSQL.
+
+use super::helpers::{backends, fresh_db, Backend};
+use chrono::{NaiveDate, TimeZone, Utc};
+use cuadra::store::{IngestOutcome, Store};
+use cuadra_sdk::*;
+use rust_decimal::Decimal;
+use std::str::FromStr;
+
+const COMPANY: &str = "EKU9003173C9";
+const CUSTOMER: &str = "XIQB891116QE4";
+const INV1: &str = "11111111-1111-4111-8111-111111111111";
+const INV2: &str = "22222222-2222-4222-8222-222222222222";
+const NOTE: &str = "33333333-3333-4333-8333-333333333333";
+const REP: &str = "44444444-4444-4444-8444-444444444444";
+
+async fn store(b: Backend) -> (Store, super::helpers::TestDb) {
+    let db = fresh_db(b).await;
+    let s = Store::open(&db.url, 4).await.expect("open store");
+    (s, db)
+}
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+pub fn invoice(uuid: &str, folio: &str, total: &str) -> Delivery {
+    Delivery {
+        kind: "cfdi".into(),
+        external_id: uuid.into(),
+        raw: format!("<cfdi uuid='{uuid}' total='{total}'/>").into_bytes(),
+        records: vec![Record::Invoice(InvoiceRecord {
+            uuid: Some(CfdiUuid::parse(uuid).unwrap()),
+            serie: Some("A".into()),
+            folio: Some(folio.into()),
+            issuer_rfc: Some(Rfc::parse(COMPANY).unwrap()),
+            customer_rfc: Some(Rfc::parse(CUSTOMER).unwrap()),
+            customer_name: Some("Cliente".into()),
+            issued_at: Utc.with_ymd_and_hms(2026, 1, 10, 18, 0, 0).unwrap(),
+            due_at: None,
+            total: Money::parse(total, Currency::MXN).unwrap(),
+            subtotal: None,
+            exchange_rate: None,
+            payment_method: Some(PaymentMethod::Ppd),
+            payment_form: Some("99".into()),
+            replaces: vec![],
+            erp_id: None,
+            erp_residual: None,
+            version: "4.0".into(),
+        })],
+    }
+}
+
+fn credit_note(total: &str) -> Delivery {
+    Delivery {
+        kind: "cfdi".into(),
+        external_id: NOTE.into(),
+        raw: b"<note/>".to_vec(),
+        records: vec![Record::Credit(CreditRecord {
+            uuid: CfdiUuid::parse(NOTE).unwrap(),
+            serie: None,
+            folio: Some("NC1".into()),
+            issuer_rfc: Some(Rfc::parse(COMPANY).unwrap()),
+            customer_rfc: Some(Rfc::parse(CUSTOMER).unwrap()),
+            issued_at: Utc.with_ymd_and_hms(2026, 1, 12, 18, 0, 0).unwrap(),
+            total: Money::parse(total, Currency::MXN).unwrap(),
+            exchange_rate: None,
+            relation_type: Some("01".into()),
+            applies_to: vec![CfdiUuid::parse(INV1).unwrap()],
+            version: "4.0".into(),
+        })],
+    }
+}
+
+fn rep(amount: &str) -> Delivery {
+    Delivery {
+        kind: "cfdi".into(),
+        external_id: REP.into(),
+        raw: b"<rep/>".to_vec(),
+        records: vec![Record::Payment(PaymentRecord {
+            kind: PaymentKind::Rep,
+            external_id: format!("{REP}#1"),
+            own_account: None,
+            booked_on: NaiveDate::from_ymd_opt(2026, 2, 1).unwrap(),
+            value_date: None,
+            amount: Money::parse(amount, Currency::MXN).unwrap(),
+            bank_reference: None,
+            clave_rastreo: None,
+            payer_name: None,
+            payer_rfc: Some(CUSTOMER.into()),
+            payer_account: None,
+            referencia_numerica: None,
+            concepto: None,
+            document_id: Some(REP.into()),
+            operation_number: Some("OP1".into()),
+            remittance: vec![RemittanceLine {
+                invoice: InvoiceRef::Uuid(CfdiUuid::parse(INV2).unwrap()),
+                amount: Some(Money::parse(amount, Currency::MXN).unwrap()),
+                equivalence: None,
+                installment: Some(1),
+                balance_before: Some(d("2000.00")),
+                balance_after: None,
+            }],
+            customer_hint: None,
+            status: None,
+        })],
+    }
+}
+
+fn row<'a>(t: &'a cuadra::store::Table, uuid: &str) -> std::collections::HashMap<&'static str, &'a str> {
+    let r = t.rows.iter().find(|r| r[0] == uuid).expect("invoice row");
+    t.columns.iter().copied().zip(r.iter().map(String::as_str)).collect()
+}
+
+#[tokio::test]
+async fn ingest_is_idempotent_and_links_documents() {
+    for b in backends().await {
+        let (s, _db) = store(b).await;
+        // The REP and the credit note arrive before the invoices they name: order does not matter.
+        let batch = vec![rep("500.25"), credit_note("100.10"), invoice(INV1, "1", "1160.00"), invoice(INV2, "2", "2000.00")];
+        let out = s.ingest("test", &batch, None).await.unwrap();
+        assert!(out.iter().all(|o| *o == IngestOutcome::New), "{b:?} {out:?}");
+        s.link_documents().await.unwrap();
+        let again = s.ingest("test", &batch, None).await.unwrap();
+        assert!(again.iter().all(|o| *o == IngestOutcome::Unchanged), "{b:?}");
+        s.link_documents().await.unwrap();
+        let t = s.report_invoices().await.unwrap();
+        let r1 = row(&t, INV1);
+        assert_eq!((r1["total"], r1["credited"], r1["paid"], r1["balance"], r1["status"]), ("1160.00", "100.10", "0.00", "1059.90", "partial"), "{b:?}");
+        let r2 = row(&t, INV2);
+        assert_eq!((r2["paid"], r2["balance"], r2["status"]), ("500.25", "1499.75", "partial"), "{b:?}");
+        assert_eq!(s.count("allocations").await.unwrap(), 1, "{b:?}");
+        assert_eq!(s.count("credit_applications").await.unwrap(), 1, "{b:?}");
+    }
+}
+
+#[tokio::test]
+async fn same_uuid_other_content_is_a_conflict() {
+    for b in backends().await {
+        let (s, _db) = store(b).await;
+        s.ingest("test", &[invoice(INV1, "1", "1160.00")], None).await.unwrap();
+        let out = s.ingest("test", &[invoice(INV1, "1", "9999.00")], None).await.unwrap();
+        assert_eq!(out, vec![IngestOutcome::Conflicting], "{b:?}");
+        assert_eq!(s.count("conflicts").await.unwrap(), 1);
+        let t = s.report_invoices().await.unwrap();
+        assert_eq!(row(&t, INV1)["total"], "1160.00", "{b:?}: never silently overwritten");
+    }
+}
+
+#[tokio::test]
+async fn cancellation_takes_invoice_and_rep_out() {
+    for b in backends().await {
+        let (s, _db) = store(b).await;
+        s.ingest("t", &[invoice(INV2, "2", "2000.00"), rep("2000.00")], None).await.unwrap();
+        s.link_documents().await.unwrap();
+        assert_eq!(row(&s.report_invoices().await.unwrap(), INV2)["status"], "paid");
+        let cancel = |uuid: &str| Delivery {
+            kind: "sat-metadata".into(),
+            external_id: uuid.into(),
+            raw: format!("{uuid}~0").into_bytes(),
+            records: vec![Record::CfdiStatus(CfdiStatusRecord {
+                uuid: CfdiUuid::parse(uuid).unwrap(),
+                state: CfdiState::Cancelado,
+                cancelled_at: Some(Utc.with_ymd_and_hms(2026, 2, 3, 0, 0, 0).unwrap()),
+                issuer_rfc: None,
+                receiver_rfc: None,
+                tipo: Some("P".into()),
+                total: None,
+            })],
+        };
+        s.ingest("t", &[cancel(REP)], None).await.unwrap();
+        s.link_documents().await.unwrap();
+        let r = row(&s.report_invoices().await.unwrap(), INV2).get("paid").map(|x| x.to_string());
+        assert_eq!(r.as_deref(), Some("0.00"), "{b:?}: a cancelled REP pays nothing");
+        s.ingest("t", &[cancel(INV2)], None).await.unwrap();
+        s.link_documents().await.unwrap();
+        let t = s.report_invoices().await.unwrap();
+        assert_eq!((row(&t, INV2)["status"], row(&t, INV2)["balance"]), ("cancelled", "0.00"), "{b:?}");
+    }
+}
+
+#[tokio::test]
+async fn checkpoint_commits_with_its_records() {
+    for b in backends().await {
+        let (s, _db) = store(b).await;
+        let cp = serde_json::json!({"cursor": 42});
+        s.ingest("src", &[invoice(INV1, "1", "1.00")], Some(("src", &cp))).await.unwrap();
+        assert_eq!(s.checkpoint("src").await.unwrap(), Some(cp));
+        // A delivery that cannot be stored (7 decimals) aborts the whole batch, checkpoint included.
+        let bad = invoice(INV2, "2", "1.0000001");
+        let cp2 = serde_json::json!({"cursor": 43});
+        assert!(s.ingest("src", &[invoice(NOTE, "3", "5.00"), bad], Some(("src", &cp2))).await.is_err());
+        assert_eq!(s.checkpoint("src").await.unwrap(), Some(serde_json::json!({"cursor": 42})), "{b:?}");
+        assert_eq!(s.count("invoices").await.unwrap(), 1, "{b:?}: nothing of the failed batch is kept");
+        assert_eq!(s.count("raw_inbox").await.unwrap(), 1, "{b:?}");
+    }
+}
+
+#[tokio::test]
+async fn money_sums_exactly_in_sql() {
+    for b in backends().await {
+        let (s, _db) = store(b).await;
+        // 0.1 + 0.2 style sums that floats get wrong, and a large amount.
+        let batch: Vec<Delivery> = (0..30)
+            .map(|i| {
+                let uuid = format!("{:08x}-0000-4000-8000-000000000000", i);
+                invoice(&uuid, &i.to_string(), if i == 0 { "9999999999.999999" } else { "0.1" })
+            })
+            .collect();
+        s.ingest("t", &batch, None).await.unwrap();
+        let total: i64 = sqlx::query_scalar("SELECT CAST(SUM(total_micros) AS BIGINT) FROM invoices")
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+        assert_eq!(from_micros(total), d("10000000002.899999"), "{b:?}");
+    }
+}
+
+#[tokio::test]
+async fn audit_log_is_append_only() {
+    for b in backends().await {
+        let (s, _db) = store(b).await;
+        let c = Delivery {
+            kind: "customers".into(),
+            external_id: "c.csv".into(),
+            raw: b"rfc,name".to_vec(),
+            records: vec![Record::Customer(CustomerRecord {
+                rfc: Some(Rfc::parse(CUSTOMER).unwrap()),
+                name: "Cliente".into(),
+                ..Default::default()
+            })],
+        };
+        s.ingest("import", &[c], None).await.unwrap();
+        assert!(s.count("audit_log").await.unwrap() >= 1);
+        let upd = sqlx::query("UPDATE audit_log SET actor = 'x'").execute(s.pool()).await;
+        assert!(upd.is_err(), "{b:?}: audit log rows cannot change");
+        let del = sqlx::query("DELETE FROM audit_log").execute(s.pool()).await;
+        assert!(del.is_err(), "{b:?}: audit log rows cannot be deleted");
+    }
+}
+
+#[tokio::test]
+async fn erp_invoice_merges_with_cfdi_by_serie_folio() {
+    for b in backends().await {
+        let (s, _db) = store(b).await;
+        let mut erp = invoice(INV1, "7", "1160.00");
+        if let Record::Invoice(i) = &mut erp.records[0] {
+            i.uuid = None;
+            i.version = "erp".into();
+            i.erp_id = Some("INV/2026/0007".into());
+            i.due_at = NaiveDate::from_ymd_opt(2026, 3, 1);
+        }
+        erp.kind = "erp".into();
+        erp.external_id = "INV/2026/0007".into();
+        s.ingest("odoo", &[erp], None).await.unwrap();
+        s.ingest("sat", &[invoice(INV1, "7", "1160.00")], None).await.unwrap();
+        assert_eq!(s.count("invoices").await.unwrap(), 1, "{b:?}");
+        let t = s.report_invoices().await.unwrap();
+        assert_eq!(row(&t, INV1)["due_at"], "2026-03-01", "{b:?}: the ERP's due date wins");
+    }
+}
