@@ -19,6 +19,7 @@
 //! The raw bytes of each payment are its whole `<Ntry>` element.
 
 mod entry;
+mod tag;
 
 use crate::model::{err_at, LineCounter, Txn};
 use cuadra_sdk::{Currency, InputError};
