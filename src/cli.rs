@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "cuadra", version, about = "Keeps a Mexican company's accounts receivable true")]
+#[command(
+    name = "cuadra",
+    version,
+    about = "Keeps a Mexican company's accounts receivable true"
+)]
 pub struct Cli {
     /// Configuration file (TOML); defaults are embedded, `CUADRA__SECTION__KEY` variables override.
     #[arg(long, global = true, env = "CUADRA_CONFIG")]
@@ -39,8 +43,22 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
     /// Customer master, CSV or XLSX.
-    Customers {
-        file: PathBuf,
+    Customers { file: PathBuf },
+    /// CFDI XML files, SAT .zip packages, SAT metadata files, or folders of them.
+    Cfdi {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Bank statements (camt.053/054, MT940, OFX, CSV, CEP).
+    Statement {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// auto, camt053, camt054, camt052, mt940, ofx, csv, cep.
+        #[arg(long, default_value = "auto")]
+        format: String,
+        /// One of the company's accounts as configured in `[accounts.NAME]`.
+        #[arg(long)]
+        account: Option<String>,
     },
 }
 
@@ -121,6 +139,35 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Import(ImportCommand::Customers { file }) => import_customers(&app, &file).await,
+        Command::Import(ImportCommand::Cfdi { paths }) => {
+            import_family(&app, "cfdi", &paths, cuadra_sdk::ImportOptions::default()).await
+        }
+        Command::Import(ImportCommand::Statement {
+            paths,
+            format,
+            account,
+        }) => {
+            let account = match account {
+                None => None,
+                Some(name) => {
+                    match app.settings.accounts.get(&name) {
+                        Some(a) => Some(a.number.clone()),
+                        None => {
+                            eprintln!("error: --account {name}: no [accounts.{name}] in the configuration");
+                            return Ok(2);
+                        }
+                    }
+                }
+            };
+            let format = (format != "auto").then_some(format);
+            import_family(
+                &app,
+                "statement",
+                &paths,
+                cuadra_sdk::ImportOptions { format, account },
+            )
+            .await
+        }
         Command::Report(args) => {
             let table = match args.report {
                 ReportKind::Customers => app.store.report_customers().await?,
@@ -162,9 +209,38 @@ async fn import_customers(app: &App, file: &std::path::Path) -> anyhow::Result<i
         file.display(),
         parsed.rows.len(),
         parsed.errors.len(),
-        if changed == 0 && !parsed.rows.is_empty() { " (no changes)" } else { "" }
+        if changed == 0 && !parsed.rows.is_empty() {
+            " (no changes)"
+        } else {
+            ""
+        }
     );
     Ok(if parsed.errors.is_empty() { 0 } else { 2 })
+}
+
+async fn import_family(
+    app: &App,
+    family: &str,
+    paths: &[PathBuf],
+    opts: cuadra_sdk::ImportOptions,
+) -> anyhow::Result<i32> {
+    let Some(importer) = app
+        .file_importers()
+        .into_iter()
+        .find(|i| i.family() == family)
+    else {
+        anyhow::bail!("no importer for {family}");
+    };
+    let files = match crate::import::expand(paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(2);
+        }
+    };
+    let summary =
+        crate::import::import_paths(&app.store, importer, &files, &opts, "import").await?;
+    Ok(crate::import::print_summary(&summary, false))
 }
 
 async fn sync(app: &App, name: Option<&str>) -> anyhow::Result<i32> {
@@ -176,12 +252,39 @@ async fn sync(app: &App, name: Option<&str>) -> anyhow::Result<i32> {
                 return Ok(2);
             }
         },
-        None => app.connectors().iter().filter(|c| c.source.is_some()).cloned().collect(),
+        None => app
+            .connectors()
+            .iter()
+            .filter(|c| c.source.is_some())
+            .cloned()
+            .collect(),
     };
     let mut code = 0;
     for c in targets {
         match crate::daemon::run_source_once(app, &c).await {
-            Ok(r) => println!("{}: {} deliveries ({} new) in {} batches", c.name, r.deliveries, r.new, r.batches),
+            Ok(r) => {
+                println!(
+                    "{}: {} deliveries ({} new) in {} batches",
+                    c.name, r.deliveries, r.new, r.batches
+                );
+                if c.kind == "sat" {
+                    if let Some(cp) = app.store.checkpoint(&c.name).await? {
+                        for st in cuadra_sat::describe(&cuadra_sdk::Checkpoint(cp)) {
+                            println!(
+                                "  {:<48} {:?} packages {}/{} polls {} last code {}",
+                                st.key,
+                                st.state,
+                                st.packages_done,
+                                st.packages_total,
+                                st.polls,
+                                st.last_code
+                                    .map(|c| c.to_string())
+                                    .unwrap_or_else(|| "-".into())
+                            );
+                        }
+                    }
+                }
+            }
             Err(e) => {
                 eprintln!("error: {e:#}");
                 code = 1;
@@ -193,7 +296,10 @@ async fn sync(app: &App, name: Option<&str>) -> anyhow::Result<i32> {
 
 async fn doctor(app: &App) -> anyhow::Result<i32> {
     let mut failed = false;
-    println!("ok    config: loaded ({} connectors)", app.connectors().len());
+    println!(
+        "ok    config: loaded ({} connectors)",
+        app.connectors().len()
+    );
     if app.settings.company.rfcs.is_empty() {
         println!("warn  company.rfcs is empty: no CFDI will count as receivables");
     }
@@ -208,6 +314,18 @@ async fn doctor(app: &App) -> anyhow::Result<i32> {
         Err(e) => {
             println!("fail  database: {e:#}");
             failed = true;
+        }
+    }
+    for (name, c) in &app.settings.connectors {
+        if c.kind == "sat" {
+            let (ok, lines) =
+                crate::connectors::sat::doctor(name, c, &app.settings, app.store.now());
+            for l in lines {
+                println!("{l}");
+            }
+            failed |= !ok;
+        } else {
+            println!("ok    {name}: {} connector configured", c.kind);
         }
     }
     for t in ["customers", "invoices", "payments", "allocations", "outbox"] {

@@ -246,12 +246,10 @@ impl Settings {
                 .try_parsing(false)
                 .source(Some(env)),
         );
-        let raw = builder
-            .build()
-            .with_context(|| match file {
-                Some(p) => format!("cannot read config file {}", p.display()),
-                None => "cannot read configuration".to_string(),
-            })?;
+        let raw = builder.build().with_context(|| match file {
+            Some(p) => format!("cannot read config file {}", p.display()),
+            None => "cannot read configuration".to_string(),
+        })?;
         let settings: Settings = serde_path_to_error_deserialize(raw)?;
         settings.validate()?;
         Ok(settings)

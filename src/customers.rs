@@ -132,10 +132,15 @@ fn cell_text(c: &Data) -> String {
 
 fn parse_rows(file: &str, table: Vec<(u64, Vec<String>)>) -> ParsedCustomers {
     let mut out = ParsedCustomers::default();
-    let mut iter = table.into_iter().skip_while(|(_, r)| r.iter().all(|c| c.trim().is_empty()));
+    let mut iter = table
+        .into_iter()
+        .skip_while(|(_, r)| r.iter().all(|c| c.trim().is_empty()));
     let Some((hline, header)) = iter.next() else {
         out.errors.push(InputError::new(
-            Location { file: Some(file.into()), ..Default::default() },
+            Location {
+                file: Some(file.into()),
+                ..Default::default()
+            },
             "the file is empty; expected a header row with at least rfc and name",
         ));
         return out;
@@ -144,8 +149,15 @@ fn parse_rows(file: &str, table: Vec<(u64, Vec<String>)>) -> ParsedCustomers {
     for required in ["rfc", "name"] {
         if !cols.contains(&Some(required)) {
             out.errors.push(InputError::new(
-                Location { file: Some(file.into()), line: Some(hline), ..Default::default() },
-                format!("header has no {required} column (found: {})", header.join(", ")),
+                Location {
+                    file: Some(file.into()),
+                    line: Some(hline),
+                    ..Default::default()
+                },
+                format!(
+                    "header has no {required} column (found: {})",
+                    header.join(", ")
+                ),
             ));
             return out;
         }
@@ -180,24 +192,33 @@ fn parse_rows(file: &str, table: Vec<(u64, Vec<String>)>) -> ParsedCustomers {
 type RowError = (&'static str, String);
 
 fn parse_row(get: &dyn Fn(&str) -> Option<String>) -> Result<CustomerRecord, RowError> {
-    let rfc_text = get("rfc").ok_or(("rfc", "is empty; expected the customer's RFC".to_string()))?;
+    let rfc_text =
+        get("rfc").ok_or(("rfc", "is empty; expected the customer's RFC".to_string()))?;
     let rfc = Rfc::parse_strict(&rfc_text).map_err(|e| ("rfc", e.to_string()))?;
     let name = get("name").ok_or(("name", "is empty; expected the razón social".to_string()))?;
     let emails: Vec<String> = get("email")
-        .map(|e| e.split([';', ',']).map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+        .map(|e| {
+            e.split([';', ','])
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     for e in &emails {
         if !valid_email(e) {
-            return Err(("email", format!("{e:?} is not an e-mail address like name@example.com")));
+            return Err((
+                "email",
+                format!("{e:?} is not an e-mail address like name@example.com"),
+            ));
         }
     }
     let credit_days = get("credit_days")
         .map(|d| {
             let t = d.strip_suffix(".0").unwrap_or(&d).to_string();
-            t.parse::<u32>()
-                .ok()
-                .filter(|n| *n <= 3650)
-                .ok_or(("credit_days", format!("{d:?} is not a whole number of days (0 to 3650)")))
+            t.parse::<u32>().ok().filter(|n| *n <= 3650).ok_or((
+                "credit_days",
+                format!("{d:?} is not a whole number of days (0 to 3650)"),
+            ))
         })
         .transpose()?;
     let credit_limit = get("credit_limit")
@@ -205,7 +226,10 @@ fn parse_row(get: &dyn Fn(&str) -> Option<String>) -> Result<CustomerRecord, Row
             parse_decimal(&l)
                 .ok()
                 .filter(|d| !d.is_sign_negative() && d.scale() <= 6)
-                .ok_or(("credit_limit", format!("{l:?} is not an amount such as 50000.00")))
+                .ok_or((
+                    "credit_limit",
+                    format!("{l:?} is not an amount such as 50000.00"),
+                ))
         })
         .transpose()?;
     let currency = get("currency")
@@ -213,12 +237,19 @@ fn parse_row(get: &dyn Fn(&str) -> Option<String>) -> Result<CustomerRecord, Row
         .transpose()?;
     let mut accounts = Vec::new();
     for a in get("clabe").iter().flat_map(|s| s.split([';', ','])) {
-        let a: String = a.trim().chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+        let a: String = a
+            .trim()
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .collect();
         if a.is_empty() {
             continue;
         }
         if !a.bytes().all(|b| b.is_ascii_digit()) || !(10..=18).contains(&a.len()) {
-            return Err(("clabe", format!("{a:?} is not an 18-digit CLABE or a 10-16 digit account")));
+            return Err((
+                "clabe",
+                format!("{a:?} is not an 18-digit CLABE or a 10-16 digit account"),
+            ));
         }
         if a.len() == 18 {
             Clabe::parse(&a).map_err(|e| ("clabe", e.to_string()))?;
@@ -243,7 +274,9 @@ fn parse_row(get: &dyn Fn(&str) -> Option<String>) -> Result<CustomerRecord, Row
 }
 
 fn valid_email(e: &str) -> bool {
-    let Some((local, domain)) = e.split_once('@') else { return false };
+    let Some((local, domain)) = e.split_once('@') else {
+        return false;
+    };
     !local.is_empty()
         && !domain.contains('@')
         && domain.contains('.')
@@ -277,11 +310,56 @@ mod tests {
     #[test]
     fn spanish_headers_and_bad_rows() {
         let rows = vec![
-            (1, vec!["RFC".into(), "Razón Social".into(), "Correo".into(), "Dias_Credito".into(), "Cuenta".into()]),
-            (2, vec!["EKU9003173C9".into(), "Escuela Kemper".into(), "a@b.mx;c@d.mx".into(), "30".into(), "032180000118359719".into()]),
-            (3, vec!["EKU9003173C8".into(), "Bad digit".into(), "".into(), "".into(), "".into()]),
-            (4, vec!["XAXX010101000".into(), "Público".into(), "not-an-email".into(), "".into(), "".into()]),
-            (5, vec!["XAXX010101000".into(), "Público".into(), "".into(), "".into(), "032180000118359718".into()]),
+            (
+                1,
+                vec![
+                    "RFC".into(),
+                    "Razón Social".into(),
+                    "Correo".into(),
+                    "Dias_Credito".into(),
+                    "Cuenta".into(),
+                ],
+            ),
+            (
+                2,
+                vec![
+                    "EKU9003173C9".into(),
+                    "Escuela Kemper".into(),
+                    "a@b.mx;c@d.mx".into(),
+                    "30".into(),
+                    "032180000118359719".into(),
+                ],
+            ),
+            (
+                3,
+                vec![
+                    "EKU9003173C8".into(),
+                    "Bad digit".into(),
+                    "".into(),
+                    "".into(),
+                    "".into(),
+                ],
+            ),
+            (
+                4,
+                vec![
+                    "XAXX010101000".into(),
+                    "Público".into(),
+                    "not-an-email".into(),
+                    "".into(),
+                    "".into(),
+                ],
+            ),
+            (
+                5,
+                vec![
+                    "XAXX010101000".into(),
+                    "Público".into(),
+                    "".into(),
+                    "".into(),
+                    "032180000118359718".into(),
+                ],
+            ),
         ];
         let p = parse_rows("c.csv", rows);
         assert_eq!(p.rows.len(), 1);
@@ -289,7 +367,11 @@ mod tests {
         assert_eq!(p.rows[0].record.credit_days, Some(30));
         let lines: Vec<u64> = p.errors.iter().filter_map(|e| e.location.line).collect();
         assert_eq!(lines, vec![3, 4, 5]);
-        assert!(p.errors[0].to_string().contains("c.csv, line 3, field rfc"), "{}", p.errors[0]);
+        assert!(
+            p.errors[0].to_string().contains("c.csv, line 3, field rfc"),
+            "{}",
+            p.errors[0]
+        );
     }
 
     #[test]

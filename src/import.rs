@@ -31,7 +31,10 @@ pub async fn import_paths(
             let tx_bad = tx.clone();
             let mut out = |d: Delivery| {
                 tx_out.blocking_send(Msg::Delivery(d)).map_err(|_| {
-                    InputError::new(Location::default(), "import stopped before the file was read")
+                    InputError::new(
+                        Location::default(),
+                        "import stopped before the file was read",
+                    )
                 })
             };
             let mut bad = |e: InputError| {
@@ -124,7 +127,10 @@ pub fn print_summary(summary: &IngestSummary, quiet_errors: bool) -> i32 {
             eprintln!("error: {e}");
         }
     }
-    println!("{:<12} {:>9} {:>9} {:>11} {:>7}", "kind", "new", "unchanged", "conflicting", "failed");
+    println!(
+        "{:<12} {:>9} {:>9} {:>11} {:>7}",
+        "kind", "new", "unchanged", "conflicting", "failed"
+    );
     for (label, m) in &summary.counts {
         let g = |k: &str| m.get(k).copied().unwrap_or(0);
         println!(
@@ -164,7 +170,11 @@ impl FileImporter for CustomersImporter {
             .next()
             .unwrap_or("")
             .to_lowercase();
-        let has = |w: &str| first.split([',', ';', '\t', '|']).any(|c| c.trim().trim_start_matches('\u{feff}') == w);
+        let has = |w: &str| {
+            first
+                .split([',', ';', '\t', '|'])
+                .any(|c| c.trim().trim_start_matches('\u{feff}') == w)
+        };
         has("rfc") && (has("name") || has("razon_social") || has("razón_social") || has("nombre"))
     }
 

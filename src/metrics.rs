@@ -21,11 +21,26 @@ pub fn handle() -> PrometheusHandle {
 }
 
 fn describe() {
-    metrics::describe_counter!("cuadra_connector_runs_total", "Connector runs, by connector and result");
-    metrics::describe_histogram!("cuadra_connector_run_duration_seconds", "Connector run durations");
-    metrics::describe_counter!("cuadra_connector_records_total", "Deliveries stored by connector runs");
+    metrics::describe_counter!(
+        "cuadra_connector_runs_total",
+        "Connector runs, by connector and result"
+    );
+    metrics::describe_histogram!(
+        "cuadra_connector_run_duration_seconds",
+        "Connector run durations"
+    );
+    metrics::describe_counter!(
+        "cuadra_connector_records_total",
+        "Deliveries stored by connector runs"
+    );
     metrics::describe_counter!("cuadra_connector_errors_total", "Failed connector runs");
-    metrics::describe_counter!("cuadra_import_deliveries_total", "Deliveries read by imports");
+    metrics::describe_counter!(
+        "cuadra_import_deliveries_total",
+        "Deliveries read by imports"
+    );
     metrics::describe_counter!("cuadra_inbox_files_total", "Inbox files handled, by result");
-    metrics::describe_counter!("cuadra_webhook_requests_total", "Webhook requests, by connector and status");
+    metrics::describe_counter!(
+        "cuadra_webhook_requests_total",
+        "Webhook requests, by connector and status"
+    );
 }

@@ -25,7 +25,9 @@ pub fn write(table: &Table, format: Format, output: Option<&Path>) -> anyhow::Re
     }
     let bytes = render(table, format)?;
     match output {
-        Some(p) => std::fs::write(p, bytes).with_context(|| format!("cannot write {}", p.display())),
+        Some(p) => {
+            std::fs::write(p, bytes).with_context(|| format!("cannot write {}", p.display()))
+        }
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(&bytes)?;
@@ -106,6 +108,7 @@ fn write_xlsx(table: &Table, path: &Path) -> anyhow::Result<()> {
             ws.write_string(r as u32 + 1, c as u16, v)?;
         }
     }
-    wb.save(path).with_context(|| format!("cannot write {}", path.display()))?;
+    wb.save(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

@@ -13,6 +13,8 @@ pub struct Connector {
     pub source: Option<Arc<dyn Source>>,
     pub webhook: Option<Arc<dyn WebhookHandler>>,
     pub sink: Option<Arc<dyn Sink>>,
+    /// The schedule used when the table gives none.
+    pub default_schedule: Option<String>,
 }
 
 type Factory = fn(&str, &ConnectorSettings, &Settings) -> anyhow::Result<Connector>;
@@ -21,6 +23,12 @@ type Factory = fn(&str, &ConnectorSettings, &Settings) -> anyhow::Result<Connect
 pub fn connector_kinds() -> Vec<(&'static str, Factory)> {
     vec![
         // Registration lines: one per kind.
+        ("sat", crate::connectors::sat::build),
+        ("stripe", crate::connectors::providers::build),
+        ("conekta", crate::connectors::providers::build),
+        ("openpay", crate::connectors::providers::build),
+        ("mercadopago", crate::connectors::providers::build),
+        ("stp", crate::connectors::providers::build),
     ]
 }
 
@@ -34,7 +42,11 @@ pub fn build_connectors(settings: &Settings) -> anyhow::Result<Vec<Connector>> {
             anyhow::bail!(
                 "connectors.{name}.kind: unknown kind {:?}; this build knows {}",
                 c.kind,
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             );
         };
         let mut conn = factory(name, c, settings)?;
@@ -47,8 +59,11 @@ pub fn build_connectors(settings: &Settings) -> anyhow::Result<Vec<Connector>> {
 
 /// File families, in the order the inbox tries them.
 pub fn file_importers(settings: &Settings) -> Vec<Arc<dyn FileImporter>> {
-    let _ = settings;
-    vec![Arc::new(crate::import::CustomersImporter)]
+    vec![
+        Arc::new(crate::import::CustomersImporter),
+        Arc::new(cuadra_cfdi::CfdiImporter::new(settings.company_rfcs())),
+        Arc::new(cuadra_bank::StatementImporter::new(None)),
+    ]
 }
 
 /// The importer of one family (`customers`, `cfdi`, `statement`).

@@ -3,7 +3,7 @@
 
 use crate::app::App;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,7 +18,8 @@ pub async fn serve(app: App, listener: tokio::net::TcpListener, mut stop: watch:
     let shutdown = async move {
         let _ = stop.wait_for(|s| *s).await;
     };
-    if let Err(e) = axum::serve(listener, router)
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    if let Err(e) = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
     {
@@ -53,24 +54,52 @@ async fn metrics() -> Response {
 async fn webhook(
     State(app): State<App>,
     Path(name): Path<String>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let status = handle_webhook(&app, &name, &headers, &body).await;
+    let status = handle_webhook(&app, &name, peer, query.as_deref(), &headers, &body).await;
     let code = status.status().as_u16().to_string();
-    let label = if app.connector(&name).is_some() { name } else { "unknown".into() };
-    metrics::counter!("cuadra_webhook_requests_total", "connector" => label, "status" => code).increment(1);
+    let label = if app.connector(&name).is_some() {
+        name
+    } else {
+        "unknown".into()
+    };
+    metrics::counter!("cuadra_webhook_requests_total", "connector" => label, "status" => code)
+        .increment(1);
     status
 }
 
-async fn handle_webhook(app: &App, name: &str, headers: &HeaderMap, body: &[u8]) -> Response {
+async fn handle_webhook(
+    app: &App,
+    name: &str,
+    peer: std::net::SocketAddr,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
     let Some(handler) = app.connector(name).and_then(|c| c.webhook.clone()) else {
         return (StatusCode::NOT_FOUND, "unknown webhook connector\n").into_response();
     };
-    let headers: BTreeMap<String, String> = headers
+    let mut headers: BTreeMap<String, String> = headers
         .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_string())))
+        .filter_map(|(k, v)| {
+            Some((
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().ok()?.to_string(),
+            ))
+        })
         .collect();
+    // The query string travels as a pseudo-header (Mercado Pago signs `data.id`); a client cannot set it.
+    headers.remove(cuadra_providers::QUERY_HEADER);
+    headers.insert(
+        cuadra_providers::PEER_ADDR_HEADER.to_string(),
+        peer.ip().to_string(),
+    );
+    if let Some(q) = query {
+        headers.insert(cuadra_providers::QUERY_HEADER.to_string(), q.to_string());
+    }
     let req = WebhookRequest {
         headers: &headers,
         body,

@@ -60,7 +60,10 @@ fn list(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .map(|e| e.path())
         .filter(|p| {
             let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            !(n.starts_with('.') || n.ends_with(".tmp") || n.ends_with(".part") || n.ends_with(".error.txt"))
+            !(n.starts_with('.')
+                || n.ends_with(".tmp")
+                || n.ends_with(".part")
+                || n.ends_with(".error.txt"))
         })
         .collect();
     files.sort();

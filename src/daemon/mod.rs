@@ -27,7 +27,9 @@ impl Running {
         let _ = self.stop.send(true);
         let all = futures_join(self.tasks);
         if tokio::time::timeout(grace, all).await.is_err() {
-            tracing::warn!("some work did not finish within the shutdown grace period and was abandoned");
+            tracing::warn!(
+                "some work did not finish within the shutdown grace period and was abandoned"
+            );
         }
     }
 }
@@ -47,7 +49,11 @@ pub async fn start(app: App) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(http::serve(app.clone(), listener, stop_rx.clone())));
+    tasks.push(tokio::spawn(http::serve(
+        app.clone(),
+        listener,
+        stop_rx.clone(),
+    )));
     if app.settings.inbox.enabled {
         tasks.push(tokio::spawn(inbox::watch(app.clone(), stop_rx.clone())));
     }

@@ -19,7 +19,11 @@ pub struct RunReport {
 /// Runs one source connector until it has no immediate work left (`more = false`).
 pub async fn run_source_once(app: &App, conn: &Connector) -> anyhow::Result<RunReport> {
     let Some(source) = conn.source.clone() else {
-        anyhow::bail!("connector {} ({}) has nothing to pull", conn.name, conn.kind);
+        anyhow::bail!(
+            "connector {} ({}) has nothing to pull",
+            conn.name,
+            conn.kind
+        );
     };
     let lock = app.run_lock(&conn.name);
     let Ok(_guard) = lock.try_lock() else {
@@ -35,9 +39,22 @@ pub async fn run_source_once(app: &App, conn: &Connector) -> anyhow::Result<RunR
                 .pull(&ctx, checkpoint)
                 .await
                 .map_err(|e| anyhow::anyhow!("connector {}: {e}", conn.name))?;
+            // Packages are opened first and their documents stored (idempotently); the package itself and the
+            // checkpoint that marks it done are stored last, together: a crash in between downloads it again.
+            for d in batch
+                .deliveries
+                .iter()
+                .filter(|d| d.kind.starts_with("sat-package"))
+            {
+                expand_package(app, &conn.name, d).await?;
+            }
             let outcomes = app
                 .store
-                .ingest(&conn.name, &batch.deliveries, Some((&conn.name, &batch.checkpoint.0)))
+                .ingest(
+                    &conn.name,
+                    &batch.deliveries,
+                    Some((&conn.name, &batch.checkpoint.0)),
+                )
                 .await?;
             report.batches += 1;
             report.deliveries += batch.deliveries.len() as u64;
@@ -56,14 +73,48 @@ pub async fn run_source_once(app: &App, conn: &Connector) -> anyhow::Result<RunR
     }
     .await;
     let secs = started.elapsed().as_secs_f64();
-    metrics::histogram!("cuadra_connector_run_duration_seconds", "connector" => conn.name.clone()).record(secs);
+    metrics::histogram!("cuadra_connector_run_duration_seconds", "connector" => conn.name.clone())
+        .record(secs);
     let label = if result.is_ok() { "ok" } else { "error" };
     metrics::counter!("cuadra_connector_runs_total", "connector" => conn.name.clone(), "result" => label)
         .increment(1);
     if result.is_err() {
-        metrics::counter!("cuadra_connector_errors_total", "connector" => conn.name.clone()).increment(1);
+        metrics::counter!("cuadra_connector_errors_total", "connector" => conn.name.clone())
+            .increment(1);
     }
     result.map(|_| report)
+}
+
+/// Stores every CFDI or metadata row inside a downloaded SAT package.
+async fn expand_package(app: &App, source: &str, d: &cuadra_sdk::Delivery) -> anyhow::Result<()> {
+    let importer = cuadra_cfdi::CfdiImporter::new(app.settings.company_rfcs());
+    let raw = d.raw.clone();
+    let name = format!("package {}", d.external_id);
+    let (docs, problems) = tokio::task::spawn_blocking(move || {
+        let mut docs = Vec::new();
+        let mut problems = Vec::new();
+        let res = importer.read_package_bytes(
+            &raw,
+            Some(&name),
+            &mut |x| {
+                docs.push(x);
+                Ok(())
+            },
+            &mut |e| problems.push(e.to_string()),
+        );
+        if let Err(e) = res {
+            problems.push(e.to_string());
+        }
+        (docs, problems)
+    })
+    .await?;
+    for p in &problems {
+        tracing::warn!(connector = source, problem = %p, "a package entry was skipped");
+    }
+    for chunk in docs.chunks(500) {
+        app.store.ingest(source, chunk, None).await?;
+    }
+    Ok(())
 }
 
 /// Registers every scheduled source connector with the cron scheduler and runs until stopped.
@@ -77,6 +128,7 @@ pub async fn schedule(app: App, mut stop: watch::Receiver<bool>) {
                 .connectors
                 .get(&c.name)
                 .and_then(|s| s.schedule.clone())
+                .or_else(|| c.default_schedule.clone())
                 .map(|s| (c.clone(), s))
         })
         .collect();
@@ -94,16 +146,23 @@ pub async fn schedule(app: App, mut stop: watch::Receiver<bool>) {
     for (conn, cron) in scheduled {
         let app2 = app.clone();
         let name = conn.name.clone();
-        let job = Job::new_async(crate::scheduler::to_six_fields(&cron).as_str(), move |_id, _l| {
-            let app = app2.clone();
-            let conn = conn.clone();
-            Box::pin(async move {
-                match run_source_once(&app, &conn).await {
-                    Ok(r) => tracing::info!(connector = %conn.name, deliveries = r.deliveries, new = r.new, "connector run finished"),
-                    Err(e) => tracing::error!(connector = %conn.name, error = %e, "connector run failed"),
-                }
-            })
-        });
+        let job = Job::new_async(
+            crate::scheduler::to_six_fields(&cron).as_str(),
+            move |_id, _l| {
+                let app = app2.clone();
+                let conn = conn.clone();
+                Box::pin(async move {
+                    match run_source_once(&app, &conn).await {
+                        Ok(r) => {
+                            tracing::info!(connector = %conn.name, deliveries = r.deliveries, new = r.new, "connector run finished")
+                        }
+                        Err(e) => {
+                            tracing::error!(connector = %conn.name, error = %e, "connector run failed")
+                        }
+                    }
+                })
+            },
+        );
         match job {
             Ok(j) => {
                 if let Err(e) = sched.add(j).await {

@@ -242,10 +242,11 @@ impl Store {
     ) -> anyhow::Result<bool> {
         let key = customer_key(c);
         let hash = cuadra_sdk::sha256_hex(serde_json::to_string(c)?.as_bytes());
-        let existing = sqlx::query("SELECT id, content_hash FROM customers WHERE customer_key = $1")
-            .bind(&key)
-            .fetch_optional(&mut *tx.tx)
-            .await?;
+        let existing =
+            sqlx::query("SELECT id, content_hash FROM customers WHERE customer_key = $1")
+                .bind(&key)
+                .fetch_optional(&mut *tx.tx)
+                .await?;
         let now = self.now_text();
         let limit = c.credit_limit.map(to_micros).transpose()?;
         let id: i64 = match existing {
@@ -282,8 +283,15 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx.tx)
                 .await?;
-                self.audit(tx, source, "update", "customer", &key, serde_json::json!({"hash": hash}))
-                    .await?;
+                self.audit(
+                    tx,
+                    source,
+                    "update",
+                    "customer",
+                    &key,
+                    serde_json::json!({"hash": hash}),
+                )
+                .await?;
                 id
             }
             None => {
@@ -308,8 +316,15 @@ impl Store {
                 .bind(&now)
                 .fetch_one(&mut *tx.tx)
                 .await?;
-                self.audit(tx, source, "create", "customer", &key, serde_json::json!({"hash": hash}))
-                    .await?;
+                self.audit(
+                    tx,
+                    source,
+                    "create",
+                    "customer",
+                    &key,
+                    serde_json::json!({"hash": hash}),
+                )
+                .await?;
                 row.try_get(0)?
             }
         };
@@ -347,7 +362,11 @@ impl Store {
         i: &InvoiceRecord,
     ) -> anyhow::Result<bool> {
         let now = self.now_text();
-        let issued_on = i.issued_at.with_timezone(&self.timezone()).date_naive().to_string();
+        let issued_on = i
+            .issued_at
+            .with_timezone(&self.timezone())
+            .date_naive()
+            .to_string();
         let from_erp = i.version == "erp";
         // An ERP invoice, or a CFDI the ERP already told us about: merge into the existing row.
         let existing = find_invoice(tx, i).await?;
@@ -394,8 +413,15 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx.tx)
                 .await?;
-                self.audit(tx, source, "merge", "invoice", &i.uuid.as_ref().map(|u| u.to_string()).unwrap_or_default(), serde_json::json!({"invoice_id": id}))
-                    .await?;
+                self.audit(
+                    tx,
+                    source,
+                    "merge",
+                    "invoice",
+                    &i.uuid.as_ref().map(|u| u.to_string()).unwrap_or_default(),
+                    serde_json::json!({"invoice_id": id}),
+                )
+                .await?;
                 return Ok(true);
             }
             return Ok(false);
@@ -484,11 +510,15 @@ pub fn customer_key(c: &CustomerRecord) -> String {
         Some(r) => format!(
             "{}:{}",
             r,
-            c.erp_id.clone().unwrap_or_else(|| c.name.trim().to_uppercase())
+            c.erp_id
+                .clone()
+                .unwrap_or_else(|| c.name.trim().to_uppercase())
         ),
         None => format!(
             "name:{}",
-            c.erp_id.clone().unwrap_or_else(|| c.name.trim().to_uppercase())
+            c.erp_id
+                .clone()
+                .unwrap_or_else(|| c.name.trim().to_uppercase())
         ),
     }
 }

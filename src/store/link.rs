@@ -97,7 +97,10 @@ impl Store {
         let mut n = 0;
         for r in rows {
             let relation: Option<String> = r.try_get(3)?;
-            if !relation.as_deref().is_some_and(|x| CREDIT_RELATIONS.contains(&x)) {
+            if !relation
+                .as_deref()
+                .is_some_and(|x| CREDIT_RELATIONS.contains(&x))
+            {
                 continue;
             }
             let credit_id: i64 = r.try_get(0)?;
@@ -179,7 +182,9 @@ impl Store {
                 let explanation = format!(
                     "REP {rep_uuid} line {}: DoctoRelacionado {uuid} parcialidad {} pays {}",
                     idx + 1,
-                    line.installment.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
+                    line.installment
+                        .map(|x| x.to_string())
+                        .unwrap_or_else(|| "-".into()),
                     amount
                 );
                 let exists = sqlx::query(

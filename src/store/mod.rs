@@ -9,7 +9,10 @@ mod ingest;
 mod link;
 mod reports;
 
-pub use ingest::{customer_key, delivery_label as delivery_label_of, normalize_account, IngestOutcome, IngestSummary};
+pub use ingest::{
+    customer_key, delivery_label as delivery_label_of, normalize_account, IngestOutcome,
+    IngestSummary,
+};
 pub use link::LinkSummary;
 pub use reports::*;
 
@@ -293,7 +296,10 @@ pub(crate) fn get_str(row: &AnyRow, col: &str) -> String {
     opt_str(row, col).unwrap_or_default()
 }
 pub(crate) fn get_i64(row: &AnyRow, col: &str) -> i64 {
-    row.try_get::<Option<i64>, _>(col).ok().flatten().unwrap_or(0)
+    row.try_get::<Option<i64>, _>(col)
+        .ok()
+        .flatten()
+        .unwrap_or(0)
 }
 pub(crate) fn opt_i64(row: &AnyRow, col: &str) -> Option<i64> {
     row.try_get::<Option<i64>, _>(col).ok().flatten()

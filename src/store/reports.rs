@@ -98,7 +98,13 @@ pub fn money(micros: i64, currency: &str) -> String {
     format_amount(from_micros(micros), digits)
 }
 
-fn status_of(cancelled: bool, disputed: bool, total: i64, credited: i64, paid: i64) -> &'static str {
+fn status_of(
+    cancelled: bool,
+    disputed: bool,
+    total: i64,
+    credited: i64,
+    paid: i64,
+) -> &'static str {
     if cancelled {
         "cancelled"
     } else if disputed {
@@ -154,9 +160,13 @@ impl Store {
                     let days = rfc.as_ref().and_then(|x| credit_days.get(x)).copied()?;
                     issued_on.checked_add_days(Days::new(days.max(0) as u64))
                 });
-            let cancelled = get_str(&r, "sat_state") == "cancelado" || opt_str(&r, "superseded_by").is_some();
-            let (total, credited, paid) =
-                (get_i64(&r, "total_micros"), get_i64(&r, "credited"), get_i64(&r, "paid"));
+            let cancelled =
+                get_str(&r, "sat_state") == "cancelado" || opt_str(&r, "superseded_by").is_some();
+            let (total, credited, paid) = (
+                get_i64(&r, "total_micros"),
+                get_i64(&r, "credited"),
+                get_i64(&r, "paid"),
+            );
             out.push(InvoiceView {
                 id: get_i64(&r, "id"),
                 uuid: opt_str(&r, "uuid"),
@@ -174,7 +184,13 @@ impl Store {
                 total,
                 credited,
                 paid,
-                status: status_of(cancelled, get_i64(&r, "disputed") != 0, total, credited, paid),
+                status: status_of(
+                    cancelled,
+                    get_i64(&r, "disputed") != 0,
+                    total,
+                    credited,
+                    paid,
+                ),
                 exchange_rate: opt_str(&r, "exchange_rate"),
             });
         }
@@ -187,7 +203,11 @@ impl Store {
             .await?
             .into_iter()
             .map(|v| {
-                let balance = if v.status == "cancelled" { 0 } else { v.balance() };
+                let balance = if v.status == "cancelled" {
+                    0
+                } else {
+                    v.balance()
+                };
                 vec![
                     v.uuid.clone().unwrap_or_default(),
                     v.serie.clone().unwrap_or_default(),
@@ -219,7 +239,9 @@ impl Store {
             if matches!(v.status, "cancelled" | "paid") {
                 continue;
             }
-            let Some(rfc) = v.customer_rfc.clone() else { continue };
+            let Some(rfc) = v.customer_rfc.clone() else {
+                continue;
+            };
             let bal = from_micros(v.balance());
             let mxn = if v.currency == "MXN" {
                 Some(bal)
@@ -228,7 +250,10 @@ impl Store {
                     .as_deref()
                     .and_then(|x| cuadra_sdk::parse_decimal(x).ok())
                     .map(|rate| {
-                        (bal * rate).round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+                        (bal * rate).round_dp_with_strategy(
+                            2,
+                            rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+                        )
                     })
             };
             if let Some(m) = mxn {
@@ -263,10 +288,17 @@ impl Store {
                     get_str(r, "name"),
                     get_str(r, "emails"),
                     get_str(r, "phone"),
-                    opt_i64(r, "credit_days").map(|d| d.to_string()).unwrap_or_default(),
-                    opt_i64(r, "credit_limit_micros").map(|m| money(m, &cur)).unwrap_or_default(),
+                    opt_i64(r, "credit_days")
+                        .map(|d| d.to_string())
+                        .unwrap_or_default(),
+                    opt_i64(r, "credit_limit_micros")
+                        .map(|m| money(m, &cur))
+                        .unwrap_or_default(),
                     get_str(r, "payment_reference"),
-                    accounts.get(&get_i64(r, "id")).map(|a| a.join(";")).unwrap_or_default(),
+                    accounts
+                        .get(&get_i64(r, "id"))
+                        .map(|a| a.join(";"))
+                        .unwrap_or_default(),
                     format_amount(open.get(&rfc).copied().unwrap_or_default(), 2),
                 ]
             })
@@ -334,7 +366,10 @@ impl Store {
                 vec![
                     get_i64(r, "id").to_string(),
                     get_i64(r, "payment_id").to_string(),
-                    r.try_get::<Option<String>, _>(2).ok().flatten().unwrap_or_default(),
+                    r.try_get::<Option<String>, _>(2)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default(),
                     money(get_i64(r, "amount_micros"), &cur),
                     cur,
                     get_str(r, "method"),

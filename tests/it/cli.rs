@@ -5,7 +5,11 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test]
@@ -34,23 +38,42 @@ async fn run_on_embedded_defaults_then_sigterm() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(healthy, "no /healthz answer");
-    assert!(dir.path().join("data/cuadra.db").exists(), "data/cuadra.db created");
+    assert!(
+        dir.path().join("data/cuadra.db").exists(),
+        "data/cuadra.db created"
+    );
     assert!(dir.path().join("inbox").is_dir(), "inbox/ created");
-    let ready = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await.unwrap();
+    let ready = client
+        .get(format!("http://127.0.0.1:{port}/readyz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 200);
     let stop = Instant::now();
     let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(stop.elapsed() < Duration::from_secs(10), "did not exit within 10 s of SIGTERM");
+        assert!(
+            stop.elapsed() < Duration::from_secs(10),
+            "did not exit within 10 s of SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(status.code(), Some(0));
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert!(err.contains("stopped"), "{err}");
 }
 
@@ -65,7 +88,11 @@ fn config_errors_name_the_key_and_exit_2() {
     std::fs::write(&cfg, "[connectors.x]\nkind = \"nope\"\n").unwrap();
     let o = cuadra(dir.path(), &["--config", cfg.to_str().unwrap(), "doctor"]);
     assert_ne!(o.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("connectors.x.kind"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("connectors.x.kind"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let o = cuadra(dir.path(), &["report", "nothing"]);
     assert_eq!(o.status.code(), Some(2));
 }
@@ -76,5 +103,8 @@ fn doctor_reports_the_database() {
     let o = cuadra(dir.path(), &["doctor"]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{out}");
-    assert!(out.contains("database: SQLite reachable, migrations applied"), "{out}");
+    assert!(
+        out.contains("database: SQLite reachable, migrations applied"),
+        "{out}"
+    );
 }

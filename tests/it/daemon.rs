@@ -7,12 +7,38 @@ async fn health_readiness_metrics_and_unknown_webhook() {
     for b in backends().await {
         let t = spawn_app(b, "").await;
         let c = reqwest::Client::new();
-        assert_eq!(c.get(format!("{}/healthz", t.base)).send().await.unwrap().status(), 200);
-        assert_eq!(c.get(format!("{}/readyz", t.base)).send().await.unwrap().status(), 200);
-        let r = c.post(format!("{}/webhooks/nobody", t.base)).body("{}").send().await.unwrap();
+        assert_eq!(
+            c.get(format!("{}/healthz", t.base))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        assert_eq!(
+            c.get(format!("{}/readyz", t.base))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        let r = c
+            .post(format!("{}/webhooks/nobody", t.base))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 404, "{b:?}");
         assert_eq!(t.app.store.count("raw_inbox").await.unwrap(), 0);
-        let m = c.get(format!("{}/metrics", t.base)).send().await.unwrap().text().await.unwrap();
+        let m = c
+            .get(format!("{}/metrics", t.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(m.contains("cuadra_webhook_requests_total"), "{m}");
         t.stop().await;
     }
@@ -24,15 +50,32 @@ async fn inbox_imports_customers_and_moves_files() {
         let t = spawn_app(b, "").await;
         let inbox = t.inbox();
         std::fs::create_dir_all(&inbox).unwrap();
-        std::fs::write(inbox.join("clientes.csv"), super::customers::customer_csv(5, &[])).unwrap();
-        std::fs::write(inbox.join("bad.csv"), super::customers::customer_csv(5, &[1, 2, 3])).unwrap();
+        std::fs::write(
+            inbox.join("clientes.csv"),
+            super::customers::customer_csv(5, &[]),
+        )
+        .unwrap();
+        std::fs::write(
+            inbox.join("bad.csv"),
+            super::customers::customer_csv(5, &[1, 2, 3]),
+        )
+        .unwrap();
         std::fs::write(inbox.join("mystery.bin"), b"\x00\x01").unwrap();
         let done = inbox.join("done/clientes.csv");
         let failed = inbox.join("failed/mystery.bin.error.txt");
         let bad = inbox.join("failed/bad.csv.error.txt");
-        assert!(eventually(15, || async { done.exists() && failed.exists() && bad.exists() }).await, "{b:?}: files were not moved");
+        assert!(
+            eventually(15, || async {
+                done.exists() && failed.exists() && bad.exists()
+            })
+            .await,
+            "{b:?}: files were not moved"
+        );
         let reason = std::fs::read_to_string(&bad).unwrap();
-        assert!(reason.contains("line 3") && reason.contains("line 5"), "{reason}");
+        assert!(
+            reason.contains("line 3") && reason.contains("line 5"),
+            "{reason}"
+        );
         // The good rows of the partly bad file (customers 0 and 4) are the same customers as in clientes.csv.
         assert_eq!(t.app.store.count("customers").await.unwrap(), 5, "{b:?}");
         assert!(!inbox.join("clientes.csv").exists());

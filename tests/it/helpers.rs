@@ -23,9 +23,15 @@ pub async fn backends() -> Vec<Backend> {
         Ok(()) => out.push(Backend::Postgres),
         Err(e) => {
             if std::env::var_os("CI").is_some() {
-                panic!("PostgreSQL is required in CI but not reachable at {}: {e}", pg_admin_url());
+                panic!(
+                    "PostgreSQL is required in CI but not reachable at {}: {e}",
+                    pg_admin_url()
+                );
             }
-            eprintln!("SKIP PostgreSQL tests: not reachable at {} ({e}); set CUADRA_TEST_PG_URL", pg_admin_url());
+            eprintln!(
+                "SKIP PostgreSQL tests: not reachable at {} ({e}); set CUADRA_TEST_PG_URL",
+                pg_admin_url()
+            );
         }
     }
     out
@@ -33,7 +39,7 @@ pub async fn backends() -> Vec<Backend> {
 
 async fn pg_available() -> anyhow::Result<()> {
     use sqlx::Connection;
-    let mut c = tokio::time::timeout(
+    let c = tokio::time::timeout(
         std::time::Duration::from_secs(3),
         sqlx::PgConnection::connect(&pg_admin_url()),
     )
@@ -55,11 +61,18 @@ pub async fn fresh_db(backend: Backend) -> TestDb {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("cuadra.db").display()),
         Backend::Postgres => {
             let name = format!("cuadra_t_{}", uuid::Uuid::now_v7().simple());
-            let mut c = sqlx::PgConnection::connect(&pg_admin_url()).await.expect("postgres");
-            c.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create database");
+            let mut c = sqlx::PgConnection::connect(&pg_admin_url())
+                .await
+                .expect("postgres");
+            c.execute(format!("CREATE DATABASE {name}").as_str())
+                .await
+                .expect("create database");
             c.close().await.ok();
             let admin = pg_admin_url();
-            let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
+            let base = admin
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_string())
+                .unwrap_or(admin);
             format!("{base}/{name}")
         }
     };
@@ -85,7 +98,9 @@ pub fn config_path(db: &TestDb) -> PathBuf {
 }
 
 pub async fn build_app(db: &TestDb, extra_toml: &str) -> App {
-    App::build(test_settings(db, extra_toml)).await.expect("app")
+    App::build(test_settings(db, extra_toml))
+        .await
+        .expect("app")
 }
 
 /// A running daemon on port 0.
@@ -93,13 +108,17 @@ pub struct TestApp {
     pub app: App,
     pub running: Option<cuadra::daemon::Running>,
     pub base: String,
+    /// Keeps the test folder and database alive as long as the app.
+    #[allow(dead_code)]
     pub db: TestDb,
 }
 
 pub async fn spawn_app(backend: Backend, extra_toml: &str) -> TestApp {
     let db = fresh_db(backend).await;
     let app = build_app(&db, extra_toml).await;
-    let running = cuadra::daemon::start(app.clone()).await.expect("start daemon");
+    let running = cuadra::daemon::start(app.clone())
+        .await
+        .expect("start daemon");
     let base = format!("http://{}", running.addr);
     TestApp {
         app,

@@ -1,8 +1,12 @@
 //! Cuadra's integration suite: one binary, modules per capability. Storage and end-to-end tests run on SQLite and
 //! PostgreSQL (one suite, two backends).
 
+mod cfdi;
 mod cli;
 mod customers;
 mod daemon;
 mod helpers;
+mod sat;
+mod statements;
 mod store;
+mod webhooks;

@@ -107,9 +107,16 @@ fn rep(amount: &str) -> Delivery {
     }
 }
 
-fn row<'a>(t: &'a cuadra::store::Table, uuid: &str) -> std::collections::HashMap<&'static str, &'a str> {
+fn row<'a>(
+    t: &'a cuadra::store::Table,
+    uuid: &str,
+) -> std::collections::HashMap<&'static str, &'a str> {
     let r = t.rows.iter().find(|r| r[0] == uuid).expect("invoice row");
-    t.columns.iter().copied().zip(r.iter().map(String::as_str)).collect()
+    t.columns
+        .iter()
+        .copied()
+        .zip(r.iter().map(String::as_str))
+        .collect()
 }
 
 #[tokio::test]
@@ -117,18 +124,43 @@ async fn ingest_is_idempotent_and_links_documents() {
     for b in backends().await {
         let (s, _db) = store(b).await;
         // The REP and the credit note arrive before the invoices they name: order does not matter.
-        let batch = vec![rep("500.25"), credit_note("100.10"), invoice(INV1, "1", "1160.00"), invoice(INV2, "2", "2000.00")];
+        let batch = vec![
+            rep("500.25"),
+            credit_note("100.10"),
+            invoice(INV1, "1", "1160.00"),
+            invoice(INV2, "2", "2000.00"),
+        ];
         let out = s.ingest("test", &batch, None).await.unwrap();
-        assert!(out.iter().all(|o| *o == IngestOutcome::New), "{b:?} {out:?}");
+        assert!(
+            out.iter().all(|o| *o == IngestOutcome::New),
+            "{b:?} {out:?}"
+        );
         s.link_documents().await.unwrap();
         let again = s.ingest("test", &batch, None).await.unwrap();
-        assert!(again.iter().all(|o| *o == IngestOutcome::Unchanged), "{b:?}");
+        assert!(
+            again.iter().all(|o| *o == IngestOutcome::Unchanged),
+            "{b:?}"
+        );
         s.link_documents().await.unwrap();
         let t = s.report_invoices().await.unwrap();
         let r1 = row(&t, INV1);
-        assert_eq!((r1["total"], r1["credited"], r1["paid"], r1["balance"], r1["status"]), ("1160.00", "100.10", "0.00", "1059.90", "partial"), "{b:?}");
+        assert_eq!(
+            (
+                r1["total"],
+                r1["credited"],
+                r1["paid"],
+                r1["balance"],
+                r1["status"]
+            ),
+            ("1160.00", "100.10", "0.00", "1059.90", "partial"),
+            "{b:?}"
+        );
         let r2 = row(&t, INV2);
-        assert_eq!((r2["paid"], r2["balance"], r2["status"]), ("500.25", "1499.75", "partial"), "{b:?}");
+        assert_eq!(
+            (r2["paid"], r2["balance"], r2["status"]),
+            ("500.25", "1499.75", "partial"),
+            "{b:?}"
+        );
         assert_eq!(s.count("allocations").await.unwrap(), 1, "{b:?}");
         assert_eq!(s.count("credit_applications").await.unwrap(), 1, "{b:?}");
     }
@@ -138,12 +170,21 @@ async fn ingest_is_idempotent_and_links_documents() {
 async fn same_uuid_other_content_is_a_conflict() {
     for b in backends().await {
         let (s, _db) = store(b).await;
-        s.ingest("test", &[invoice(INV1, "1", "1160.00")], None).await.unwrap();
-        let out = s.ingest("test", &[invoice(INV1, "1", "9999.00")], None).await.unwrap();
+        s.ingest("test", &[invoice(INV1, "1", "1160.00")], None)
+            .await
+            .unwrap();
+        let out = s
+            .ingest("test", &[invoice(INV1, "1", "9999.00")], None)
+            .await
+            .unwrap();
         assert_eq!(out, vec![IngestOutcome::Conflicting], "{b:?}");
         assert_eq!(s.count("conflicts").await.unwrap(), 1);
         let t = s.report_invoices().await.unwrap();
-        assert_eq!(row(&t, INV1)["total"], "1160.00", "{b:?}: never silently overwritten");
+        assert_eq!(
+            row(&t, INV1)["total"],
+            "1160.00",
+            "{b:?}: never silently overwritten"
+        );
     }
 }
 
@@ -151,9 +192,14 @@ async fn same_uuid_other_content_is_a_conflict() {
 async fn cancellation_takes_invoice_and_rep_out() {
     for b in backends().await {
         let (s, _db) = store(b).await;
-        s.ingest("t", &[invoice(INV2, "2", "2000.00"), rep("2000.00")], None).await.unwrap();
+        s.ingest("t", &[invoice(INV2, "2", "2000.00"), rep("2000.00")], None)
+            .await
+            .unwrap();
         s.link_documents().await.unwrap();
-        assert_eq!(row(&s.report_invoices().await.unwrap(), INV2)["status"], "paid");
+        assert_eq!(
+            row(&s.report_invoices().await.unwrap(), INV2)["status"],
+            "paid"
+        );
         let cancel = |uuid: &str| Delivery {
             kind: "sat-metadata".into(),
             external_id: uuid.into(),
@@ -170,12 +216,22 @@ async fn cancellation_takes_invoice_and_rep_out() {
         };
         s.ingest("t", &[cancel(REP)], None).await.unwrap();
         s.link_documents().await.unwrap();
-        let r = row(&s.report_invoices().await.unwrap(), INV2).get("paid").map(|x| x.to_string());
-        assert_eq!(r.as_deref(), Some("0.00"), "{b:?}: a cancelled REP pays nothing");
+        let r = row(&s.report_invoices().await.unwrap(), INV2)
+            .get("paid")
+            .map(|x| x.to_string());
+        assert_eq!(
+            r.as_deref(),
+            Some("0.00"),
+            "{b:?}: a cancelled REP pays nothing"
+        );
         s.ingest("t", &[cancel(INV2)], None).await.unwrap();
         s.link_documents().await.unwrap();
         let t = s.report_invoices().await.unwrap();
-        assert_eq!((row(&t, INV2)["status"], row(&t, INV2)["balance"]), ("cancelled", "0.00"), "{b:?}");
+        assert_eq!(
+            (row(&t, INV2)["status"], row(&t, INV2)["balance"]),
+            ("cancelled", "0.00"),
+            "{b:?}"
+        );
     }
 }
 
@@ -184,14 +240,31 @@ async fn checkpoint_commits_with_its_records() {
     for b in backends().await {
         let (s, _db) = store(b).await;
         let cp = serde_json::json!({"cursor": 42});
-        s.ingest("src", &[invoice(INV1, "1", "1.00")], Some(("src", &cp))).await.unwrap();
+        s.ingest("src", &[invoice(INV1, "1", "1.00")], Some(("src", &cp)))
+            .await
+            .unwrap();
         assert_eq!(s.checkpoint("src").await.unwrap(), Some(cp));
         // A delivery that cannot be stored (7 decimals) aborts the whole batch, checkpoint included.
         let bad = invoice(INV2, "2", "1.0000001");
         let cp2 = serde_json::json!({"cursor": 43});
-        assert!(s.ingest("src", &[invoice(NOTE, "3", "5.00"), bad], Some(("src", &cp2))).await.is_err());
-        assert_eq!(s.checkpoint("src").await.unwrap(), Some(serde_json::json!({"cursor": 42})), "{b:?}");
-        assert_eq!(s.count("invoices").await.unwrap(), 1, "{b:?}: nothing of the failed batch is kept");
+        assert!(s
+            .ingest(
+                "src",
+                &[invoice(NOTE, "3", "5.00"), bad],
+                Some(("src", &cp2))
+            )
+            .await
+            .is_err());
+        assert_eq!(
+            s.checkpoint("src").await.unwrap(),
+            Some(serde_json::json!({"cursor": 42})),
+            "{b:?}"
+        );
+        assert_eq!(
+            s.count("invoices").await.unwrap(),
+            1,
+            "{b:?}: nothing of the failed batch is kept"
+        );
         assert_eq!(s.count("raw_inbox").await.unwrap(), 1, "{b:?}");
     }
 }
@@ -204,14 +277,19 @@ async fn money_sums_exactly_in_sql() {
         let batch: Vec<Delivery> = (0..30)
             .map(|i| {
                 let uuid = format!("{:08x}-0000-4000-8000-000000000000", i);
-                invoice(&uuid, &i.to_string(), if i == 0 { "9999999999.999999" } else { "0.1" })
+                invoice(
+                    &uuid,
+                    &i.to_string(),
+                    if i == 0 { "9999999999.999999" } else { "0.1" },
+                )
             })
             .collect();
         s.ingest("t", &batch, None).await.unwrap();
-        let total: i64 = sqlx::query_scalar("SELECT CAST(SUM(total_micros) AS BIGINT) FROM invoices")
-            .fetch_one(s.pool())
-            .await
-            .unwrap();
+        let total: i64 =
+            sqlx::query_scalar("SELECT CAST(SUM(total_micros) AS BIGINT) FROM invoices")
+                .fetch_one(s.pool())
+                .await
+                .unwrap();
         assert_eq!(from_micros(total), d("10000000002.899999"), "{b:?}");
     }
 }
@@ -232,7 +310,9 @@ async fn audit_log_is_append_only() {
         };
         s.ingest("import", &[c], None).await.unwrap();
         assert!(s.count("audit_log").await.unwrap() >= 1);
-        let upd = sqlx::query("UPDATE audit_log SET actor = 'x'").execute(s.pool()).await;
+        let upd = sqlx::query("UPDATE audit_log SET actor = 'x'")
+            .execute(s.pool())
+            .await;
         assert!(upd.is_err(), "{b:?}: audit log rows cannot change");
         let del = sqlx::query("DELETE FROM audit_log").execute(s.pool()).await;
         assert!(del.is_err(), "{b:?}: audit log rows cannot be deleted");
@@ -253,9 +333,15 @@ async fn erp_invoice_merges_with_cfdi_by_serie_folio() {
         erp.kind = "erp".into();
         erp.external_id = "INV/2026/0007".into();
         s.ingest("odoo", &[erp], None).await.unwrap();
-        s.ingest("sat", &[invoice(INV1, "7", "1160.00")], None).await.unwrap();
+        s.ingest("sat", &[invoice(INV1, "7", "1160.00")], None)
+            .await
+            .unwrap();
         assert_eq!(s.count("invoices").await.unwrap(), 1, "{b:?}");
         let t = s.report_invoices().await.unwrap();
-        assert_eq!(row(&t, INV1)["due_at"], "2026-03-01", "{b:?}: the ERP's due date wins");
+        assert_eq!(
+            row(&t, INV1)["due_at"],
+            "2026-03-01",
+            "{b:?}: the ERP's due date wins"
+        );
     }
 }

@@ -49,7 +49,9 @@ impl Rfc {
         let ok_letters = chars[..letters]
             .iter()
             .all(|c| c.is_ascii_uppercase() || *c == '&' || *c == 'Ñ');
-        let ok_date = chars[letters..letters + 6].iter().all(|c| c.is_ascii_digit());
+        let ok_date = chars[letters..letters + 6]
+            .iter()
+            .all(|c| c.is_ascii_digit());
         let ok_homo = chars[letters + 6..]
             .iter()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
@@ -146,7 +148,11 @@ pub struct Clabe(String);
 
 impl Clabe {
     pub fn parse(s: &str) -> Result<Self, IdError> {
-        let t: String = s.trim().chars().filter(|c| *c != ' ' && *c != '-').collect();
+        let t: String = s
+            .trim()
+            .chars()
+            .filter(|c| *c != ' ' && *c != '-')
+            .collect();
         if t.len() != 18 || !t.bytes().all(|b| b.is_ascii_digit()) {
             return Err(IdError::ClabeFormat(s.trim().to_string()));
         }
@@ -306,7 +312,10 @@ mod tests {
         assert!(Rfc::parse_strict("EKU9003173C9").is_ok());
         assert!(Rfc::parse_strict("XAXX010101000").is_ok());
         let e = Rfc::parse_strict("EKU9003173C8").unwrap_err();
-        assert!(matches!(e, IdError::RfcCheckDigit { expected: '9', .. }), "{e}");
+        assert!(
+            matches!(e, IdError::RfcCheckDigit { expected: '9', .. }),
+            "{e}"
+        );
         assert!(Rfc::parse("EKU900317").is_err());
         assert!(Rfc::parse("eku9003173c9").is_ok());
         assert!(Rfc::parse("EKU90031X3C9").is_err());
@@ -322,7 +331,10 @@ mod tests {
             Err(IdError::ClabeCheckDigit { expected: 9, .. })
         ));
         assert!(Clabe::parse("03218000011835971").is_err());
-        assert_eq!(Clabe::parse("032180000118359719").unwrap().bank_code(), "032");
+        assert_eq!(
+            Clabe::parse("032180000118359719").unwrap().bank_code(),
+            "032"
+        );
     }
 
     #[test]

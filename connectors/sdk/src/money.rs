@@ -103,7 +103,10 @@ impl Money {
         Money { amount, currency }
     }
     pub fn zero(currency: Currency) -> Self {
-        Money { amount: Decimal::ZERO, currency }
+        Money {
+            amount: Decimal::ZERO,
+            currency,
+        }
     }
     /// Parses an amount exactly (`Decimal::from_str_exact`); accepts a leading sign, rejects exponents, thousands
     /// separators and anything a person would not write in a CFDI or statement amount field.
@@ -231,8 +234,16 @@ mod tests {
         assert_eq!(m.display_amount(), "1160.00");
         let m = Money::parse("0.125", Currency::MXN).unwrap();
         assert_eq!(m.display_amount(), "0.125");
-        assert_eq!(Money::parse(".5", Currency::USD).unwrap().display_amount(), "0.50");
-        assert_eq!(Money::parse("-3.10", Currency::USD).unwrap().display_amount(), "-3.10");
+        assert_eq!(
+            Money::parse(".5", Currency::USD).unwrap().display_amount(),
+            "0.50"
+        );
+        assert_eq!(
+            Money::parse("-3.10", Currency::USD)
+                .unwrap()
+                .display_amount(),
+            "-3.10"
+        );
         assert!(Money::parse("1e5", Currency::MXN).is_err());
         assert!(Money::parse("1,000.00", Currency::MXN).is_err());
         assert!(Money::parse("", Currency::MXN).is_err());
@@ -246,7 +257,10 @@ mod tests {
 
     #[test]
     fn micros_are_exact_or_refused() {
-        assert_eq!(to_micros(parse_decimal("1160.000001").unwrap()).unwrap(), 1_160_000_001);
+        assert_eq!(
+            to_micros(parse_decimal("1160.000001").unwrap()).unwrap(),
+            1_160_000_001
+        );
         assert!(to_micros(parse_decimal("0.0000001").unwrap()).is_err());
         assert_eq!(from_micros(1_160_000_000).to_string(), "1160");
         assert_eq!(to_micros(parse_decimal("-0.5").unwrap()).unwrap(), -500_000);
