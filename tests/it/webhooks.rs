@@ -554,3 +554,240 @@ async fn stp_confirms_our_accounts_and_returns_foreign_ones() {
         h.t.stop().await;
     }
 }
+
+// ---- Durability: SIGKILL right after the 2xx -----------------------------------------------------------------
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `cuadra run` with `cfg` and waits for `/readyz`.
+async fn start_binary(dir: &Path, cfg: &Path, port: u16) -> std::process::Child {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_cuadra"))
+        .arg("--config")
+        .arg(cfg)
+        .arg("run")
+        .current_dir(dir)
+        .env_remove("CUADRA_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn cuadra run");
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    let ready = super::helpers::eventually(20, || {
+        let url = url.clone();
+        async move { matches!(reqwest::get(&url).await, Ok(r) if r.status().is_success()) }
+    })
+    .await;
+    assert!(ready, "cuadra run did not become ready on port {port}");
+    child
+}
+
+#[tokio::test]
+async fn a_payment_acknowledged_survives_sigkill() {
+    for b in backends().await {
+        let db = fresh_db(b).await;
+        let dir = db.dir.path();
+        let port = free_port();
+        let cfg = dir.join("run.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[database]\nurl = \"{}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n[inbox]\npath = \"{}\"\n\
+                 [connectors.stripe]\nkind = \"stripe\"\nwebhook_secret = \"{STRIPE_SECRET}\"\n",
+                db.url,
+                dir.join("inbox").display()
+            ),
+        )
+        .unwrap();
+        let mut child = start_binary(dir, &cfg, port).await;
+        let body = stripe_event("evt_durable_1", "pi_durable_1", 250_075);
+        let resp = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/webhooks/stripe"))
+            .header("stripe-signature", stripe_signature(STRIPE_SECRET, &body))
+            .body(body)
+            .send()
+            .await
+            .expect("webhook");
+        assert_eq!(resp.status(), 200, "{b:?}");
+        // No clean shutdown: the process dies the instant after its answer.
+        child.kill().expect("SIGKILL");
+        child.wait().unwrap();
+        let mut child = start_binary(dir, &cfg, port).await;
+        let out = super::helpers::cuadra(
+            dir,
+            &[
+                "--config",
+                cfg.to_str().unwrap(),
+                "report",
+                "payments",
+                "--format",
+                "json",
+            ],
+        );
+        child.kill().ok();
+        child.wait().ok();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(rows.len(), 1, "{b:?}: {rows:?}");
+        assert_eq!(rows[0]["external_id"], "pi_durable_1");
+        assert_eq!(rows[0]["amount"], "2500.75");
+        assert_eq!(rows[0]["source"], "stripe");
+    }
+}
+
+// ---- The shared corpus: real payloads replayed ---------------------------------------------------------------
+
+fn shared_webhooks() -> Option<PathBuf> {
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fixtures/bank/webhooks"
+    ));
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIP shared webhook corpus: {} not found", dir.display());
+        None
+    }
+}
+
+#[tokio::test]
+async fn shared_payloads_replayed_through_the_daemon() {
+    let Some(dir) = shared_webhooks() else { return };
+    let read = |p: &str| std::fs::read(dir.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let vectors: Value = serde_json::from_slice(&read("signature_test_vectors.json")).unwrap();
+    let conekta = &vectors["conekta"][0];
+    let pem = conekta["public_key_pem"]
+        .as_str()
+        .expect("conekta vector key");
+    let extra = format!(
+        "[connectors.conekta_vector]\nkind = \"conekta\"\npublic_key = \"\"\"\n{pem}\"\"\"\n\
+         [connectors.stripe_vector]\nkind = \"stripe\"\nwebhook_secret = \"{}\"\n",
+        vectors["stripe"][0]["secret"].as_str().unwrap()
+    );
+    for b in backends().await {
+        let h = spawn_hooks(b, &extra).await;
+        // Stripe: every sample re-signed now; known ones checked in the ledger.
+        let mut names: Vec<_> = std::fs::read_dir(dir.join("stripe"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        names.sort();
+        for n in &names {
+            let (code, body) = h.post(&h.stripe(read(&format!("stripe/{n}")))).await;
+            assert!(
+                code == 200 || code == 400,
+                "{b:?} stripe/{n}: {code} {body}"
+            );
+        }
+        let p = h.payment("pi_000000000000000000000000").await;
+        assert_eq!(
+            p,
+            Some(("provider".into(), 20_000_000, "USD".into())),
+            "{b:?}"
+        );
+        let p = h.payment("re_000000000000000000000000").await;
+        assert_eq!(p.map(|p| p.1), Some(-1_000_000), "{b:?} refund");
+        let p = h.payment("pi_00000000000000").await;
+        assert_eq!(p.map(|p| p.1), Some(250_000_000), "{b:?} checkout");
+        // The vector's own signature is five-minutes-stale by now: refused, not stored.
+        let before = h.count("raw_inbox").await;
+        let stale = Req {
+            connector: "stripe_vector".into(),
+            headers: vec![(
+                "stripe-signature".into(),
+                vectors["stripe"][0]["header"].as_str().unwrap().into(),
+            )],
+            body: read("stripe/payment_intent.succeeded.json"),
+            ..Req::default()
+        };
+        assert_eq!(h.post(&stale).await.0, 401, "{b:?} stale vector");
+        assert_eq!(h.count("raw_inbox").await, before, "{b:?}");
+        // Conekta: the vector's digest verifies as is; a tampered copy does not.
+        let body = read("conekta/event_order.paid.json");
+        let digest = conekta["digest_header_base64"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut req = Req {
+            connector: "conekta_vector".into(),
+            headers: vec![("digest".into(), digest)],
+            body: body.clone(),
+            ..Req::default()
+        };
+        assert_eq!(h.post(&req).await.0, 200, "{b:?} conekta vector");
+        let p = h.payment("637e79c970d06300013ea159").await;
+        assert_eq!(
+            p,
+            Some(("provider".into(), 200_000_000, "MXN".into())),
+            "{b:?}"
+        );
+        req.body.insert(1, b' ');
+        assert_eq!(h.post(&req).await.0, 401, "{b:?} conekta tampered");
+        // Mercado Pago: the notification re-signed, the payment served by the fake API.
+        let note = read("mercadopago/synthetic_notification_payment.updated.json");
+        let payment = String::from_utf8(read("mercadopago/payment_get_approved.json")).unwrap();
+        h.api.answer("/v1/payments/17014025134", &payment);
+        let (code, body) = h
+            .post(&h.mercadopago("17014025134", "rid-shared", note))
+            .await;
+        assert_eq!(code, 200, "{b:?} mercadopago: {body}");
+        let p = h.payment("17014025134").await;
+        assert_eq!(
+            p,
+            Some(("provider".into(), 58_800_000, "BRL".into())),
+            "{b:?}"
+        );
+        // Openpay: the charge the notification names, served by the fake API; the verification ping is kept raw.
+        let note = read("openpay/synthetic_charge.succeeded_bank_transfer.json");
+        let v: Value = serde_json::from_slice(&note).unwrap();
+        h.api.answer(
+            "/v1/mcuadra/charges/trzjaozcik8msyqshka4",
+            &v["transaction"].to_string(),
+        );
+        assert_eq!(h.post(&h.openpay(note)).await.0, 200, "{b:?} openpay");
+        let p = h.payment("trzjaozcik8msyqshka4").await;
+        assert_eq!(
+            p,
+            Some(("provider".into(), 100_000_000, "MXN".into())),
+            "{b:?}"
+        );
+        let before = h.count("raw_inbox").await;
+        let ping = read("openpay/synthetic_verification.json");
+        assert_eq!(h.post(&h.openpay(ping)).await.0, 200, "{b:?} openpay ping");
+        assert_eq!(
+            h.count("raw_inbox").await,
+            before + 1,
+            "{b:?} ping kept raw"
+        );
+        // STP: every abono and state change answers as STP expects; the abono to our account is stored.
+        let mut names: Vec<_> = std::fs::read_dir(dir.join("stp"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| {
+                !n.starts_with("api_") && !n.starts_with("conciliacion") && !n.contains("response")
+            })
+            .collect();
+        names.sort();
+        for n in &names {
+            let (code, body) = h.post(&h.stp(read(&format!("stp/{n}")))).await;
+            assert!(
+                code == 200
+                    || (code == 400 && (body.contains("devolver") || body.contains("malformed"))),
+                "{b:?} stp/{n}: {code} {body}"
+            );
+        }
+        h.t.stop().await;
+    }
+}
