@@ -26,6 +26,17 @@ pub fn settings(name: &str, c: &ConnectorSettings) -> anyhow::Result<SatSettings
                 );
             }
         }
+        // Environment overrides arrive as strings (`CUADRA__CONNECTORS__SAT__RECIBIDOS=true`).
+        if let Some(v) = map.get_mut("window_days") {
+            if let Some(n) = v.as_str().and_then(|s| s.trim().parse::<u64>().ok()) {
+                *v = n.into();
+            }
+        }
+        if let Some(v) = map.get_mut("recibidos") {
+            if let Some(b) = v.as_str().and_then(|s| s.trim().parse::<bool>().ok()) {
+                *v = b.into();
+            }
+        }
     }
     let mut s: SatSettings =
         serde_json::from_value(table).map_err(|e| anyhow::anyhow!("connectors.{name}: {e}"))?;
