@@ -280,3 +280,23 @@ async fn fiel_of_another_company_is_refused() {
         assert!(h.fake.calls().is_empty(), "{:?}", h.fake.calls());
     }
 }
+
+/// Our clock ten minutes behind the SAT's: the service refuses the signed timestamp and the run fails with a
+/// message that names the difference and the fix.
+#[tokio::test]
+async fn clock_skew_is_named() {
+    for b in backends().await {
+        let h = harness(b, generated_fiel(365), "").await;
+        h.fake.set_now(chrono::Utc::now() + Duration::minutes(11));
+        let e = h.run().await.expect_err("refused");
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("the SAT rejected the authentication")
+                && msg.contains("sync the clock (NTP)"),
+            "{msg}"
+        );
+        println!("{msg}");
+        assert_eq!(h.calls("SolicitaDescargaEmitidos"), 0);
+        assert!(h.state().await.requests.is_empty(), "nothing recorded");
+    }
+}
