@@ -231,15 +231,13 @@ async fn import_family(
     else {
         anyhow::bail!("no importer for {family}");
     };
-    let files = match crate::import::expand(paths) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return Ok(2);
-        }
-    };
+    if let Err(e) = crate::import::expand(paths) {
+        eprintln!("error: {e:#}");
+        return Ok(2);
+    }
+    // The paths as given, so that files found inside folders are told apart from files named explicitly.
     let summary =
-        crate::import::import_paths(&app.store, importer, &files, &opts, "import").await?;
+        crate::import::import_paths(&app.store, importer, paths, &opts, "import").await?;
     Ok(crate::import::print_summary(&summary, false))
 }
 

@@ -23,10 +23,15 @@ pub async fn import_paths(
     source: &str,
 ) -> anyhow::Result<IngestSummary> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(BATCH * 2);
-    let files = expand(paths)?;
+    let files = expand_marked(paths)?;
     let opts = opts.clone();
     let reader = tokio::task::spawn_blocking(move || {
-        for f in files {
+        for (f, walked) in files {
+            // Inside a folder, files that are not this importer's (the PDFs that travel with CFDI, notes, ...)
+            // are skipped silently, as the inbox does; a file named explicitly is always read.
+            if walked && !sniffs(importer.as_ref(), &f) {
+                continue;
+            }
             let tx_out = tx.clone();
             let tx_bad = tx.clone();
             let mut out = |d: Delivery| {
@@ -85,9 +90,26 @@ async fn flush(
 
 /// Files under `paths`, folders walked (sorted, hidden files skipped).
 pub fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    Ok(expand_marked(paths)?.into_iter().map(|(p, _)| p).collect())
+}
+
+/// Whether `importer` recognises the file from its name and first bytes.
+fn sniffs(importer: &dyn FileImporter, path: &Path) -> bool {
+    use std::io::Read;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let mut head = Vec::with_capacity(4096);
+    if let Ok(f) = std::fs::File::open(path) {
+        let _ = f.take(4096).read_to_end(&mut head);
+    }
+    importer.sniff(name, &head)
+}
+
+/// Like [`expand`], each file marked `true` when it was found by walking a folder.
+fn expand_marked(paths: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, bool)>> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
+            let mut walked = Vec::new();
             let mut stack = vec![p.clone()];
             while let Some(dir) = stack.pop() {
                 let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -100,13 +122,14 @@ pub fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
                     if e.is_dir() {
                         stack.push(e);
                     } else {
-                        out.push(e);
+                        walked.push(e);
                     }
                 }
             }
-            out.sort();
+            walked.sort();
+            out.extend(walked.into_iter().map(|w| (w, true)));
         } else if p.exists() {
-            out.push(p.clone());
+            out.push((p.clone(), false));
         } else {
             anyhow::bail!("{}: no such file or folder", p.display());
         }

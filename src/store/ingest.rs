@@ -230,7 +230,8 @@ impl Store {
                 .await?;
                 Ok(res.rows_affected() > 0)
             }
-            Record::Seen(_) => Ok(false),
+            // A document recorded as seen only (received CFDI, T, N, unstamped): new in the raw inbox, so new.
+            Record::Seen(_) => Ok(true),
         }
     }
 
