@@ -271,7 +271,8 @@ impl StatementState {
 fn split_account(v: &str) -> (Option<String>, Option<Currency>) {
     let v = v.trim();
     let b = v.as_bytes();
-    if b.len() > 3 {
+    // The last three bytes must start a character (`ÖÖ` ends in a multi-byte one: no currency there).
+    if b.len() > 3 && v.is_char_boundary(v.len() - 3) {
         let (head, tail) = v.split_at(v.len() - 3);
         let prev = head.as_bytes().last().copied().unwrap_or(b' ');
         if tail.bytes().all(|c| c.is_ascii_uppercase()) && (prev.is_ascii_digit() || prev == b' ') {

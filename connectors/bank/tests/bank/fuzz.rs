@@ -48,3 +48,10 @@ proptest! {
         all(&data);
     }
 }
+
+/// cargo-fuzz `mt940` crash: a `:25:` account ending in a multi-byte character was split inside it.
+#[test]
+fn mt940_account_ending_in_multibyte_char() {
+    fuzzing::mt940(b":\n:23:\n:2\n:25:\n\xff\xff\xff\xff::[\xd6\x8a");
+    fuzzing::mt940(":20:X\n:25:12345678\u{d6}\u{d6}\n".as_bytes());
+}
