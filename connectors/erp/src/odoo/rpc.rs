@@ -157,9 +157,12 @@ impl OdooClient {
             }
             return Err(classify(err, what));
         }
-        parsed
-            .result
-            .ok_or_else(|| Failure::Retryable(format!("{what}: JSON-RPC response without result")))
+        // Methods returning None answer `"result": null`, which serde reads as absent.
+        match parsed.result {
+            Some(r) => Ok(r),
+            None => RawValue::from_string("null".into())
+                .map_err(|e| Failure::Permanent(format!("{what}: {e}"))),
+        }
     }
 
     /// Logs in once and caches the uid.

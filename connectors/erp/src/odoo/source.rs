@@ -1,7 +1,10 @@
 //! `OdooSource`: one page of customers (`res.partner` with `customer_rank > 0`) and one page of posted customer
 //! invoices and credit notes (`account.move`, `out_invoice`/`out_refund`) per call, each ordered by
 //! `(write_date, id)` and resumed after the last pair seen (keyset paging, so rows written in the same second are
-//! neither skipped nor repeated). `more` is set while either page came back full.
+//! neither skipped nor repeated). `more` is set while either page came back full. When a model's page is not
+//! full (its run is over) the checkpoint keeps its last `write_date` with id 0, so the next run reads that second
+//! again: a row written later within the same second (Odoo stamps to the second) is not missed; the rows read
+//! twice are byte-identical and deduplicated by the daemon's raw inbox.
 
 use super::map::{self, MOVE_FIELDS, PARTNER_FIELDS, UUID_FIELD};
 use super::rpc::OdooClient;
@@ -95,12 +98,16 @@ impl OdooSource {
             )
             .await?;
         let mut last = cursor.clone();
+        let full = rows.len() >= self.page_size as usize;
         for r in &rows {
             let stamp: Stamp = serde_json::from_str(r.get())
                 .map_err(|e| ConnectorError::Permanent(format!("{model}.search_read: row without id: {e}")))?;
             if let Some(w) = stamp.write_date.0 {
                 last = Some(Cursor { write_date: w, id: stamp.id });
             }
+        }
+        if !full {
+            last = last.map(|c| Cursor { id: 0, ..c });
         }
         Ok((rows, last))
     }
