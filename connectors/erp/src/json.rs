@@ -23,7 +23,10 @@ pub fn decimal(raw: &RawValue) -> Result<Decimal, String> {
             return Ok(d.normalize());
         }
     }
-    Err(format!("expected a decimal amount, found {}", preview(text)))
+    Err(format!(
+        "expected a decimal amount, found {}",
+        preview(text)
+    ))
 }
 
 /// Reads a civil date `YYYY-MM-DD` (also the date part of `YYYY-MM-DD HH:MM:SS` or RFC 3339).
@@ -44,9 +47,14 @@ pub fn instant(s: &str) -> Result<DateTime<Utc>, String> {
         return Ok(d.and_utc());
     }
     if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        return Ok(d.and_time(NaiveTime::MIN + chrono::Duration::hours(12)).and_utc());
+        return Ok(d
+            .and_time(NaiveTime::MIN + chrono::Duration::hours(12))
+            .and_utc());
     }
-    Err(format!("expected an RFC 3339 instant or a date, found {}", preview(s)))
+    Err(format!(
+        "expected an RFC 3339 instant or a date, found {}",
+        preview(s)
+    ))
 }
 
 /// At most 40 characters of some input, for error messages.
@@ -99,7 +107,9 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for OrFalse<T> {
         match Either::<T>::deserialize(d)? {
             Either::V(v) => Ok(OrFalse(Some(v))),
             Either::B(false) | Either::N(()) => Ok(OrFalse(None)),
-            Either::B(true) => Err(serde::de::Error::custom("expected a value or false, found true")),
+            Either::B(true) => Err(serde::de::Error::custom(
+                "expected a value or false, found true",
+            )),
         }
     }
 }
@@ -114,10 +124,22 @@ mod tests {
 
     #[test]
     fn amounts_are_exact() {
-        assert_eq!(decimal(&raw("1160.0")).map(|d| d.to_string()), Ok("1160.0".into()));
-        assert_eq!(decimal(&raw("0.1")).map(|d| d.to_string()), Ok("0.1".into()));
-        assert_eq!(decimal(&raw("\"99.99\"")).map(|d| d.to_string()), Ok("99.99".into()));
-        assert_eq!(decimal(&raw("1e-05")).map(|d| d.to_string()), Ok("0.00001".into()));
+        assert_eq!(
+            decimal(&raw("1160.0")).map(|d| d.to_string()),
+            Ok("1160.0".into())
+        );
+        assert_eq!(
+            decimal(&raw("0.1")).map(|d| d.to_string()),
+            Ok("0.1".into())
+        );
+        assert_eq!(
+            decimal(&raw("\"99.99\"")).map(|d| d.to_string()),
+            Ok("99.99".into())
+        );
+        assert_eq!(
+            decimal(&raw("1e-05")).map(|d| d.to_string()),
+            Ok("0.00001".into())
+        );
         assert!(decimal(&raw("true")).is_err());
         assert!(decimal(&raw("\"abc\"")).is_err());
     }
@@ -125,7 +147,10 @@ mod tests {
     #[test]
     fn dates() {
         assert!(date("2024-02-30").is_err());
-        assert_eq!(instant("2024-05-01").map(|d| d.to_rfc3339()), Ok("2024-05-01T12:00:00+00:00".into()));
+        assert_eq!(
+            instant("2024-05-01").map(|d| d.to_rfc3339()),
+            Ok("2024-05-01T12:00:00+00:00".into())
+        );
         assert!(instant("2024-05-01 10:11:12").is_ok());
         assert!(instant("ayer").is_err());
     }

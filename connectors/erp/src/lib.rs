@@ -115,7 +115,11 @@ pub fn build_http(s: &HttpSettings) -> Result<HttpConnector, ConnectorError> {
             Some(http::HttpWebhook::new(key, tolerance))
         }
     };
-    Ok(HttpConnector { sink, source, webhook })
+    Ok(HttpConnector {
+        sink,
+        source,
+        webhook,
+    })
 }
 
 fn check_url(key: &str, url: &str) -> Result<(), ConnectorError> {

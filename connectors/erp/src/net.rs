@@ -58,7 +58,11 @@ impl RateLimiter {
 
 /// Parses `Retry-After` (seconds, or an HTTP date), clamped to [`MAX_RETRY_AFTER`].
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     let d = if let Ok(secs) = v.parse::<u64>() {
         Duration::from_secs(secs)
     } else {

@@ -133,7 +133,11 @@ impl HttpSettings {
             &mut self.webhook_secret_file,
             "webhook_secret",
         )?;
-        resolve(&mut self.pull_token, &mut self.pull_token_file, "pull_token")
+        resolve(
+            &mut self.pull_token,
+            &mut self.pull_token_file,
+            "pull_token",
+        )
     }
 }
 

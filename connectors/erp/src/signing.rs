@@ -96,7 +96,11 @@ impl SigningKey {
             let Ok(tag) = STANDARD.decode(b64) else {
                 continue;
             };
-            if self.mac(msg_id, timestamp.trim(), body).verify_slice(&tag).is_ok() {
+            if self
+                .mac(msg_id, timestamp.trim(), body)
+                .verify_slice(&tag)
+                .is_ok()
+            {
                 return Ok(());
             }
         }
@@ -135,19 +139,41 @@ mod tests {
     #[test]
     fn standard_webhooks_spec_vector() {
         // The example from the Standard Webhooks reference libraries.
-        let key = SigningKey::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("valid test secret");
+        let key =
+            SigningKey::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("valid test secret");
         let body = br#"{"test": 2432232314}"#;
         let sig = key.sign("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
         assert!(key
-            .verify_parts("msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", &sig, body, 1614265330, 300)
+            .verify_parts(
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                "1614265330",
+                &sig,
+                body,
+                1614265330,
+                300
+            )
             .is_ok());
         assert_eq!(
-            key.verify_parts("msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", &sig, b"x", 1614265330, 300),
+            key.verify_parts(
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                "1614265330",
+                &sig,
+                b"x",
+                1614265330,
+                300
+            ),
             Err(SignatureError::NoMatch)
         );
         assert!(matches!(
-            key.verify_parts("msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", &sig, body, 1614266330, 300),
+            key.verify_parts(
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                "1614265330",
+                &sig,
+                body,
+                1614266330,
+                300
+            ),
             Err(SignatureError::Stale(_))
         ));
         assert!(SigningKey::parse("whsec_short").is_err());

@@ -25,14 +25,20 @@ fn parse(domain: &[Value]) -> Result<Vec<Node>, String> {
                     return Err(format!("Invalid domain: {op} needs two terms"));
                 };
                 let (a, b) = (Box::new(a), Box::new(b));
-                stack.push(if op == "&" { Node::And(a, b) } else { Node::Or(a, b) });
+                stack.push(if op == "&" {
+                    Node::And(a, b)
+                } else {
+                    Node::Or(a, b)
+                });
             }
             Value::String(op) if op == "!" => {
                 let a = stack.pop().ok_or("Invalid domain: ! needs a term")?;
                 stack.push(Node::Not(Box::new(a)));
             }
             Value::Array(leaf) => match leaf.as_slice() {
-                [Value::String(f), Value::String(op), v] => stack.push(Node::Leaf(f.clone(), op.clone(), v.clone())),
+                [Value::String(f), Value::String(op), v] => {
+                    stack.push(Node::Leaf(f.clone(), op.clone(), v.clone()))
+                }
                 _ => return Err(format!("Invalid leaf {token}")),
             },
             other => return Err(format!("Invalid domain term {other}")),
@@ -43,7 +49,9 @@ fn parse(domain: &[Value]) -> Result<Vec<Node>, String> {
 
 fn scalar(v: &Value) -> Value {
     match v {
-        Value::Array(a) if a.len() == 2 && a.first().is_some_and(Value::is_i64) => a.first().cloned().unwrap_or(Value::Null),
+        Value::Array(a) if a.len() == 2 && a.first().is_some_and(Value::is_i64) => {
+            a.first().cloned().unwrap_or(Value::Null)
+        }
         other => other.clone(),
     }
 }
@@ -69,7 +77,11 @@ fn like(hay: &Value, pat: &Value, ci: bool, exact: bool) -> bool {
     let (Value::String(h), Value::String(p)) = (scalar(hay), scalar(pat)) else {
         return false;
     };
-    let (h, p) = if ci { (h.to_lowercase(), p.to_lowercase()) } else { (h, p) };
+    let (h, p) = if ci {
+        (h.to_lowercase(), p.to_lowercase())
+    } else {
+        (h, p)
+    };
     if exact {
         match (p.strip_prefix('%'), p.strip_suffix('%')) {
             _ if !p.contains('%') => h == p,
@@ -89,14 +101,19 @@ fn eval(node: &Node, row: &Row) -> bool {
             let x = row.get(f).cloned().unwrap_or(Value::Bool(false));
             let ord = compare(&x, v);
             match op.as_str() {
-                "=" => ord == Some(Ordering::Equal) || (x == Value::Bool(false) && *v == Value::Bool(false)),
+                "=" => {
+                    ord == Some(Ordering::Equal)
+                        || (x == Value::Bool(false) && *v == Value::Bool(false))
+                }
                 "!=" => ord != Some(Ordering::Equal),
                 ">" => ord == Some(Ordering::Greater),
                 ">=" => matches!(ord, Some(Ordering::Greater | Ordering::Equal)),
                 "<" => ord == Some(Ordering::Less),
                 "<=" => matches!(ord, Some(Ordering::Less | Ordering::Equal)),
                 "in" | "not in" => {
-                    let hit = v.as_array().is_some_and(|l| l.iter().any(|i| compare(&x, i) == Some(Ordering::Equal)));
+                    let hit = v
+                        .as_array()
+                        .is_some_and(|l| l.iter().any(|i| compare(&x, i) == Some(Ordering::Equal)));
                     hit == (op == "in")
                 }
                 "like" => like(&x, v, false, false),
@@ -114,7 +131,10 @@ pub fn filter<'a>(rows: &'a [Row], domain: &[Value]) -> Result<Vec<&'a Row>, Str
     for t in domain {
         if let Value::Array(leaf) = t {
             if let Some(Value::String(op)) = leaf.get(1) {
-                let known = ["=", "!=", "<", "<=", ">", ">=", "in", "not in", "like", "ilike", "=like", "=ilike"];
+                let known = [
+                    "=", "!=", "<", "<=", ">", ">=", "in", "not in", "like", "ilike", "=like",
+                    "=ilike",
+                ];
                 if !known.contains(&op.as_str()) {
                     return Err(format!("Invalid operator {op:?}"));
                 }
@@ -122,7 +142,10 @@ pub fn filter<'a>(rows: &'a [Row], domain: &[Value]) -> Result<Vec<&'a Row>, Str
         }
     }
     let nodes = parse(domain)?;
-    Ok(rows.iter().filter(|r| nodes.iter().all(|n| eval(n, r))).collect())
+    Ok(rows
+        .iter()
+        .filter(|r| nodes.iter().all(|n| eval(n, r)))
+        .collect())
 }
 
 /// Sorts by an Odoo `order` string (`"write_date asc, id asc"`).
@@ -139,7 +162,8 @@ pub fn sort(rows: &mut [&Row], order: &str) {
     rows.sort_by(|a, b| {
         for (f, desc) in &keys {
             let null = Value::Null;
-            let o = compare(a.get(f).unwrap_or(&null), b.get(f).unwrap_or(&null)).unwrap_or(Ordering::Equal);
+            let o = compare(a.get(f).unwrap_or(&null), b.get(f).unwrap_or(&null))
+                .unwrap_or(Ordering::Equal);
             if o != Ordering::Equal {
                 return if *desc { o.reverse() } else { o };
             }

@@ -35,8 +35,15 @@ impl Drop for ErpFeed {
 
 impl ErpFeed {
     pub async fn start(page_size: usize) -> std::io::Result<ErpFeed> {
-        let state: Shared = Arc::new(Mutex::new(Inner { page_size: page_size.max(1), customers: Vec::new(), invoices: Vec::new(), requests: Vec::new() }));
-        let app = axum::Router::new().route("/feed", axum::routing::get(handle)).with_state(state.clone());
+        let state: Shared = Arc::new(Mutex::new(Inner {
+            page_size: page_size.max(1),
+            customers: Vec::new(),
+            invoices: Vec::new(),
+            requests: Vec::new(),
+        }));
+        let app = axum::Router::new()
+            .route("/feed", axum::routing::get(handle))
+            .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
@@ -67,23 +74,39 @@ impl ErpFeed {
 async fn handle(State(state): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
     let mut s = lock(&state);
     s.requests.push(q.clone());
-    let since = q.get("updated_since").and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    let since = q
+        .get("updated_since")
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
     let newer = |v: &Value| match since {
         None => true,
-        Some(t) => v.get("updated_at").and_then(Value::as_str).and_then(|u| chrono::DateTime::parse_from_rfc3339(u).ok()).is_some_and(|u| u > t),
+        Some(t) => v
+            .get("updated_at")
+            .and_then(Value::as_str)
+            .and_then(|u| chrono::DateTime::parse_from_rfc3339(u).ok())
+            .is_some_and(|u| u > t),
     };
     let all: Vec<(bool, Value)> = s
         .customers
         .iter()
         .filter(|v| newer(v))
         .map(|v| (true, v.clone()))
-        .chain(s.invoices.iter().filter(|v| newer(v)).map(|v| (false, v.clone())))
+        .chain(
+            s.invoices
+                .iter()
+                .filter(|v| newer(v))
+                .map(|v| (false, v.clone())),
+        )
         .collect();
     let offset: usize = q.get("cursor").and_then(|c| c.parse().ok()).unwrap_or(0);
     let page: Vec<&(bool, Value)> = all.iter().skip(offset).take(s.page_size).collect();
     let end = offset + page.len();
-    let next = if end < all.len() { json!(end.to_string()) } else { Value::Null };
+    let next = if end < all.len() {
+        json!(end.to_string())
+    } else {
+        Value::Null
+    };
     let customers: Vec<&Value> = page.iter().filter(|(c, _)| *c).map(|(_, v)| v).collect();
     let invoices: Vec<&Value> = page.iter().filter(|(c, _)| !*c).map(|(_, v)| v).collect();
-    axum::Json(json!({"customers": customers, "invoices": invoices, "next_cursor": next})).into_response()
+    axum::Json(json!({"customers": customers, "invoices": invoices, "next_cursor": next}))
+        .into_response()
 }

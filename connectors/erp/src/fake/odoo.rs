@@ -63,7 +63,16 @@ impl OdooState {
         for m in models::MODELS {
             models.insert((*m).to_string(), Vec::new());
         }
-        OdooState { version: 17, l10n_mx: true, api_key: API_KEY.into(), models, calls: Vec::new(), script: VecDeque::new(), next_id: 1, tick: 0 }
+        OdooState {
+            version: 17,
+            l10n_mx: true,
+            api_key: API_KEY.into(),
+            models,
+            calls: Vec::new(),
+            script: VecDeque::new(),
+            next_id: 1,
+            tick: 0,
+        }
     }
 
     /// The next `write_date`: five writes share each second, so paging must break ties by id.
@@ -71,7 +80,12 @@ impl OdooState {
         let t = self.tick;
         self.tick += 1;
         let secs = t / 5;
-        format!("2024-06-01 {:02}:{:02}:{:02}", 10 + secs / 3600, (secs / 60) % 60, secs % 60)
+        format!(
+            "2024-06-01 {:02}:{:02}:{:02}",
+            10 + secs / 3600,
+            (secs / 60) % 60,
+            secs % 60
+        )
     }
 
     pub fn insert(&mut self, model: &str, mut row: Row) -> i64 {
@@ -85,11 +99,17 @@ impl OdooState {
     }
 
     pub fn row(&self, model: &str, id: i64) -> Option<&Row> {
-        self.models.get(model)?.iter().find(|r| r.get("id").and_then(Value::as_i64) == Some(id))
+        self.models
+            .get(model)?
+            .iter()
+            .find(|r| r.get("id").and_then(Value::as_i64) == Some(id))
     }
 
     pub fn row_mut(&mut self, model: &str, id: i64) -> Option<&mut Row> {
-        self.models.get_mut(model)?.iter_mut().find(|r| r.get("id").and_then(Value::as_i64) == Some(id))
+        self.models
+            .get_mut(model)?
+            .iter_mut()
+            .find(|r| r.get("id").and_then(Value::as_i64) == Some(id))
     }
 
     pub fn memo_field(&self) -> &'static str {
@@ -118,7 +138,10 @@ pub struct OdooError {
 
 impl OdooError {
     pub fn new(name: &'static str, message: impl Into<String>) -> OdooError {
-        OdooError { name, message: message.into() }
+        OdooError {
+            name,
+            message: message.into(),
+        }
     }
 }
 
@@ -153,7 +176,9 @@ impl FakeOdoo {
             j.insert("type".into(), json!("bank"));
             s.insert("account.journal", j);
         }
-        let app = axum::Router::new().route("/jsonrpc", axum::routing::post(handle)).with_state(state.clone());
+        let app = axum::Router::new()
+            .route("/jsonrpc", axum::routing::post(handle))
+            .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
@@ -191,14 +216,46 @@ impl FakeOdoo {
     }
 
     /// Adds a posted customer invoice; `total` is a decimal string. Returns its id.
-    pub fn add_invoice(&self, partner: i64, name: &str, total: &str, currency: &str, date: &str, due: &str, uuid: Option<&str>) -> i64 {
-        self.add_move("out_invoice", partner, name, total, currency, date, due, uuid)
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_invoice(
+        &self,
+        partner: i64,
+        name: &str,
+        total: &str,
+        currency: &str,
+        date: &str,
+        due: &str,
+        uuid: Option<&str>,
+    ) -> i64 {
+        self.add_move(
+            "out_invoice",
+            partner,
+            name,
+            total,
+            currency,
+            date,
+            due,
+            uuid,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub fn add_move(&self, move_type: &str, partner: i64, name: &str, total: &str, currency: &str, date: &str, due: &str, uuid: Option<&str>) -> i64 {
+    pub fn add_move(
+        &self,
+        move_type: &str,
+        partner: i64,
+        name: &str,
+        total: &str,
+        currency: &str,
+        date: &str,
+        due: &str,
+        uuid: Option<&str>,
+    ) -> i64 {
         let mut s = self.state();
-        let pname = s.row("res.partner", partner).and_then(|p| p.get("name").cloned()).unwrap_or(json!(""));
+        let pname = s
+            .row("res.partner", partner)
+            .and_then(|p| p.get("name").cloned())
+            .unwrap_or(json!(""));
         let amount = models::number(total);
         let mut r = Row::new();
         r.insert("name".into(), json!(name));
@@ -212,22 +269,36 @@ impl FakeOdoo {
         let cur_id = if currency == "MXN" { 33 } else { 2 };
         r.insert("currency_id".into(), json!([cur_id, currency]));
         r.insert("payment_state".into(), json!("not_paid"));
-        r.insert("l10n_mx_edi_cfdi_uuid".into(), uuid.map_or(json!(false), |u| json!(u)));
+        r.insert(
+            "l10n_mx_edi_cfdi_uuid".into(),
+            uuid.map_or(json!(false), |u| json!(u)),
+        );
         s.insert("account.move", r)
     }
 
     /// The residual of a move, exactly.
     pub fn residual(&self, move_id: i64) -> Option<rust_decimal::Decimal> {
-        self.state().row("account.move", move_id).and_then(|r| r.get("amount_residual")).and_then(models::decimal)
+        self.state()
+            .row("account.move", move_id)
+            .and_then(|r| r.get("amount_residual"))
+            .and_then(models::decimal)
     }
 
     pub fn payment_state(&self, move_id: i64) -> Option<String> {
-        self.state().row("account.move", move_id).and_then(|r| r.get("payment_state")).and_then(Value::as_str).map(str::to_string)
+        self.state()
+            .row("account.move", move_id)
+            .and_then(|r| r.get("payment_state"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
     }
 
     /// Every `account.payment` row.
     pub fn payments(&self) -> Vec<Row> {
-        self.state().models.get("account.payment").cloned().unwrap_or_default()
+        self.state()
+            .models
+            .get("account.payment")
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -259,10 +330,16 @@ async fn handle(State(state): State<Shared>, body: Bytes) -> Response {
     let outage = lock(&state).script.pop_front();
     match outage {
         Some(Outage::Status(code)) => {
-            return StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE).into_response();
+            return StatusCode::from_u16(code)
+                .unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+                .into_response();
         }
         Some(Outage::RateLimited(secs)) | Some(Outage::Unavailable(secs)) => {
-            let code = if matches!(outage, Some(Outage::RateLimited(_))) { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::SERVICE_UNAVAILABLE };
+            let code = if matches!(outage, Some(Outage::RateLimited(_))) {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
             let mut r = code.into_response();
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 r.headers_mut().insert("retry-after", v);
@@ -277,24 +354,51 @@ async fn handle(State(state): State<Shared>, body: Bytes) -> Response {
     };
     let id = req.get("id").cloned().unwrap_or(Value::Null);
     let params = req.get("params").cloned().unwrap_or(Value::Null);
-    let service = params.get("service").and_then(Value::as_str).unwrap_or_default().to_string();
-    let method = params.get("method").and_then(Value::as_str).unwrap_or_default().to_string();
-    let args = params.get("args").and_then(Value::as_array).cloned().unwrap_or_default();
+    let service = params
+        .get("service")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let method = params
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let args = params
+        .get("args")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut s = lock(&state);
     let (model, model_method) = if service == "object" {
-        (args.get(3).and_then(Value::as_str).map(str::to_string), args.get(4).and_then(Value::as_str).map(str::to_string))
+        (
+            args.get(3).and_then(Value::as_str).map(str::to_string),
+            args.get(4).and_then(Value::as_str).map(str::to_string),
+        )
     } else {
         (None, None)
     };
-    s.calls.push(Call { service: service.clone(), method: method.clone(), model, model_method });
+    s.calls.push(Call {
+        service: service.clone(),
+        method: method.clone(),
+        model,
+        model_method,
+    });
     let out = match (service.as_str(), method.as_str()) {
-        ("common", "version") => Ok(json!({"server_version": format!("{}.0", s.version), "protocol_version": 1})),
+        ("common", "version") => {
+            Ok(json!({"server_version": format!("{}.0", s.version), "protocol_version": 1}))
+        }
         ("common", "login") => {
-            let ok = args.first() == Some(&json!(DATABASE)) && args.get(1) == Some(&json!(USERNAME)) && args.get(2) == Some(&json!(s.api_key));
+            let ok = args.first() == Some(&json!(DATABASE))
+                && args.get(1) == Some(&json!(USERNAME))
+                && args.get(2) == Some(&json!(s.api_key));
             Ok(if ok { json!(UID) } else { json!(false) })
         }
         ("object", "execute_kw") => execute_kw(&mut s, &args),
-        _ => Err(OdooError::new("builtins.NameError", format!("service {service:?} has no method {method:?}"))),
+        _ => Err(OdooError::new(
+            "builtins.NameError",
+            format!("service {service:?} has no method {method:?}"),
+        )),
     };
     match out {
         Ok(v) => rpc_result(&id, v),
@@ -303,17 +407,29 @@ async fn handle(State(state): State<Shared>, body: Bytes) -> Response {
 }
 
 fn execute_kw(s: &mut OdooState, args: &[Value]) -> Result<Value, OdooError> {
-    let ok = args.first() == Some(&json!(DATABASE)) && args.get(1) == Some(&json!(UID)) && args.get(2) == Some(&json!(s.api_key));
+    let ok = args.first() == Some(&json!(DATABASE))
+        && args.get(1) == Some(&json!(UID))
+        && args.get(2) == Some(&json!(s.api_key));
     if !ok {
-        return Err(OdooError::new("odoo.exceptions.AccessDenied", "Access Denied"));
+        return Err(OdooError::new(
+            "odoo.exceptions.AccessDenied",
+            "Access Denied",
+        ));
     }
     let model = args.get(3).and_then(Value::as_str).unwrap_or_default();
     let method = args.get(4).and_then(Value::as_str).unwrap_or_default();
-    let pos = args.get(5).and_then(Value::as_array).cloned().unwrap_or_default();
-    let kw = args.get(6).and_then(Value::as_object).cloned().unwrap_or_default();
+    let pos = args
+        .get(5)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let kw = args
+        .get(6)
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     if !s.models.contains_key(model) {
         return Err(OdooError::new("builtins.KeyError", format!("'{model}'")));
     }
     models::dispatch(s, model, method, &pos, &kw)
 }
-

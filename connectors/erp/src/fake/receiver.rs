@@ -57,9 +57,17 @@ impl Drop for Receiver {
 impl Receiver {
     /// Starts a receiver verifying with `secret` (`whsec_…`).
     pub async fn start(secret: &str) -> std::io::Result<Receiver> {
-        let key = SigningKey::parse(secret).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        let state: Shared = Arc::new(Mutex::new(Inner { key, received: Vec::new(), rejected: 0, script: VecDeque::new() }));
-        let app = axum::Router::new().fallback(handle).with_state(state.clone());
+        let key = SigningKey::parse(secret)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let state: Shared = Arc::new(Mutex::new(Inner {
+            key,
+            received: Vec::new(),
+            rejected: 0,
+            script: VecDeque::new(),
+        }));
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
@@ -93,7 +101,11 @@ impl Receiver {
 async fn handle(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let failure = lock(&state).script.pop_front();
     match failure {
-        Some(ReceiverFailure::Status(c)) => return StatusCode::from_u16(c).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR).into_response(),
+        Some(ReceiverFailure::Status(c)) => {
+            return StatusCode::from_u16(c)
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+                .into_response()
+        }
         Some(ReceiverFailure::RateLimited(secs)) => {
             let mut r = StatusCode::TOO_MANY_REQUESTS.into_response();
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
@@ -106,7 +118,12 @@ async fn handle(State(state): State<Shared>, headers: HeaderMap, body: Bytes) ->
     }
     let hs: BTreeMap<String, String> = headers
         .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_string())))
+        .filter_map(|(k, v)| {
+            Some((
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().ok()?.to_string(),
+            ))
+        })
         .collect();
     let mut s = lock(&state);
     let now = chrono::Utc::now().timestamp();

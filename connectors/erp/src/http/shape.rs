@@ -122,8 +122,7 @@ fn updated(kind: &str, id: &str, s: Option<&str>) -> Result<Option<DateTime<Utc>
 
 /// Maps one customer object (`raw`) to a delivery.
 pub fn customer(raw: &RawValue) -> Result<Mapped, String> {
-    let c: Customer =
-        serde_json::from_str(raw.get()).map_err(|e| format!("customer: {e}"))?;
+    let c: Customer = serde_json::from_str(raw.get()).map_err(|e| format!("customer: {e}"))?;
     let id = c.erp_id.0.clone();
     let rfc = blank(c.rfc)
         .map(|r| Rfc::parse(&r).map_err(|e| field("customer", &id, "rfc", e)))
@@ -202,7 +201,12 @@ pub fn invoice(raw: &RawValue) -> Result<Mapped, String> {
         None => None,
         Some(m) if m == "PUE" => Some(PaymentMethod::Pue),
         Some(m) if m == "PPD" => Some(PaymentMethod::Ppd),
-        Some(m) => return Err(f("payment_method", format!("expected PUE or PPD, found {}", json::preview(&m)))),
+        Some(m) => {
+            return Err(f(
+                "payment_method",
+                format!("expected PUE or PPD, found {}", json::preview(&m)),
+            ))
+        }
     };
     let updated_at = updated("invoice", &id, i.updated_at.as_deref())?;
     let record = InvoiceRecord {
@@ -239,11 +243,16 @@ pub fn invoice(raw: &RawValue) -> Result<Mapped, String> {
 pub fn unparsed(kind: &str, raw: &RawValue) -> Delivery {
     Delivery {
         kind: DELIVERY_KIND.into(),
-        external_id: format!("{kind}:unparsed:{}", cuadra_sdk::sha256_hex(raw.get().as_bytes())),
+        external_id: format!(
+            "{kind}:unparsed:{}",
+            cuadra_sdk::sha256_hex(raw.get().as_bytes())
+        ),
         raw: raw.get().as_bytes().to_vec(),
         records: Vec::new(),
     }
 }
+
+type MapFn = fn(&RawValue) -> Result<Mapped, String>;
 
 /// A page mapped: deliveries, the problems found (one line each, naming entry and field), the latest
 /// `updated_at` seen.
@@ -262,8 +271,10 @@ pub fn map_page(body: &[u8]) -> Result<MappedPage, String> {
         next_cursor: page.next_cursor.filter(|c| !c.is_empty()),
         ..MappedPage::default()
     };
-    let lists: [(&str, &Vec<Box<RawValue>>, fn(&RawValue) -> Result<Mapped, String>); 2] =
-        [("customers", &page.customers, customer), ("invoices", &page.invoices, invoice)];
+    let lists: [(&str, &Vec<Box<RawValue>>, MapFn); 2] = [
+        ("customers", &page.customers, customer),
+        ("invoices", &page.invoices, invoice),
+    ];
     for (name, list, map) in lists {
         for (i, raw) in list.iter().enumerate() {
             match map(raw) {

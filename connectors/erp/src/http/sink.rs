@@ -19,7 +19,9 @@ pub struct HttpSink {
 
 impl std::fmt::Debug for HttpSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpSink").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("HttpSink")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 

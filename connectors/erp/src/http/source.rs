@@ -37,7 +37,9 @@ pub struct HttpSource {
 
 impl std::fmt::Debug for HttpSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpSource").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("HttpSource")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,7 +63,10 @@ impl HttpSource {
         if let Some(c) = &cp.cursor {
             req = req.query(&[("cursor", c.as_str())]);
         } else if let Some(t) = cp.updated_since {
-            req = req.query(&[("updated_since", t.to_rfc3339_opts(SecondsFormat::Secs, true))]);
+            req = req.query(&[(
+                "updated_since",
+                t.to_rfc3339_opts(SecondsFormat::Secs, true),
+            )]);
         }
         if let Some(t) = &self.token {
             req = req.bearer_auth(t.expose_secret());
@@ -76,7 +81,10 @@ impl HttpSource {
         if !status.is_success() {
             return Err(Failure::from_status(status, resp.headers(), what).into());
         }
-        if resp.content_length().is_some_and(|n| n > MAX_PAGE_BYTES as u64) {
+        if resp
+            .content_length()
+            .is_some_and(|n| n > MAX_PAGE_BYTES as u64)
+        {
             return Err(ConnectorError::Permanent(format!(
                 "{what}: page larger than {MAX_PAGE_BYTES} bytes"
             )));
@@ -99,8 +107,11 @@ pub fn read_checkpoint(cp: Option<Checkpoint>) -> Result<HttpCheckpoint, Connect
     match cp {
         None => Ok(HttpCheckpoint::default()),
         Some(Checkpoint(serde_json::Value::Null)) => Ok(HttpCheckpoint::default()),
-        Some(Checkpoint(v)) => serde_json::from_value(v)
-            .map_err(|e| ConnectorError::Config(format!("stored checkpoint is not an HTTP pull checkpoint: {e}"))),
+        Some(Checkpoint(v)) => serde_json::from_value(v).map_err(|e| {
+            ConnectorError::Config(format!(
+                "stored checkpoint is not an HTTP pull checkpoint: {e}"
+            ))
+        }),
     }
 }
 

@@ -22,13 +22,18 @@ pub struct HttpWebhook {
 
 impl std::fmt::Debug for HttpWebhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpWebhook").field("tolerance_secs", &self.tolerance_secs).finish_non_exhaustive()
+        f.debug_struct("HttpWebhook")
+            .field("tolerance_secs", &self.tolerance_secs)
+            .finish_non_exhaustive()
     }
 }
 
 impl HttpWebhook {
     pub fn new(key: SigningKey, tolerance_secs: u64) -> HttpWebhook {
-        HttpWebhook { key, tolerance_secs }
+        HttpWebhook {
+            key,
+            tolerance_secs,
+        }
     }
 }
 
@@ -51,7 +56,10 @@ pub fn map_event(id: &str, body: &[u8]) -> Result<Option<Delivery>, String> {
         if let Some(p) = page.problems.first() {
             return Err(p.clone());
         }
-        page.deliveries.into_iter().flat_map(|d| d.records).collect()
+        page.deliveries
+            .into_iter()
+            .flat_map(|d| d.records)
+            .collect()
     } else {
         return Ok(None);
     };
@@ -67,7 +75,12 @@ pub fn map_event(id: &str, body: &[u8]) -> Result<Option<Delivery>, String> {
 impl WebhookHandler for HttpWebhook {
     fn verify(&self, req: &WebhookRequest<'_>) -> Result<VerifiedRequest, WebhookError> {
         self.key
-            .verify(req.headers, req.body, req.received_at.timestamp(), self.tolerance_secs)
+            .verify(
+                req.headers,
+                req.body,
+                req.received_at.timestamp(),
+                self.tolerance_secs,
+            )
             .map_err(|e| WebhookError::Unauthorized(e.to_string()))?;
         Ok(VerifiedRequest::after_verification(req))
     }

@@ -11,7 +11,16 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 pub const DELIVERY_KIND: &str = "odoo";
-pub const PARTNER_FIELDS: &[&str] = &["name", "vat", "email", "phone", "mobile", "lang", "ref", "write_date"];
+pub const PARTNER_FIELDS: &[&str] = &[
+    "name",
+    "vat",
+    "email",
+    "phone",
+    "mobile",
+    "lang",
+    "ref",
+    "write_date",
+];
 pub const MOVE_FIELDS: &[&str] = &[
     "name",
     "move_type",
@@ -86,7 +95,9 @@ fn text(v: OrFalse<String>) -> Option<String> {
 pub fn rfc_from_vat(vat: &str) -> Option<Rfc> {
     let t = vat.trim();
     let t = match t.len() {
-        14 | 15 if t.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("MX")) => t.get(2..).unwrap_or(t),
+        14 | 15 if t.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("MX")) => {
+            t.get(2..).unwrap_or(t)
+        }
         _ => t,
     };
     Rfc::parse(t).ok()
@@ -99,8 +110,14 @@ pub fn serie_folio(name: &str) -> (Option<String>, Option<String>) {
     let Some(end) = bytes.iter().rposition(u8::is_ascii_digit) else {
         return (None, None);
     };
-    let start = bytes[..end].iter().rposition(|b| !b.is_ascii_digit()).map_or(0, |i| i + 1);
-    let serie = name.get(..start).filter(|s| !s.is_empty()).map(str::to_string);
+    let start = bytes[..end]
+        .iter()
+        .rposition(|b| !b.is_ascii_digit())
+        .map_or(0, |i| i + 1);
+    let serie = name
+        .get(..start)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
     let folio = name
         .get(start..=end)
         .map(|f| f.trim_start_matches('0').to_string())
@@ -115,12 +132,20 @@ pub fn partner(raw: &RawValue) -> Result<Delivery, String> {
     let vat = text(p.vat);
     let rfc = match vat {
         Some(v) => Some(rfc_from_vat(&v).ok_or_else(|| {
-            format!("res.partner {id}: field vat: expected an RFC, found {}", json::preview(&v))
+            format!(
+                "res.partner {id}: field vat: expected an RFC, found {}",
+                json::preview(&v)
+            )
         })?),
         None => None,
     };
     let emails = text(p.email)
-        .map(|e| e.split([',', ';']).map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+        .map(|e| {
+            e.split([',', ';'])
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     let record = CustomerRecord {
         rfc,
@@ -141,15 +166,24 @@ pub fn partner(raw: &RawValue) -> Result<Delivery, String> {
 }
 
 /// Maps a move row; `partner_rfc` looks up the RFC of a partner id (read in the same page).
-pub fn account_move(raw: &RawValue, partner_rfc: &dyn Fn(i64) -> Option<Rfc>) -> Result<Delivery, String> {
+pub fn account_move(
+    raw: &RawValue,
+    partner_rfc: &dyn Fn(i64) -> Option<Rfc>,
+) -> Result<Delivery, String> {
     let m: Move = serde_json::from_str(raw.get()).map_err(|e| format!("account.move: {e}"))?;
     let id = m.id;
     let f = |field: &str, e: String| format!("account.move {id}: field {field}: {e}");
     let uuid = text(m.l10n_mx_edi_cfdi_uuid)
         .map(|u| CfdiUuid::parse(&u).map_err(|e| f(UUID_FIELD, e.to_string())))
         .transpose()?;
-    let currency_name = m.currency_id.0.as_ref().map(|c| c.1.clone()).ok_or_else(|| f("currency_id", "missing".into()))?;
-    let currency = Currency::parse(currency_name.trim()).map_err(|e| f("currency_id", e.to_string()))?;
+    let currency_name = m
+        .currency_id
+        .0
+        .as_ref()
+        .map(|c| c.1.clone())
+        .ok_or_else(|| f("currency_id", "missing".into()))?;
+    let currency =
+        Currency::parse(currency_name.trim()).map_err(|e| f("currency_id", e.to_string()))?;
     let total = json::decimal(&m.amount_total).map_err(|e| f("amount_total", e))?;
     let residual = json::decimal(&m.amount_residual).map_err(|e| f("amount_residual", e))?;
     let issued = text(m.invoice_date)
@@ -218,7 +252,10 @@ mod tests {
 
     #[test]
     fn serie_and_folio() {
-        assert_eq!(serie_folio("INV/2024/00012"), (Some("INV/2024/".into()), Some("12".into())));
+        assert_eq!(
+            serie_folio("INV/2024/00012"),
+            (Some("INV/2024/".into()), Some("12".into()))
+        );
         assert_eq!(serie_folio("A123"), (Some("A".into()), Some("123".into())));
         assert_eq!(serie_folio("123"), (None, Some("123".into())));
         assert_eq!(serie_folio("/"), (None, None));
@@ -227,6 +264,9 @@ mod tests {
 
     #[test]
     fn vat_with_country_prefix() {
-        assert_eq!(rfc_from_vat("MXAAA010101AAA").map(|r| r.as_str().to_string()), Some("AAA010101AAA".into()));
+        assert_eq!(
+            rfc_from_vat("MXAAA010101AAA").map(|r| r.as_str().to_string()),
+            Some("AAA010101AAA".into())
+        );
     }
 }

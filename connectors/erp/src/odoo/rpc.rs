@@ -87,7 +87,14 @@ fn raw<T: Serialize + ?Sized>(v: &T) -> Result<Box<RawValue>, Failure> {
 /// Classifies an Odoo error payload; `what` names the call.
 fn classify(err: RpcError, what: &str) -> Failure {
     let (name, detail) = match err.data {
-        Some(d) => (d.name, if d.message.is_empty() { err.message.clone() } else { d.message }),
+        Some(d) => (
+            d.name,
+            if d.message.is_empty() {
+                err.message.clone()
+            } else {
+                d.message
+            },
+        ),
         None => (String::new(), err.message.clone()),
     };
     let short = name.rsplit('.').next().unwrap_or_default();
@@ -114,7 +121,10 @@ impl OdooClient {
     ) -> Result<OdooClient, String> {
         let base = url.trim().trim_end_matches('/');
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(format!("url: expected http(s)://host[:port], found {}", crate::json::preview(base)));
+            return Err(format!(
+                "url: expected http(s)://host[:port], found {}",
+                crate::json::preview(base)
+            ));
         }
         Ok(OdooClient {
             endpoint: format!("{base}/jsonrpc"),
@@ -128,11 +138,21 @@ impl OdooClient {
         })
     }
 
-    async fn call(&self, service: &str, method: &str, args: &RawValue, what: &str) -> Result<Box<RawValue>, Failure> {
+    async fn call(
+        &self,
+        service: &str,
+        method: &str,
+        args: &RawValue,
+        what: &str,
+    ) -> Result<Box<RawValue>, Failure> {
         let req = Request {
             jsonrpc: "2.0",
             method: "call",
-            params: Params { service, method, args },
+            params: Params {
+                service,
+                method,
+                args,
+            },
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
         };
         self.limiter.acquire().await;
@@ -147,7 +167,10 @@ impl OdooClient {
         if !status.is_success() {
             return Err(Failure::from_status(status, resp.headers(), what));
         }
-        let body = resp.bytes().await.map_err(|e| Failure::from_reqwest(&e, what))?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| Failure::from_reqwest(&e, what))?;
         // A 200 that is not JSON-RPC is usually a proxy or maintenance page: try again later.
         let parsed: Response = serde_json::from_slice(&body)
             .map_err(|e| Failure::Retryable(format!("{what}: not a JSON-RPC response: {e}")))?;
@@ -219,13 +242,19 @@ impl OdooClient {
         args: &A,
         kwargs: &K,
     ) -> Result<T, Failure> {
-        self.execute_kw(model, method, &raw(args)?, &raw(kwargs)?).await
+        self.execute_kw(model, method, &raw(args)?, &raw(kwargs)?)
+            .await
     }
 
     /// The field names a model has (`fields_get`), to adapt to the Odoo version and installed modules.
     pub async fn field_names(&self, model: &str) -> Result<Vec<String>, Failure> {
         let fields: serde_json::Map<String, serde_json::Value> = self
-            .exec(model, "fields_get", &serde_json::json!([]), &serde_json::json!({"attributes": ["type"]}))
+            .exec(
+                model,
+                "fields_get",
+                &serde_json::json!([]),
+                &serde_json::json!({"attributes": ["type"]}),
+            )
             .await?;
         Ok(fields.into_iter().map(|(k, _)| k).collect())
     }

@@ -62,12 +62,23 @@ struct Payload {
 impl Allocation {
     /// Reads the payload of `msg`; errors name the field.
     pub fn from_message(msg: &OutboundMessage) -> Result<Allocation, String> {
-        let p: Payload = serde_json::from_value(msg.payload.clone()).map_err(|e| format!("payload: {e}"))?;
-        let id = p.id.map(|i| i.0).filter(|s| !s.trim().is_empty()).ok_or("payload: field id: missing")?;
+        let p: Payload =
+            serde_json::from_value(msg.payload.clone()).map_err(|e| format!("payload: {e}"))?;
+        let id =
+            p.id.map(|i| i.0)
+                .filter(|s| !s.trim().is_empty())
+                .ok_or("payload: field id: missing")?;
         let f = |field: &str, e: String| format!("allocation {id}: field {field}: {e}");
         let invoice_erp_id = p
             .invoice_erp_id
-            .map(|i| i.0.trim().parse::<i64>().map_err(|_| f("invoice_erp_id", format!("expected an Odoo id, found {}", json::preview(&i.0)))))
+            .map(|i| {
+                i.0.trim().parse::<i64>().map_err(|_| {
+                    f(
+                        "invoice_erp_id",
+                        format!("expected an Odoo id, found {}", json::preview(&i.0)),
+                    )
+                })
+            })
             .transpose()?;
         let invoice_uuid = p
             .invoice_uuid
@@ -77,16 +88,28 @@ impl Allocation {
         if invoice_erp_id.is_none() && invoice_uuid.is_none() {
             return Err(f("invoice_erp_id", "missing (and no invoice_uuid)".into()));
         }
-        let amount = json::decimal(&p.amount.ok_or_else(|| f("amount", "missing".into()))?).map_err(|e| f("amount", e))?;
+        let amount = json::decimal(&p.amount.ok_or_else(|| f("amount", "missing".into()))?)
+            .map_err(|e| f("amount", e))?;
         if amount <= Decimal::ZERO {
-            return Err(f("amount", format!("expected a positive amount, found {amount}")));
+            return Err(f(
+                "amount",
+                format!("expected a positive amount, found {amount}"),
+            ));
         }
-        let currency = Currency::parse(p.currency.as_deref().unwrap_or_default().trim()).map_err(|e| f("currency", e.to_string()))?;
+        let currency = Currency::parse(p.currency.as_deref().unwrap_or_default().trim())
+            .map_err(|e| f("currency", e.to_string()))?;
         let payment_date = match p.payment_date {
             Some(d) => json::date(&d).map_err(|e| f("payment_date", e))?,
             None => msg.created_at.date_naive(),
         };
-        Ok(Allocation { id, invoice_erp_id, invoice_uuid, amount, currency, payment_date })
+        Ok(Allocation {
+            id,
+            invoice_erp_id,
+            invoice_uuid,
+            amount,
+            currency,
+            payment_date,
+        })
     }
 }
 
@@ -130,7 +153,9 @@ pub struct OdooSink {
 
 impl std::fmt::Debug for OdooSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OdooSink").field("journal", &self.journal).finish_non_exhaustive()
+        f.debug_struct("OdooSink")
+            .field("journal", &self.journal)
+            .finish_non_exhaustive()
     }
 }
 
@@ -140,32 +165,58 @@ fn cancelled(state: &Option<String>) -> bool {
 
 impl OdooSink {
     pub fn new(client: Arc<OdooClient>, journal: Option<String>) -> OdooSink {
-        OdooSink { client, journal, journal_id: OnceCell::new(), memo_field: OnceCell::new(), has_uuid: OnceCell::new() }
+        OdooSink {
+            client,
+            journal,
+            journal_id: OnceCell::new(),
+            memo_field: OnceCell::new(),
+            has_uuid: OnceCell::new(),
+        }
     }
 
     async fn memo_field(&self) -> Result<&'static str, Failure> {
         self.memo_field
             .get_or_try_init(|| async {
                 let names = self.client.field_names("account.payment").await?;
-                Ok(if names.iter().any(|n| n == "memo") { "memo" } else { "ref" })
+                Ok(if names.iter().any(|n| n == "memo") {
+                    "memo"
+                } else {
+                    "ref"
+                })
             })
             .await
             .copied()
     }
 
     async fn journal_id(&self) -> Result<i64, Failure> {
-        let name = self
-            .journal
-            .clone()
-            .ok_or_else(|| Failure::Config("journal: not set (the payment journal's name or code)".into()))?;
+        let name = self.journal.clone().ok_or_else(|| {
+            Failure::Config("journal: not set (the payment journal's name or code)".into())
+        })?;
         self.journal_id
             .get_or_try_init(|| async {
-                let domain = json!([["type", "in", ["bank", "cash"]], "|", ["name", "=", name], ["code", "=", name]]);
-                let ids: Vec<i64> = self.client.exec("account.journal", "search", &json!([domain]), &json!({"limit": 2})).await?;
+                let domain = json!([
+                    ["type", "in", ["bank", "cash"]],
+                    "|",
+                    ["name", "=", name],
+                    ["code", "=", name]
+                ]);
+                let ids: Vec<i64> = self
+                    .client
+                    .exec(
+                        "account.journal",
+                        "search",
+                        &json!([domain]),
+                        &json!({"limit": 2}),
+                    )
+                    .await?;
                 match ids.as_slice() {
                     [id] => Ok(*id),
-                    [] => Err(Failure::Config(format!("journal: no bank or cash journal named or coded {name:?} in Odoo"))),
-                    _ => Err(Failure::Config(format!("journal: several journals match {name:?}; give its code"))),
+                    [] => Err(Failure::Config(format!(
+                        "journal: no bank or cash journal named or coded {name:?} in Odoo"
+                    ))),
+                    _ => Err(Failure::Config(format!(
+                        "journal: several journals match {name:?}; give its code"
+                    ))),
                 }
             })
             .await
@@ -173,7 +224,10 @@ impl OdooSink {
     }
 
     /// Payments carrying the allocation's token (any state), by exact token match on the memo.
-    async fn payments_for(&self, allocation_id: &str) -> Result<Vec<(i64, Option<String>)>, Failure> {
+    async fn payments_for(
+        &self,
+        allocation_id: &str,
+    ) -> Result<Vec<(i64, Option<String>)>, Failure> {
         let field = self.memo_field().await?;
         let tok = token(allocation_id);
         let rows: Vec<PaymentRow> = self
@@ -188,8 +242,14 @@ impl OdooSink {
         Ok(rows
             .into_iter()
             .filter(|r| {
-                let memo = r.memo.0.as_deref().or(r.r#ref.0.as_deref()).unwrap_or_default();
-                memo.split(|c: char| c.is_whitespace() || c == ',' || c == ';').any(|t| t == tok)
+                let memo = r
+                    .memo
+                    .0
+                    .as_deref()
+                    .or(r.r#ref.0.as_deref())
+                    .unwrap_or_default();
+                memo.split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+                    .any(|t| t == tok)
             })
             .map(|r| (r.id, r.state.0))
             .collect())
@@ -198,7 +258,14 @@ impl OdooSink {
     async fn find_move(&self, a: &Allocation) -> Result<MoveRow, Failure> {
         let fields = json!({"fields": ["move_type", "state", "currency_id"]});
         let rows: Vec<MoveRow> = if let Some(id) = a.invoice_erp_id {
-            self.client.exec("account.move", "search_read", &json!([[["id", "=", id]]]), &fields).await?
+            self.client
+                .exec(
+                    "account.move",
+                    "search_read",
+                    &json!([[["id", "=", id]]]),
+                    &fields,
+                )
+                .await?
         } else {
             let has_uuid = *self
                 .has_uuid
@@ -207,27 +274,53 @@ impl OdooSink {
                     Ok::<bool, Failure>(names.iter().any(|n| n == super::map::UUID_FIELD))
                 })
                 .await?;
-            let uuid = a.invoice_uuid.as_ref().map(|u| u.as_str().to_string()).unwrap_or_default();
+            let uuid = a
+                .invoice_uuid
+                .as_ref()
+                .map(|u| u.as_str().to_string())
+                .unwrap_or_default();
             if !has_uuid {
                 return Err(Failure::Permanent(format!(
                     "allocation {}: invoice {uuid} has no invoice_erp_id and Odoo has no l10n_mx_edi CFDI UUID field",
                     a.id
                 )));
             }
-            let domain = json!([[super::map::UUID_FIELD, "=ilike", uuid], ["move_type", "in", ["out_invoice", "out_refund"]]]);
-            self.client.exec("account.move", "search_read", &json!([domain]), &fields).await?
+            let domain = json!([
+                [super::map::UUID_FIELD, "=ilike", uuid],
+                ["move_type", "in", ["out_invoice", "out_refund"]]
+            ]);
+            self.client
+                .exec("account.move", "search_read", &json!([domain]), &fields)
+                .await?
         };
-        let what = a.invoice_erp_id.map(|i| format!("account.move {i}")).or_else(|| a.invoice_uuid.as_ref().map(|u| format!("invoice {u}")));
+        let what = a
+            .invoice_erp_id
+            .map(|i| format!("account.move {i}"))
+            .or_else(|| a.invoice_uuid.as_ref().map(|u| format!("invoice {u}")));
         let what = what.unwrap_or_default();
         let mut rows = rows.into_iter();
-        let m = rows.next().ok_or_else(|| Failure::Permanent(format!("allocation {}: {what} not found in Odoo", a.id)))?;
+        let m = rows.next().ok_or_else(|| {
+            Failure::Permanent(format!("allocation {}: {what} not found in Odoo", a.id))
+        })?;
         if rows.next().is_some() {
-            return Err(Failure::Permanent(format!("allocation {}: {what} matches several Odoo moves", a.id)));
+            return Err(Failure::Permanent(format!(
+                "allocation {}: {what} matches several Odoo moves",
+                a.id
+            )));
         }
-        if m.move_type.0.as_deref() != Some("out_invoice") || m.state.0.as_deref() != Some("posted") {
-            return Err(Failure::Permanent(format!("allocation {}: {what} is not a posted customer invoice", a.id)));
+        if m.move_type.0.as_deref() != Some("out_invoice") || m.state.0.as_deref() != Some("posted")
+        {
+            return Err(Failure::Permanent(format!(
+                "allocation {}: {what} is not a posted customer invoice",
+                a.id
+            )));
         }
-        let cur = m.currency_id.0.as_ref().map(|c| c.1.as_str()).unwrap_or_default();
+        let cur = m
+            .currency_id
+            .0
+            .as_ref()
+            .map(|c| c.1.as_str())
+            .unwrap_or_default();
         if !cur.eq_ignore_ascii_case(a.currency.as_str()) {
             return Err(Failure::Permanent(format!(
                 "allocation {}: amount in {} but {what} is in {cur}; cross-currency registration is not supported",
@@ -238,9 +331,16 @@ impl OdooSink {
     }
 
     async fn register(&self, a: &Allocation) -> Result<Receipt, Failure> {
-        if let Some((id, _)) = self.payments_for(&a.id).await?.into_iter().find(|(_, s)| !cancelled(s)) {
+        if let Some((id, _)) = self
+            .payments_for(&a.id)
+            .await?
+            .into_iter()
+            .find(|(_, s)| !cancelled(s))
+        {
             tracing::info!(payment = id, "allocation already registered in Odoo");
-            return Ok(Receipt { remote_id: Some(id.to_string()) });
+            return Ok(Receipt {
+                remote_id: Some(id.to_string()),
+            });
         }
         let m = self.find_move(a).await?;
         let journal_id = self.journal_id().await?;
@@ -253,13 +353,28 @@ impl OdooSink {
             communication: token(&a.id),
         };
         let context = json!({"context": {"active_model": "account.move", "active_ids": [m.id]}});
-        let wizard: i64 = self.client.exec("account.payment.register", "create", &(&values,), &context).await?;
+        let wizard: i64 = self
+            .client
+            .exec("account.payment.register", "create", &(&values,), &context)
+            .await?;
         let _: serde::de::IgnoredAny = self
             .client
-            .exec("account.payment.register", "action_create_payments", &json!([[wizard]]), &context)
+            .exec(
+                "account.payment.register",
+                "action_create_payments",
+                &json!([[wizard]]),
+                &context,
+            )
             .await?;
-        match self.payments_for(&a.id).await?.into_iter().find(|(_, s)| !cancelled(s)) {
-            Some((id, _)) => Ok(Receipt { remote_id: Some(id.to_string()) }),
+        match self
+            .payments_for(&a.id)
+            .await?
+            .into_iter()
+            .find(|(_, s)| !cancelled(s))
+        {
+            Some((id, _)) => Ok(Receipt {
+                remote_id: Some(id.to_string()),
+            }),
             None => Err(Failure::Retryable(format!(
                 "allocation {}: Odoo created the payment but it is not found by its memo yet",
                 a.id
@@ -275,8 +390,24 @@ impl OdooSink {
             if cancelled(&state) {
                 continue;
             }
-            let _: serde::de::IgnoredAny = self.client.exec("account.payment", "action_draft", &json!([[id]]), &json!({})).await?;
-            let _: serde::de::IgnoredAny = self.client.exec("account.payment", "action_cancel", &json!([[id]]), &json!({})).await?;
+            let _: serde::de::IgnoredAny = self
+                .client
+                .exec(
+                    "account.payment",
+                    "action_draft",
+                    &json!([[id]]),
+                    &json!({}),
+                )
+                .await?;
+            let _: serde::de::IgnoredAny = self
+                .client
+                .exec(
+                    "account.payment",
+                    "action_cancel",
+                    &json!([[id]]),
+                    &json!({}),
+                )
+                .await?;
         }
         if last.is_none() {
             tracing::info!("allocation to reverse has no payment in Odoo; nothing to do");
@@ -295,8 +426,12 @@ impl Sink for OdooSink {
                 Ok(self.register(&a).await?)
             }
             "allocation.removed" => {
-                let p: Payload = serde_json::from_value(msg.payload.clone()).map_err(|e| SinkError::Permanent(format!("payload: {e}")))?;
-                let id = p.id.map(|i| i.0).filter(|s| !s.trim().is_empty()).ok_or_else(|| SinkError::Permanent("payload: field id: missing".into()))?;
+                let p: Payload = serde_json::from_value(msg.payload.clone())
+                    .map_err(|e| SinkError::Permanent(format!("payload: {e}")))?;
+                let id =
+                    p.id.map(|i| i.0)
+                        .filter(|s| !s.trim().is_empty())
+                        .ok_or_else(|| SinkError::Permanent("payload: field id: missing".into()))?;
                 Ok(self.reverse(&id).await?)
             }
             _ => Ok(Receipt::default()),

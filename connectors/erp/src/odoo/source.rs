@@ -40,7 +40,9 @@ pub struct OdooSource {
 
 impl std::fmt::Debug for OdooSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OdooSource").field("client", &self.client).finish_non_exhaustive()
+        f.debug_struct("OdooSource")
+            .field("client", &self.client)
+            .finish_non_exhaustive()
     }
 }
 
@@ -100,10 +102,14 @@ impl OdooSource {
         let mut last = cursor.clone();
         let full = rows.len() >= self.page_size as usize;
         for r in &rows {
-            let stamp: Stamp = serde_json::from_str(r.get())
-                .map_err(|e| ConnectorError::Permanent(format!("{model}.search_read: row without id: {e}")))?;
+            let stamp: Stamp = serde_json::from_str(r.get()).map_err(|e| {
+                ConnectorError::Permanent(format!("{model}.search_read: row without id: {e}"))
+            })?;
             if let Some(w) = stamp.write_date.0 {
-                last = Some(Cursor { write_date: w, id: stamp.id });
+                last = Some(Cursor {
+                    write_date: w,
+                    id: stamp.id,
+                });
             }
         }
         if !full {
@@ -112,7 +118,10 @@ impl OdooSource {
         Ok((rows, last))
     }
 
-    async fn partner_rfcs(&self, moves: &[Box<RawValue>]) -> Result<HashMap<i64, Rfc>, ConnectorError> {
+    async fn partner_rfcs(
+        &self,
+        moves: &[Box<RawValue>],
+    ) -> Result<HashMap<i64, Rfc>, ConnectorError> {
         let mut ids: Vec<i64> = moves
             .iter()
             .filter_map(|r| serde_json::from_str::<map::Move>(r.get()).ok())
@@ -125,11 +134,21 @@ impl OdooSource {
         }
         let rows: Vec<VatRow> = self
             .client
-            .exec("res.partner", "read", &json!([ids]), &json!({"fields": ["vat"]}))
+            .exec(
+                "res.partner",
+                "read",
+                &json!([ids]),
+                &json!({"fields": ["vat"]}),
+            )
             .await?;
         Ok(rows
             .into_iter()
-            .filter_map(|r| r.vat.0.and_then(|v| map::rfc_from_vat(&v)).map(|v| (r.id, v)))
+            .filter_map(|r| {
+                r.vat
+                    .0
+                    .and_then(|v| map::rfc_from_vat(&v))
+                    .map(|v| (r.id, v))
+            })
             .collect())
     }
 }
@@ -137,15 +156,20 @@ impl OdooSource {
 fn read_checkpoint(cp: Option<Checkpoint>) -> Result<OdooCheckpoint, ConnectorError> {
     match cp {
         None | Some(Checkpoint(serde_json::Value::Null)) => Ok(OdooCheckpoint::default()),
-        Some(Checkpoint(v)) => serde_json::from_value(v)
-            .map_err(|e| ConnectorError::Config(format!("stored checkpoint is not an Odoo checkpoint: {e}"))),
+        Some(Checkpoint(v)) => serde_json::from_value(v).map_err(|e| {
+            ConnectorError::Config(format!("stored checkpoint is not an Odoo checkpoint: {e}"))
+        }),
     }
 }
 
 #[async_trait]
 impl Source for OdooSource {
     #[tracing::instrument(skip_all, fields(connector = "odoo"))]
-    async fn pull(&self, _ctx: &CompanyContext, checkpoint: Option<Checkpoint>) -> Result<Batch, ConnectorError> {
+    async fn pull(
+        &self,
+        _ctx: &CompanyContext,
+        checkpoint: Option<Checkpoint>,
+    ) -> Result<Batch, ConnectorError> {
         let cp = read_checkpoint(checkpoint)?;
         let has_uuid = *self
             .has_uuid
@@ -155,7 +179,12 @@ impl Source for OdooSource {
             })
             .await?;
         let (partners, partner_cursor) = self
-            .page("res.partner", vec![json!(["customer_rank", ">", 0])], &cp.partners, PARTNER_FIELDS)
+            .page(
+                "res.partner",
+                vec![json!(["customer_rank", ">", 0])],
+                &cp.partners,
+                PARTNER_FIELDS,
+            )
             .await?;
         let mut move_fields = MOVE_FIELDS.to_vec();
         if has_uuid {
@@ -165,7 +194,9 @@ impl Source for OdooSource {
             json!(["move_type", "in", ["out_invoice", "out_refund"]]),
             json!(["state", "=", "posted"]),
         ];
-        let (moves, move_cursor) = self.page("account.move", move_domain, &cp.moves, &move_fields).await?;
+        let (moves, move_cursor) = self
+            .page("account.move", move_domain, &cp.moves, &move_fields)
+            .await?;
         let rfcs = self.partner_rfcs(&moves).await?;
         let lookup = |id: i64| rfcs.get(&id).cloned();
         let full = |n: usize| n >= self.page_size as usize;
@@ -175,13 +206,17 @@ impl Source for OdooSource {
             deliveries.push(map::partner(raw).unwrap_or_else(|e| unparsed("res.partner", raw, &e)));
         }
         for raw in &moves {
-            deliveries.push(map::account_move(raw, &lookup).unwrap_or_else(|e| unparsed("account.move", raw, &e)));
+            deliveries.push(
+                map::account_move(raw, &lookup)
+                    .unwrap_or_else(|e| unparsed("account.move", raw, &e)),
+            );
         }
         let next = OdooCheckpoint {
             partners: partner_cursor,
             moves: move_cursor,
         };
-        let value = serde_json::to_value(&next).map_err(|e| ConnectorError::Permanent(format!("checkpoint: {e}")))?;
+        let value = serde_json::to_value(&next)
+            .map_err(|e| ConnectorError::Permanent(format!("checkpoint: {e}")))?;
         Ok(Batch {
             deliveries,
             checkpoint: Checkpoint(value),
@@ -195,7 +230,10 @@ fn unparsed(model: &str, raw: &RawValue, problem: &str) -> Delivery {
     tracing::warn!("Odoo {model} row skipped: {problem}");
     Delivery {
         kind: map::DELIVERY_KIND.into(),
-        external_id: format!("{model}:unparsed:{}", cuadra_sdk::sha256_hex(raw.get().as_bytes())),
+        external_id: format!(
+            "{model}:unparsed:{}",
+            cuadra_sdk::sha256_hex(raw.get().as_bytes())
+        ),
         raw: raw.get().as_bytes().to_vec(),
         records: Vec::new(),
     }

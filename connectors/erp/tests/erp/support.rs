@@ -14,13 +14,19 @@ pub fn msg(key: &str, event_type: &str, payload: serde_json::Value) -> OutboundM
         event_type: event_type.into(),
         ordering_key: "inv".into(),
         payload,
-        created_at: Utc.with_ymd_and_hms(2024, 6, 2, 15, 0, 0).single().expect("valid date"),
+        created_at: Utc
+            .with_ymd_and_hms(2024, 6, 2, 15, 0, 0)
+            .single()
+            .expect("valid date"),
         attempt: 0,
     }
 }
 
 pub fn ctx() -> CompanyContext {
-    CompanyContext { now: Utc::now(), ..CompanyContext::default() }
+    CompanyContext {
+        now: Utc::now(),
+        ..CompanyContext::default()
+    }
 }
 
 pub fn odoo_settings(fake: &FakeOdoo) -> OdooSettings {
