@@ -9,4 +9,5 @@ mod helpers;
 mod sat;
 mod statements;
 mod store;
+mod tour;
 mod webhooks;
