@@ -6,6 +6,7 @@ use crate::registry::{self, Connector};
 use crate::store::Store;
 use cuadra_sdk::{CompanyContext, FileImporter};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[derive(Clone)]
@@ -14,6 +15,17 @@ pub struct App {
     pub store: Store,
     connectors: Arc<Vec<Connector>>,
     run_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    reconcile_trigger: Arc<ReconcileTrigger>,
+}
+
+/// How long after an import the daemon waits for more before reconciling.
+const RECONCILE_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Debounce state of the background reconciliation.
+#[derive(Default)]
+struct ReconcileTrigger {
+    dirty: AtomicBool,
+    worker: AtomicBool,
 }
 
 impl App {
@@ -28,6 +40,7 @@ impl App {
             store,
             connectors: Arc::new(connectors),
             run_locks: Arc::default(),
+            reconcile_trigger: Arc::default(),
         })
     }
 
@@ -70,6 +83,52 @@ impl App {
         })
     }
 
-    /// Called after anything new reached the ledger.
-    pub fn after_import(&self) {}
+    /// Called after anything new reached the ledger: links documents and reconciles in the background, debounced,
+    /// never two runs at once.
+    pub fn after_import(&self) {
+        let t = &self.reconcile_trigger;
+        t.dirty.store(true, Ordering::SeqCst);
+        if t.worker.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            t.worker.store(false, Ordering::SeqCst);
+            return;
+        };
+        let app = self.clone();
+        handle.spawn(async move {
+            let t = app.reconcile_trigger.clone();
+            loop {
+                tokio::time::sleep(RECONCILE_DEBOUNCE).await;
+                if !t.dirty.swap(false, Ordering::SeqCst) {
+                    t.worker.store(false, Ordering::SeqCst);
+                    // An import that arrived between the two lines above found the worker still set: take it.
+                    if t.dirty.load(Ordering::SeqCst) && !t.worker.swap(true, Ordering::SeqCst) {
+                        continue;
+                    }
+                    return;
+                }
+                let lock = app.run_lock("reconcile");
+                let _guard = lock.lock().await;
+                if let Err(e) = app.reconcile_now().await {
+                    tracing::error!(error = %format!("{e:#}"), "reconciliation failed");
+                }
+            }
+        });
+    }
+
+    /// Links documents and runs the engine once (what the daemon does after imports).
+    pub async fn reconcile_now(&self) -> anyhow::Result<crate::reconcile::Summary> {
+        let options = crate::reconcile::Options::from_settings(&self.settings)?;
+        self.store.link_documents().await?;
+        let s = crate::reconcile::run(&self.store, &options, false).await?;
+        tracing::info!(
+            allocations = s.allocations,
+            links = s.same_money_links,
+            exceptions = s.exceptions,
+            ms = (s.load_ms + s.decide_ms + s.write_ms) as u64,
+            "reconciled"
+        );
+        Ok(s)
+    }
 }

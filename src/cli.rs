@@ -38,6 +38,21 @@ pub enum Command {
     },
     /// Check configuration, database and connectors.
     Doctor,
+    /// Match every undecided payment with the invoices it pays; prints what it did.
+    Reconcile {
+        /// Decide and print, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// A manual decision: PAYMENT (id from `report payments`) pays these invoices (UUID, SERIE-FOLIO or folio,
+    /// optionally `=AMOUNT`; without an amount, as much as both allow).
+    Match {
+        payment: i64,
+        #[arg(required = true, value_name = "INVOICE[=AMOUNT]")]
+        invoices: Vec<String>,
+    },
+    /// Remove an allocation (id from `report allocations`); the engine will not propose that pair again.
+    Unmatch { allocation: i64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +94,7 @@ pub enum ReportKind {
     Invoices,
     Payments,
     Allocations,
+    Exceptions,
 }
 
 /// Parses the process arguments and runs the command.
@@ -174,12 +190,90 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<i32> {
                 ReportKind::Invoices => app.store.report_invoices().await?,
                 ReportKind::Payments => app.store.report_payments().await?,
                 ReportKind::Allocations => app.store.report_allocations().await?,
+                ReportKind::Exceptions => app.store.report_exceptions().await?,
             };
             output::write(&table, args.format, args.output.as_deref())?;
             Ok(0)
         }
         Command::Sync { connector } => sync(&app, connector.as_deref()).await,
         Command::Doctor => doctor(&app).await,
+        Command::Reconcile { dry_run } => {
+            let options = crate::reconcile::Options::from_settings(&app.settings)?;
+            if !dry_run {
+                app.store.link_documents().await?;
+            }
+            let summary = crate::reconcile::run(&app.store, &options, dry_run).await?;
+            println!("{}", summary.line());
+            Ok(0)
+        }
+        Command::Match { payment, invoices } => manual_match(&app, payment, &invoices).await,
+        Command::Unmatch { allocation } => match app.store.unmatch(allocation, &actor()).await {
+            Ok(()) => {
+                println!("allocation {allocation} removed; the engine will not propose that pair again");
+                Ok(0)
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                Ok(2)
+            }
+        },
+    }
+}
+
+/// Who a manual decision is recorded as.
+fn actor() -> String {
+    let user = std::env::var("USER").unwrap_or_default();
+    if user.is_empty() {
+        "cli".to_string()
+    } else {
+        format!("cli:{user}")
+    }
+}
+
+async fn manual_match(app: &App, payment: i64, args: &[String]) -> anyhow::Result<i32> {
+    let mut lines = Vec::new();
+    for a in args {
+        let (inv, amount) = match a.split_once('=') {
+            Some((i, m)) => {
+                let micros = cuadra_sdk::parse_decimal(m.trim())
+                    .ok()
+                    .and_then(|d| cuadra_sdk::to_micros(d).ok())
+                    .filter(|m| *m > 0);
+                match micros {
+                    Some(m) => (i, Some(m)),
+                    None => {
+                        eprintln!("error: {a}: expected INVOICE=AMOUNT with a positive decimal amount");
+                        return Ok(2);
+                    }
+                }
+            }
+            None => (a.as_str(), None),
+        };
+        match app.store.find_invoice_ref(inv).await {
+            Ok(Some(id)) => lines.push((id, amount)),
+            Ok(None) => {
+                eprintln!("error: invoice {inv}: not found (give its UUID, SERIE-FOLIO or folio)");
+                return Ok(2);
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return Ok(2);
+            }
+        }
+    }
+    match app.store.manual_match(payment, &lines, &actor()).await {
+        Ok(m) => {
+            let ids: Vec<String> = m.allocation_ids.iter().map(|i| i.to_string()).collect();
+            println!("payment {payment}: allocations {} created", ids.join(", "));
+            for a in m.aliases_learned {
+                println!("learned: {a}");
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Ok(2)
+        }
     }
 }
 

@@ -24,6 +24,8 @@ pub struct Settings {
     #[serde(default)]
     pub outbox: OutboxSettings,
     #[serde(default)]
+    pub reconcile: ReconcileSettings,
+    #[serde(default)]
     pub accounts: BTreeMap<String, AccountSettings>,
     #[serde(default)]
     pub connectors: BTreeMap<String, ConnectorSettings>,
@@ -191,6 +193,41 @@ fn default_concurrency() -> u32 {
     4
 }
 
+/// `[reconcile]`: the matching engine.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileSettings {
+    /// Largest shortfall (bank fee) accepted when a payment is a little less than an invoice, as a decimal in
+    /// the payment's currency; "0.00" (the default) turns tolerance off.
+    #[serde(default = "default_tolerance")]
+    pub tolerance: String,
+}
+impl Default for ReconcileSettings {
+    fn default() -> Self {
+        ReconcileSettings {
+            tolerance: default_tolerance(),
+        }
+    }
+}
+fn default_tolerance() -> String {
+    "0.00".into()
+}
+impl ReconcileSettings {
+    /// The tolerance in micro-units.
+    pub fn tolerance_micros(&self) -> anyhow::Result<i64> {
+        let d = cuadra_sdk::parse_decimal(self.tolerance.trim()).map_err(|_| {
+            anyhow::anyhow!(
+                "reconcile.tolerance: expected a decimal amount such as \"5.00\", found {:?}",
+                self.tolerance
+            )
+        })?;
+        if d.is_sign_negative() {
+            bail!("reconcile.tolerance: expected zero or more, found {:?}", self.tolerance);
+        }
+        cuadra_sdk::to_micros(d).map_err(|e| anyhow::anyhow!("reconcile.tolerance: {e}"))
+    }
+}
+
 /// One of the company's own bank accounts, named for `--account NAME`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -290,6 +327,7 @@ impl Settings {
                     self.http.listen
                 )
             })?;
+        self.reconcile.tolerance_micros()?;
         if self.outbox.retry_schedule_secs.is_empty() {
             bail!("outbox.retry_schedule_secs: expected at least one delay");
         }

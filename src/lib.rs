@@ -19,6 +19,7 @@ pub mod daemon;
 pub mod import;
 pub mod metrics;
 pub mod output;
+pub mod reconcile;
 pub mod registry;
 pub mod scheduler;
 pub mod store;

@@ -7,6 +7,7 @@
 
 mod ingest;
 mod link;
+mod reconcile;
 mod reports;
 
 pub use ingest::{
@@ -14,6 +15,7 @@ pub use ingest::{
     IngestSummary,
 };
 pub use link::LinkSummary;
+pub use reconcile::{ManualMatch, EXCEPTION_COLUMNS};
 pub use reports::*;
 
 use anyhow::Context;

@@ -1,0 +1,1244 @@
+//! The passes. Pure: [`decide`] reads an [`Input`] and returns a [`Decision`].
+
+use super::text::{self, Fragment};
+use super::*;
+use crate::store::money;
+use cuadra_sdk::InvoiceRef;
+use std::collections::{HashMap, HashSet};
+
+/// Generic RFCs many customers share: never identify a customer.
+const GENERIC_RFCS: &[&str] = &["XAXX010101000", "XEXX010101000"];
+/// Days after a payment in which an invoice may still be issued for it (invoices dated a little later).
+const ISSUE_SLACK_DAYS: i64 = 7;
+/// Subset search bounds.
+const SUBSET_MAX_INVOICES: usize = 40;
+const SUBSET_MAX_SIZE: usize = 8;
+const SUBSET_BUDGET: usize = 200_000;
+/// Fuzzy name acceptance: score and margin over the next customer.
+const NAME_ACCEPT: f64 = 0.92;
+const NAME_MARGIN: f64 = 0.04;
+/// Blocks larger than this are too common a word to compare against.
+const NAME_BLOCK_MAX: usize = 5_000;
+
+#[derive(Debug, Clone)]
+struct Who {
+    rfc: String,
+    how: &'static str,
+    confidence: u8,
+    detail: String,
+}
+
+#[derive(Debug, Clone)]
+enum Payer {
+    Known(Who),
+    Conflict(String),
+    Unknown,
+}
+
+struct Ctx<'a> {
+    inv: &'a [InvoiceIn],
+    open: Vec<i64>,
+    by_uuid: HashMap<String, usize>,
+    by_uuid_prefix: HashMap<String, Vec<usize>>,
+    by_uuid_suffix: HashMap<String, Vec<usize>>,
+    by_folio: HashMap<String, Vec<usize>>,
+    by_erp: HashMap<String, Vec<usize>>,
+    by_customer: HashMap<&'a str, Vec<usize>>,
+    by_amount: HashMap<(&'a str, i64), Vec<usize>>,
+    rfc_of_customer: HashMap<i64, String>,
+    customer_of_rfc: HashMap<String, i64>,
+    display_name: HashMap<String, String>,
+    accounts: HashMap<String, Vec<String>>,
+    references: HashMap<String, Vec<String>>,
+    name_aliases: HashMap<String, Vec<String>>,
+    erp_customers: HashMap<String, Vec<String>>,
+    names_exact: HashMap<String, Vec<String>>,
+    name_blocks: HashMap<String, Vec<(String, String)>>,
+    known_rfcs: HashSet<String>,
+    rejected: &'a HashSet<(i64, i64)>,
+    opts: &'a Options,
+}
+
+fn uuid_key(u: &str) -> String {
+    u.chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .collect::<String>()
+        .to_uppercase()
+}
+
+fn push_unique(v: &mut Vec<String>, s: &str) {
+    if !v.iter().any(|x| x == s) {
+        v.push(s.to_string());
+    }
+}
+
+impl<'a> Ctx<'a> {
+    fn new(input: &'a Input, invoices: &'a [InvoiceIn], opts: &'a Options) -> Ctx<'a> {
+        let mut c = Ctx {
+            inv: invoices,
+            open: invoices.iter().map(|i| i.open).collect(),
+            by_uuid: HashMap::with_capacity(invoices.len()),
+            by_uuid_prefix: HashMap::with_capacity(invoices.len()),
+            by_uuid_suffix: HashMap::with_capacity(invoices.len()),
+            by_folio: HashMap::with_capacity(invoices.len()),
+            by_erp: HashMap::new(),
+            by_customer: HashMap::new(),
+            by_amount: HashMap::with_capacity(invoices.len()),
+            rfc_of_customer: HashMap::new(),
+            customer_of_rfc: HashMap::new(),
+            display_name: HashMap::new(),
+            accounts: HashMap::new(),
+            references: HashMap::new(),
+            name_aliases: HashMap::new(),
+            erp_customers: HashMap::new(),
+            names_exact: HashMap::new(),
+            name_blocks: HashMap::new(),
+            known_rfcs: HashSet::new(),
+            rejected: &input.rejected,
+            opts,
+        };
+        for (idx, i) in invoices.iter().enumerate() {
+            if let Some(u) = &i.uuid {
+                let k = uuid_key(u);
+                if k.len() == 32 {
+                    c.by_uuid_prefix.entry(k[..8].to_string()).or_default().push(idx);
+                    c.by_uuid_suffix.entry(k[24..].to_string()).or_default().push(idx);
+                }
+                c.by_uuid.insert(k, idx);
+            }
+            if let Some(f) = &i.folio {
+                c.by_folio.entry(text::folio_key(f)).or_default().push(idx);
+            }
+            if let Some(e) = &i.erp_id {
+                c.by_erp.entry(e.trim().to_string()).or_default().push(idx);
+            }
+            if let Some(r) = &i.customer_rfc {
+                if !GENERIC_RFCS.contains(&r.as_str()) {
+                    c.by_customer.entry(r.as_str()).or_default().push(idx);
+                    c.known_rfcs.insert(r.clone());
+                }
+            }
+            c.by_amount.entry((i.currency.as_str(), i.open)).or_default().push(idx);
+        }
+        for cu in &input.customers {
+            let Some(rfc) = cu.rfc.as_ref().filter(|r| !GENERIC_RFCS.contains(&r.as_str())) else {
+                continue;
+            };
+            c.rfc_of_customer.insert(cu.id, rfc.clone());
+            c.customer_of_rfc.insert(rfc.clone(), cu.id);
+            c.display_name.insert(rfc.clone(), cu.name.clone());
+            c.known_rfcs.insert(rfc.clone());
+            if let Some(r) = &cu.payment_reference {
+                let k = text::id_key(r);
+                if !k.is_empty() {
+                    push_unique(c.references.entry(k).or_default(), rfc);
+                }
+            }
+            if let Some(e) = &cu.erp_id {
+                push_unique(c.erp_customers.entry(e.trim().to_string()).or_default(), rfc);
+            }
+            c.add_name(rfc, &cu.name);
+        }
+        for (rfc, name) in &input.invoice_names {
+            if GENERIC_RFCS.contains(&rfc.as_str()) {
+                continue;
+            }
+            c.display_name.entry(rfc.clone()).or_insert_with(|| name.clone());
+            c.add_name(rfc, name);
+        }
+        for a in &input.aliases {
+            let Some(rfc) = c.rfc_of_customer.get(&a.customer_id).cloned() else {
+                continue;
+            };
+            match a.kind.as_str() {
+                "account" => push_unique(
+                    c.accounts
+                        .entry(crate::store::normalize_account(&a.value))
+                        .or_default(),
+                    &rfc,
+                ),
+                "reference" => {
+                    let k = text::id_key(&a.value);
+                    if !k.is_empty() {
+                        push_unique(c.references.entry(k).or_default(), &rfc);
+                    }
+                }
+                "name" => {
+                    let k = text::name_key(&a.value);
+                    if !k.is_empty() {
+                        push_unique(c.name_aliases.entry(k).or_default(), &rfc);
+                    }
+                }
+                _ => {}
+            }
+        }
+        c
+    }
+
+    fn add_name(&mut self, rfc: &str, name: &str) {
+        let key = text::name_key(name);
+        if key.is_empty() {
+            return;
+        }
+        let list = self.names_exact.entry(key.clone()).or_default();
+        if list.iter().any(|x| x == rfc) {
+            return;
+        }
+        list.push(rfc.to_string());
+        for t in text::block_tokens(&key) {
+            self.name_blocks
+                .entry(t.to_string())
+                .or_default()
+                .push((rfc.to_string(), key.clone()));
+        }
+    }
+
+    fn name_of(&self, rfc: &str) -> String {
+        self.display_name
+            .get(rfc)
+            .cloned()
+            .unwrap_or_else(|| rfc.to_string())
+    }
+
+    /// Pass 3: who paid.
+    fn identify(&self, p: &PaymentIn) -> Payer {
+        let mut strong: Vec<Who> = Vec::new();
+        if let Some(acct) = p.payer_account.as_deref().map(crate::store::normalize_account) {
+            if let Some(list) = self.accounts.get(&acct) {
+                if list.len() == 1 {
+                    strong.push(Who {
+                        rfc: list[0].clone(),
+                        how: "account",
+                        confidence: 97,
+                        detail: format!("account {acct} is {}'s", list[0]),
+                    });
+                }
+            }
+        }
+        if let Some(r) = p.referencia.as_deref().map(text::id_key).filter(|r| !r.is_empty()) {
+            if let Some(list) = self.references.get(&r) {
+                if list.len() == 1 {
+                    strong.push(Who {
+                        rfc: list[0].clone(),
+                        how: "reference",
+                        confidence: 96,
+                        detail: format!("referencia {r} is {}'s", list[0]),
+                    });
+                }
+            }
+        }
+        if let Some(rfc) = p
+            .payer_rfc
+            .as_deref()
+            .map(|r| r.trim().to_uppercase())
+            .filter(|r| (12..=13).contains(&r.len()) && !GENERIC_RFCS.contains(&r.as_str()))
+        {
+            if self.known_rfcs.contains(&rfc) {
+                strong.push(Who {
+                    detail: format!("payer RFC {rfc}"),
+                    rfc,
+                    how: "rfc",
+                    confidence: 96,
+                });
+            }
+        }
+        if let Some(h) = p.customer_hint.as_deref().map(str::trim) {
+            if let Some(list) = self.erp_customers.get(h) {
+                if list.len() == 1 {
+                    strong.push(Who {
+                        rfc: list[0].clone(),
+                        how: "hint",
+                        confidence: 94,
+                        detail: format!("provider metadata names customer {h}"),
+                    });
+                }
+            } else if self.known_rfcs.contains(&h.to_uppercase()) {
+                strong.push(Who {
+                    rfc: h.to_uppercase(),
+                    how: "hint",
+                    confidence: 94,
+                    detail: format!("provider metadata names customer {h}"),
+                });
+            }
+        }
+        if let Some(first) = strong.first() {
+            if let Some(other) = strong.iter().find(|w| w.rfc != first.rfc) {
+                return Payer::Conflict(format!(
+                    "{} says {} but {} says {}",
+                    first.how, first.rfc, other.how, other.rfc
+                ));
+            }
+            return Payer::Known(first.clone());
+        }
+        let Some(name) = p.payer_name.as_deref() else {
+            return Payer::Unknown;
+        };
+        let key = text::name_key(name);
+        if key.len() < 3 {
+            return Payer::Unknown;
+        }
+        if let Some(list) = self.name_aliases.get(&key) {
+            if list.len() == 1 {
+                return Payer::Known(Who {
+                    rfc: list[0].clone(),
+                    how: "learned_name",
+                    confidence: 93,
+                    detail: format!("payer name {name:?} was matched to {} before", list[0]),
+                });
+            }
+        }
+        if let Some(list) = self.names_exact.get(&key) {
+            return if list.len() == 1 {
+                Payer::Known(Who {
+                    rfc: list[0].clone(),
+                    how: "name",
+                    confidence: 90,
+                    detail: format!("payer name {name:?} is {}", self.name_of(&list[0])),
+                })
+            } else {
+                Payer::Conflict(format!("payer name {name:?} fits {} customers", list.len()))
+            };
+        }
+        // Tolerant comparison within the blocks of the name's words.
+        let mut best: HashMap<&str, f64> = HashMap::new();
+        for t in text::block_tokens(&key) {
+            let Some(block) = self.name_blocks.get(t) else { continue };
+            if block.len() > NAME_BLOCK_MAX {
+                continue;
+            }
+            for (rfc, ckey) in block {
+                let s = text::name_similarity(&key, ckey);
+                let e = best.entry(rfc.as_str()).or_insert(0.0);
+                if s > *e {
+                    *e = s;
+                }
+            }
+        }
+        let mut ranked: Vec<(&str, f64)> = best.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+        match ranked.as_slice() {
+            [(rfc, s), rest @ ..]
+                if *s >= NAME_ACCEPT && rest.first().map_or(true, |(_, s2)| s - s2 >= NAME_MARGIN) =>
+            {
+                Payer::Known(Who {
+                    rfc: rfc.to_string(),
+                    how: "similar_name",
+                    confidence: 82,
+                    detail: format!(
+                        "payer name {name:?} resembles {} ({:.0}%)",
+                        self.name_of(rfc),
+                        s * 100.0
+                    ),
+                })
+            }
+            _ => Payer::Unknown,
+        }
+    }
+
+    fn usable(&self, p: &PaymentIn, idx: usize) -> bool {
+        self.open[idx] > 0
+            && self.inv[idx].currency == p.currency
+            && !self.rejected.contains(&(p.id, self.inv[idx].id))
+    }
+
+    fn issued_in_time(&self, p: &PaymentIn, idx: usize) -> bool {
+        (self.inv[idx].issued_on - p.booked_on).num_days() <= ISSUE_SLACK_DAYS
+    }
+
+    fn label(&self, idx: usize) -> String {
+        let i = &self.inv[idx];
+        match (&i.serie, &i.folio) {
+            (Some(s), Some(f)) if !s.is_empty() => format!("{s}-{f}"),
+            (_, Some(f)) => f.clone(),
+            _ => i.uuid.clone().unwrap_or_else(|| format!("#{}", i.id)),
+        }
+    }
+
+    /// Invoices a text names (serie/folio or UUID fragments).
+    fn named_by(&self, frags: &[Fragment]) -> Vec<(usize, &'static str)> {
+        let mut out: Vec<(usize, &'static str)> = Vec::new();
+        let add = |idx: usize, how: &'static str, out: &mut Vec<(usize, &'static str)>| {
+            if !out.iter().any(|(i, _)| *i == idx) {
+                out.push((idx, how));
+            }
+        };
+        for f in frags {
+            match f {
+                Fragment::Uuid(hex) => {
+                    if hex.len() == 32 {
+                        if let Some(&i) = self.by_uuid.get(hex) {
+                            add(i, "uuid", &mut out);
+                        }
+                        continue;
+                    }
+                    if let Some(l) = self.by_uuid_prefix.get(&hex[..8]) {
+                        for &i in l {
+                            if uuid_key(self.inv[i].uuid.as_deref().unwrap_or("")).starts_with(hex.as_str()) {
+                                add(i, "uuid", &mut out);
+                            }
+                        }
+                    }
+                    if let Some(l) = self.by_uuid_suffix.get(&hex[hex.len() - 8..]) {
+                        for &i in l {
+                            if uuid_key(self.inv[i].uuid.as_deref().unwrap_or("")).ends_with(hex.as_str()) {
+                                add(i, "uuid", &mut out);
+                            }
+                        }
+                    }
+                }
+                Fragment::Folio { serie, number } => {
+                    let Some(l) = self.by_folio.get(number) else { continue };
+                    for &i in l {
+                        let inv_serie = self.inv[i].serie.as_deref().map(text::serie_key).unwrap_or_default();
+                        match serie {
+                            Some(s) if *s == inv_serie => add(i, "serie_folio", &mut out),
+                            Some(_) => {}
+                            None => add(i, "folio", &mut out),
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn alloc(
+        &mut self,
+        p: &PaymentIn,
+        idx: usize,
+        amount: i64,
+        method: &'static str,
+        confidence: u8,
+        explanation: String,
+    ) -> NewAllocation {
+        self.open[idx] -= amount;
+        NewAllocation {
+            payment_id: p.id,
+            invoice_id: self.inv[idx].id,
+            amount,
+            currency: self.inv[idx].currency.clone(),
+            method,
+            confidence,
+            explanation,
+        }
+    }
+
+    /// Pass 1: remittance lines naming invoices (provider/ERP metadata, REP lines by serie/folio).
+    fn remittance(&mut self, p: &PaymentIn, payer: &Payer) -> Option<Result<Vec<NewAllocation>, String>> {
+        let lines: Vec<_> = p
+            .remittance
+            .iter()
+            .filter(|l| !(p.kind == "rep" && matches!(l.invoice, InvoiceRef::Uuid(_))))
+            .collect();
+        if lines.is_empty() {
+            return None;
+        }
+        let payer_rfc = match payer {
+            Payer::Known(w) => Some(w.rfc.clone()),
+            _ => p.payer_rfc.clone(),
+        };
+        let mut resolved: Vec<(usize, Option<i64>, String)> = Vec::new();
+        for l in &lines {
+            let (found, named): (Vec<usize>, String) = match &l.invoice {
+                InvoiceRef::Uuid(u) => (
+                    self.by_uuid.get(&uuid_key(u.as_str())).copied().into_iter().collect(),
+                    format!("UUID {}", u.as_str()),
+                ),
+                InvoiceRef::SerieFolio { serie, folio } => {
+                    let sk = serie.as_deref().map(text::serie_key).unwrap_or_default();
+                    let mut v: Vec<usize> = self
+                        .by_folio
+                        .get(&text::folio_key(folio))
+                        .map(|l| {
+                            l.iter()
+                                .copied()
+                                .filter(|&i| self.inv[i].serie.as_deref().map(text::serie_key).unwrap_or_default() == sk)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    if v.len() > 1 {
+                        if let Some(r) = &payer_rfc {
+                            v.retain(|&i| self.inv[i].customer_rfc.as_deref() == Some(r.as_str()));
+                        }
+                    }
+                    (v, format!("serie/folio {}{}", serie.as_deref().map(|s| format!("{s}-")).unwrap_or_default(), folio))
+                }
+                InvoiceRef::ErpId(e) => {
+                    let mut v = self.by_erp.get(e.trim()).cloned().unwrap_or_default();
+                    if v.len() > 1 {
+                        if let Some(r) = &payer_rfc {
+                            v.retain(|&i| self.inv[i].customer_rfc.as_deref() == Some(r.as_str()));
+                        }
+                    }
+                    (v, format!("ERP id {e}"))
+                }
+            };
+            if found.len() != 1 {
+                return Some(Err(format!(
+                    "remittance names {named}, which {}",
+                    if found.is_empty() { "is not an open invoice in the ledger" } else { "fits several invoices" }
+                )));
+            }
+            let idx = found[0];
+            if self.inv[idx].currency != p.currency && l.amount.is_none() {
+                return Some(Err(format!("remittance names {named}, an invoice in {}", self.inv[idx].currency)));
+            }
+            if let Some(m) = &l.amount {
+                if m.currency().as_str() != self.inv[idx].currency {
+                    return Some(Err(format!("remittance pays {named} in another currency than the invoice")));
+                }
+            }
+            if self.rejected.contains(&(p.id, self.inv[idx].id)) {
+                return Some(Err(format!("remittance names {named}, a pair a person removed")));
+            }
+            let amount = l.amount.as_ref().and_then(|m| cuadra_sdk::to_micros(m.amount()).ok());
+            resolved.push((idx, amount, named));
+        }
+        let mut out = Vec::new();
+        let mut left = p.amount;
+        let all_have_amounts = resolved.iter().all(|r| r.1.is_some());
+        if !all_have_amounts && resolved.len() > 1 {
+            let sum: i64 = resolved.iter().map(|r| self.open[r.0].max(0)).sum();
+            if sum != p.amount {
+                return Some(Err(format!(
+                    "remittance names {} invoices without amounts whose balances do not add up to the payment",
+                    resolved.len()
+                )));
+            }
+        }
+        for (idx, amount, named) in resolved {
+            let open = self.open[idx];
+            let amt = match amount {
+                Some(a) => a,
+                None => open.min(left),
+            };
+            if amt <= 0 || amt > open {
+                return Some(Err(format!(
+                    "remittance pays {} on {named}, whose balance is {}",
+                    money(amt, &self.inv[idx].currency),
+                    money(open, &self.inv[idx].currency)
+                )));
+            }
+            if self.inv[idx].currency == p.currency {
+                if amt > left {
+                    return Some(Err("remittance lines add up to more than the payment".into()));
+                }
+                left -= amt;
+            }
+            let label = self.label(idx);
+            out.push(self.alloc(
+                p,
+                idx,
+                amt,
+                "remittance",
+                99,
+                format!("{} {} names {named} ({label}) and pays {}", p.kind, p.external_id, money(amt, &p.currency)),
+            ));
+        }
+        Some(Ok(out))
+    }
+
+    /// Pass 4a: references in the text that the amount confirms.
+    fn by_reference(&mut self, p: &PaymentIn, payer: &Payer, frags: &[Fragment]) -> Option<Vec<NewAllocation>> {
+        if frags.is_empty() {
+            return None;
+        }
+        let named: Vec<(usize, &'static str)> =
+            self.named_by(frags).into_iter().filter(|(i, _)| self.usable(p, *i)).collect();
+        if named.is_empty() {
+            return None;
+        }
+        let (mine, who): (Vec<(usize, &'static str)>, Option<&Who>) = match payer {
+            Payer::Known(w) => {
+                let m: Vec<_> = named
+                    .iter()
+                    .copied()
+                    .filter(|(i, _)| self.inv[*i].customer_rfc.as_deref() == Some(w.rfc.as_str()))
+                    .collect();
+                if m.is_empty() {
+                    (named.clone(), None)
+                } else {
+                    (m, Some(w))
+                }
+            }
+            _ => (named.clone(), None),
+        };
+        // One named invoice whose balance is the amount.
+        let exact: Vec<(usize, &'static str)> = mine.iter().copied().filter(|(i, _)| self.open[*i] == p.amount).collect();
+        let payer_text = who
+            .map(|w| format!("payer identified by {}; ", w.detail))
+            .unwrap_or_else(|| "payer not identified; ".into());
+        let conf_base: u8 = if who.is_some() { 98 } else { 92 };
+        if exact.len() == 1 {
+            let (idx, how) = exact[0];
+            let label = self.label(idx);
+            let expl = format!(
+                "{payer_text}concepto names {label} by {how} and the amount {} is its balance",
+                money(p.amount, &p.currency)
+            );
+            return Some(vec![self.alloc(p, idx, p.amount, "reference", conf_base, expl)]);
+        }
+        if exact.len() > 1 {
+            return None;
+        }
+        // Several named invoices that together are the amount.
+        if mine.len() > 1 && mine.len() <= 20 {
+            let sum: i64 = mine.iter().map(|(i, _)| self.open[*i]).sum();
+            if sum == p.amount {
+                let labels: Vec<String> = mine.iter().map(|(i, _)| self.label(*i)).collect();
+                let mut out = Vec::new();
+                for (idx, how) in mine.clone() {
+                    let amt = self.open[idx];
+                    let expl = format!(
+                        "{payer_text}concepto names {} (by {how}); their balances add up to the amount {}",
+                        labels.join(", "),
+                        money(p.amount, &p.currency)
+                    );
+                    out.push(self.alloc(p, idx, amt, "reference", conf_base - 1, expl));
+                }
+                return Some(out);
+            }
+        }
+        // A bank fee short of one named invoice.
+        if self.opts.tolerance > 0 && mine.len() == 1 {
+            let (idx, how) = mine[0];
+            let diff = self.open[idx] - p.amount;
+            if diff > 0 && diff <= self.opts.tolerance {
+                let label = self.label(idx);
+                let cur = p.currency.clone();
+                let expl = format!(
+                    "{payer_text}concepto names {label} by {how}; amount {} is {} short of its balance, within the tolerance {}",
+                    money(p.amount, &cur),
+                    money(diff, &cur),
+                    money(self.opts.tolerance, &cur)
+                );
+                let a = self.alloc(p, idx, p.amount, "reference", conf_base - 3, expl);
+                let t = self.alloc(
+                    p,
+                    idx,
+                    diff,
+                    "tolerance",
+                    conf_base - 3,
+                    format!("difference of {} on {label} tolerated as a bank fee (tolerance {})", money(diff, &cur), money(self.opts.tolerance, &cur)),
+                );
+                return Some(vec![a, t]);
+            }
+        }
+        None
+    }
+
+    /// Pass 4b: with the payer known, the amount (one invoice, a combination, a partial payment with a reference).
+    fn by_amount(
+        &mut self,
+        p: &PaymentIn,
+        payer: &Payer,
+        frags: &[Fragment],
+    ) -> Result<Vec<NewAllocation>, (String, Vec<usize>)> {
+        if let Some(acct) = p.payer_account.as_deref().map(crate::store::normalize_account) {
+            if self.opts.own_accounts.contains(&acct) {
+                return Err(("own_transfer: from one of the company's own accounts".into(), vec![]));
+            }
+        }
+        let named: Vec<usize> = self
+            .named_by(frags)
+            .into_iter()
+            .map(|(i, _)| i)
+            .filter(|i| self.usable(p, *i))
+            .collect();
+        let who = match payer {
+            Payer::Known(w) => w.clone(),
+            Payer::Conflict(why) => {
+                let mut cands = named.clone();
+                cands.extend(self.same_amount(p));
+                return Err((format!("conflicting_payer: {why}"), cands));
+            }
+            Payer::Unknown => {
+                let mut cands = named.clone();
+                cands.extend(self.same_amount(p));
+                let c = p.concepto.as_deref().unwrap_or("").to_uppercase();
+                let reason = if c.contains("INTERES") {
+                    "not_receivable: looks like bank interest".to_string()
+                } else if named.is_empty() {
+                    "unknown_payer: no account, reference, RFC or name identifies the customer".to_string()
+                } else {
+                    "unknown_payer: the concepto names an invoice but the amount does not confirm it".to_string()
+                };
+                return Err((reason, cands));
+            }
+        };
+        let all: Vec<usize> = self
+            .by_customer
+            .get(who.rfc.as_str())
+            .map(|l| l.iter().copied().filter(|&i| self.usable(p, i)).collect())
+            .unwrap_or_default();
+        let cust = self.name_of(&who.rfc);
+        if all.is_empty() {
+            let mut named = named;
+            named.extend(self.customer_invoices_for_review(p, &who.rfc));
+            return Err((
+                format!("no_open_invoice: payer identified as {cust} ({}) by {}, who has no open invoice in {}", who.rfc, who.how, p.currency),
+                named,
+            ));
+        }
+        let in_time: Vec<usize> = all.iter().copied().filter(|&i| self.issued_in_time(p, i)).collect();
+        let named_mine: Vec<usize> =
+            named.iter().copied().filter(|i| self.inv[*i].customer_rfc.as_deref() == Some(who.rfc.as_str())).collect();
+        let exact: Vec<usize> = in_time.iter().copied().filter(|&i| self.open[i] == p.amount).collect();
+        let cur = p.currency.clone();
+        let base = format!("payer identified by {}", who.detail);
+        // A partial payment needs a reference naming exactly one of the customer's invoices, above the amount.
+        let partial = match named_mine.as_slice() {
+            [one] if self.open[*one] > p.amount => Some(*one),
+            _ => None,
+        };
+        if exact.len() == 1 {
+            let idx = exact[0];
+            if partial.is_some() {
+                let mut c = vec![idx];
+                c.extend(named_mine.iter().copied());
+                return Err((
+                    format!("ambiguous: the concepto names {} (a partial payment?) but the amount equals the balance of {}", self.label(partial.unwrap()), self.label(idx)),
+                    c,
+                ));
+            }
+            let label = self.label(idx);
+            let cited: Vec<&str> = frags
+                .iter()
+                .filter_map(|f| match f {
+                    Fragment::Folio { number, .. } => Some(number.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let own_folio = self.inv[idx].folio.as_deref().map(text::folio_key).unwrap_or_default();
+            let (method, conf, note) = if cited.iter().any(|n| text::folio_typo(n, &own_folio)) {
+                ("amount", who.confidence.saturating_sub(4), "; the concepto's folio looks like a typo of it".to_string())
+            } else if named.is_empty() || named.contains(&idx) {
+                ("amount", who.confidence.saturating_sub(2), String::new())
+            } else {
+                ("amount", who.confidence.saturating_sub(12), "; the invoice the concepto names does not fit the amount and was not trusted".to_string())
+            };
+            let expl = format!(
+                "{base}; amount {} is the balance of {label}, the only such open invoice of {cust}{note}",
+                money(p.amount, &cur)
+            );
+            return Ok(vec![self.alloc(p, idx, p.amount, method, conf, expl)]);
+        }
+        if exact.len() > 1 {
+            let mut c = exact.clone();
+            c.extend(named_mine);
+            return Err((
+                format!("ambiguous_amount: {} open invoices of {cust} have the balance {}", exact.len(), money(p.amount, &cur)),
+                c,
+            ));
+        }
+        if let Some(idx) = partial {
+            let label = self.label(idx);
+            let expl = format!(
+                "{base}; concepto names {label}; {} is a partial payment of its balance {}",
+                money(p.amount, &cur),
+                money(self.open[idx], &cur)
+            );
+            let conf = who.confidence.saturating_sub(12);
+            return Ok(vec![self.alloc(p, idx, p.amount, "partial", conf, expl)]);
+        }
+        // A bank fee short of exactly one invoice.
+        if self.opts.tolerance > 0 {
+            let near: Vec<usize> = in_time
+                .iter()
+                .copied()
+                .filter(|&i| self.open[i] > p.amount && self.open[i] - p.amount <= self.opts.tolerance)
+                .collect();
+            if near.len() == 1 {
+                let idx = near[0];
+                let diff = self.open[idx] - p.amount;
+                let label = self.label(idx);
+                let expl = format!(
+                    "{base}; amount {} is {} short of the balance of {label}, within the tolerance {}",
+                    money(p.amount, &cur),
+                    money(diff, &cur),
+                    money(self.opts.tolerance, &cur)
+                );
+                let conf = who.confidence.saturating_sub(6);
+                let a = self.alloc(p, idx, p.amount, "amount", conf, expl);
+                let t = self.alloc(
+                    p,
+                    idx,
+                    diff,
+                    "tolerance",
+                    conf,
+                    format!("difference of {} on {label} tolerated as a bank fee (tolerance {})", money(diff, &cur), money(self.opts.tolerance, &cur)),
+                );
+                return Ok(vec![a, t]);
+            }
+        }
+        // An exact combination of the customer's open invoices.
+        let pool: Vec<usize> = in_time.iter().copied().filter(|&i| self.open[i] < p.amount).collect();
+        match subset(&pool.iter().map(|&i| self.open[i]).collect::<Vec<_>>(), p.amount) {
+            Subset::Unique(sel) => {
+                let chosen: Vec<usize> = sel.iter().map(|&k| pool[k]).collect();
+                let labels: Vec<String> = chosen.iter().map(|&i| self.label(i)).collect();
+                let expl = format!(
+                    "{base}; amount {} is exactly the sum of the balances of {} (the only combination among {} open invoices of {cust})",
+                    money(p.amount, &cur),
+                    labels.join(", "),
+                    pool.len()
+                );
+                let conf = who.confidence.saturating_sub(7);
+                let mut out = Vec::new();
+                for i in chosen {
+                    let amt = self.open[i];
+                    out.push(self.alloc(p, i, amt, "combination", conf, expl.clone()));
+                }
+                Ok(out)
+            }
+            Subset::Several => Err((
+                format!("ambiguous_combination: several combinations of {cust}'s open invoices add up to {}", money(p.amount, &cur)),
+                all,
+            )),
+            Subset::None | Subset::TooLarge => {
+                let total: i64 = all.iter().map(|&i| self.open[i]).sum();
+                let reason = if p.amount > total {
+                    format!("overpayment: {} exceeds everything {cust} owes in {cur} ({})", money(p.amount, &cur), money(total, &cur))
+                } else {
+                    format!("no_amount_match: payer identified as {cust} by {}, but no open invoice or combination is {}", who.how, money(p.amount, &cur))
+                };
+                let mut c = named_mine;
+                c.extend(self.customer_invoices_for_review(p, &who.rfc));
+                Err((reason, c))
+            }
+        }
+    }
+
+    /// The payer's open invoices in the payment's currency, including pairs a person removed (shown, ranked low).
+    fn customer_invoices_for_review(&self, p: &PaymentIn, rfc: &str) -> Vec<usize> {
+        self.by_customer
+            .get(rfc)
+            .map(|l| {
+                l.iter()
+                    .copied()
+                    .filter(|&i| self.open[i] > 0 && self.inv[i].currency == p.currency)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn same_amount(&self, p: &PaymentIn) -> Vec<usize> {
+        self.by_amount
+            .get(&(p.currency.as_str(), p.amount))
+            .map(|l| l.iter().copied().filter(|&i| self.usable(p, i)).take(50).collect())
+            .unwrap_or_default()
+    }
+
+    /// Ranked candidates for an exception: named invoices and the payer's first, closest amount first.
+    fn candidates(&self, p: &PaymentIn, payer: &Payer, frags: &[Fragment], pool: Vec<usize>) -> serde_json::Value {
+        let named: HashSet<usize> = self.named_by(frags).into_iter().map(|(i, _)| i).collect();
+        let payer_rfc = match payer {
+            Payer::Known(w) => Some(w.rfc.as_str()),
+            _ => None,
+        };
+        let mut seen = HashSet::new();
+        let mut scored: Vec<(f64, usize, Vec<&'static str>)> = Vec::new();
+        for i in pool.into_iter().chain(named.iter().copied()) {
+            if !seen.insert(i) || self.open[i] <= 0 || self.inv[i].currency != p.currency {
+                continue;
+            }
+            let mut s = 0.0;
+            let mut why = Vec::new();
+            if payer_rfc.is_some() && self.inv[i].customer_rfc.as_deref() == payer_rfc {
+                s += 0.4;
+                why.push("payer's invoice");
+            }
+            if named.contains(&i) {
+                s += 0.3;
+                why.push("named in concepto");
+            }
+            if self.open[i] == p.amount {
+                s += 0.3;
+                why.push("same amount");
+            } else {
+                let d = (self.open[i] - p.amount).abs() as f64 / p.amount.max(1) as f64;
+                s += 0.2 * (1.0 - d.min(1.0));
+            }
+            if self.rejected.contains(&(p.id, self.inv[i].id)) {
+                s -= 0.5;
+                why.push("removed by a person");
+            }
+            scored.push((s, i, why));
+        }
+        scored.sort_by(|a, b| {
+            b.0.total_cmp(&a.0)
+                .then(self.inv[a.1].issued_on.cmp(&self.inv[b.1].issued_on))
+                .then(self.inv[a.1].uuid.cmp(&self.inv[b.1].uuid))
+        });
+        serde_json::Value::Array(
+            scored
+                .into_iter()
+                .take(5)
+                .map(|(s, i, why)| {
+                    let inv = &self.inv[i];
+                    serde_json::json!({
+                        "invoice_uuid": inv.uuid,
+                        "serie": inv.serie,
+                        "folio": inv.folio,
+                        "customer_rfc": inv.customer_rfc,
+                        "balance": money(self.open[i], &inv.currency),
+                        "score": (s.clamp(0.0, 1.0) * 100.0).round() / 100.0,
+                        "why": why.join(", "),
+                    })
+                })
+                .collect(),
+        )
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Subset {
+    Unique(Vec<usize>),
+    Several,
+    None,
+    TooLarge,
+}
+
+/// Bounded exact subset-sum: sizes 2..=SUBSET_MAX_SIZE over at most SUBSET_MAX_INVOICES amounts; stops at the
+/// second solution or when the node budget is spent (then no answer is trusted).
+fn subset(amounts: &[i64], target: i64) -> Subset {
+    let n = amounts.len();
+    if n < 2 {
+        return Subset::None;
+    }
+    if n > SUBSET_MAX_INVOICES {
+        return Subset::TooLarge;
+    }
+    let total: i64 = amounts.iter().sum();
+    if total < target {
+        return Subset::None;
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| amounts[b].cmp(&amounts[a]).then(a.cmp(&b)));
+    let sorted: Vec<i64> = order.iter().map(|&i| amounts[i]).collect();
+    let mut suffix = vec![0i64; n + 1];
+    for i in (0..n).rev() {
+        suffix[i] = suffix[i + 1] + sorted[i];
+    }
+    struct S<'a> {
+        a: &'a [i64],
+        suffix: &'a [i64],
+        found: Vec<Vec<usize>>,
+        nodes: usize,
+        cur: Vec<usize>,
+    }
+    fn go(s: &mut S, start: usize, left: i64) -> bool {
+        s.nodes += 1;
+        if s.nodes > SUBSET_BUDGET {
+            return false;
+        }
+        if left == 0 {
+            if s.cur.len() >= 2 {
+                s.found.push(s.cur.clone());
+            }
+            return s.found.len() < 2;
+        }
+        if s.cur.len() >= SUBSET_MAX_SIZE || start >= s.a.len() || s.suffix[start] < left {
+            return true;
+        }
+        for i in start..s.a.len() {
+            if s.a[i] > left {
+                continue;
+            }
+            if s.suffix[i] < left {
+                break;
+            }
+            s.cur.push(i);
+            let cont = go(s, i + 1, left - s.a[i]);
+            s.cur.pop();
+            if !cont {
+                return false;
+            }
+        }
+        true
+    }
+    let mut s = S {
+        a: &sorted,
+        suffix: &suffix,
+        found: vec![],
+        nodes: 0,
+        cur: vec![],
+    };
+    let complete = go(&mut s, 0, target);
+    match s.found.len() {
+        0 if complete => Subset::None,
+        0 => Subset::TooLarge,
+        1 if complete => Subset::Unique(s.found[0].iter().map(|&k| order[k]).collect()),
+        1 => Subset::TooLarge,
+        _ => Subset::Several,
+    }
+}
+
+fn sort_key_payment(p: &PaymentIn) -> (chrono::NaiveDate, &str, &str) {
+    (p.booked_on, p.kind.as_str(), p.external_id.as_str())
+}
+
+fn kind_rank(kind: &str) -> u8 {
+    match kind {
+        "rep" => 0,
+        "provider" => 1,
+        "erp" => 2,
+        "spei" => 3,
+        _ => 4,
+    }
+}
+
+/// Decides allocations, same-money links and exceptions.
+pub fn decide(input: &Input, opts: &Options) -> Decision {
+    // Content order, never database order.
+    let mut invoices = input.invoices.clone();
+    invoices.sort_by(|a, b| {
+        a.issued_on
+            .cmp(&b.issued_on)
+            .then_with(|| a.uuid.cmp(&b.uuid))
+            .then_with(|| a.serie.cmp(&b.serie))
+            .then_with(|| a.folio.cmp(&b.folio))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    let mut payments: Vec<&PaymentIn> = input.payments.iter().filter(|p| p.amount > 0).collect();
+    payments.sort_by(|a, b| sort_key_payment(a).cmp(&sort_key_payment(b)));
+    let mut ctx = Ctx::new(input, &invoices, opts);
+    let mut out = Decision::default();
+
+    // Pass 3 first for everyone: linking the same money seen twice needs to know who paid.
+    let payers: HashMap<i64, Payer> = payments.iter().map(|p| (p.id, ctx.identify(p))).collect();
+    for p in &payments {
+        if let Some(Payer::Known(w)) = payers.get(&p.id) {
+            if let Some(&cid) = ctx.customer_of_rfc.get(&w.rfc) {
+                out.customers.push((p.id, cid));
+            }
+        }
+    }
+
+    // Pass 2: the same money seen twice.
+    let linked = same_money(&payments, &payers, opts, &mut out);
+
+    // Pending: cash not yet explained.
+    let mut pending: Vec<&PaymentIn> = payments
+        .iter()
+        .copied()
+        .filter(|p| p.same_as.is_none() && !linked.contains(&p.id) && p.allocated == 0)
+        .collect();
+    let frags: HashMap<i64, Vec<Fragment>> = pending
+        .iter()
+        .map(|p| {
+            let mut t = p.concepto.clone().unwrap_or_default();
+            if let Some(r) = &p.referencia {
+                t.push(' ');
+                t.push_str(r);
+            }
+            (p.id, text::fragments(&t))
+        })
+        .collect();
+
+    // Pass 1: remittance.
+    let mut errors: HashMap<i64, String> = HashMap::new();
+    pending.retain(|p| {
+        let payer = &payers[&p.id];
+        match ctx.remittance(p, payer) {
+            Some(Ok(a)) => {
+                out.allocations.extend(a);
+                false
+            }
+            Some(Err(e)) => {
+                errors.insert(p.id, e);
+                true
+            }
+            None => true,
+        }
+    });
+    // REPs are documents, not cash: beyond their remittance they are not matched.
+    pending.retain(|p| p.kind != "rep");
+    // Pass 4a: references confirmed by the amount, for every payment before any amount-only decision.
+    pending.retain(|p| {
+        if errors.contains_key(&p.id) {
+            return true;
+        }
+        match ctx.by_reference(p, &payers[&p.id], &frags[&p.id]) {
+            Some(a) => {
+                out.allocations.extend(a);
+                false
+            }
+            None => true,
+        }
+    });
+    // Pass 4b: amounts, combinations, partials; what is left is an exception.
+    for p in pending {
+        let payer = &payers[&p.id];
+        let f = &frags[&p.id];
+        if let Some(e) = errors.get(&p.id) {
+            let c = ctx.candidates(p, payer, f, vec![]);
+            out.exceptions.push(ExceptionOut {
+                payment_id: p.id,
+                reason: format!("remittance: {e}"),
+                candidates: c,
+            });
+            continue;
+        }
+        match ctx.by_amount(p, payer, f) {
+            Ok(a) => out.allocations.extend(a),
+            Err((reason, pool)) => {
+                let c = ctx.candidates(p, payer, f, pool);
+                out.exceptions.push(ExceptionOut {
+                    payment_id: p.id,
+                    reason,
+                    candidates: c,
+                });
+            }
+        }
+    }
+    out.exceptions.sort_by_key(|e| e.payment_id);
+    out
+}
+
+/// Pass 2. Returns the payments now explained by another record.
+fn same_money(
+    payments: &[&PaymentIn],
+    payers: &HashMap<i64, Payer>,
+    opts: &Options,
+    out: &mut Decision,
+) -> HashSet<i64> {
+    let mut linked: HashSet<i64> = HashSet::new();
+    // A target absorbs at most one record of each kind.
+    let mut taken: HashSet<(i64, String)> = payments
+        .iter()
+        .filter_map(|p| p.same_as.map(|t| (t, p.kind.clone())))
+        .collect();
+    let ids_of = |p: &PaymentIn| -> Vec<String> {
+        [&p.operation_number, &p.clave_rastreo, &p.bank_reference]
+            .into_iter()
+            .flatten()
+            .map(|s| text::id_key(s))
+            .filter(|k| k.len() >= 6)
+            .collect()
+    };
+    let mut by_id: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, t) in payments.iter().enumerate() {
+        if kind_rank(&t.kind) < 4 {
+            for k in ids_of(t) {
+                by_id.entry(k).or_default().push(i);
+            }
+        }
+    }
+    let who = |p: &PaymentIn| match payers.get(&p.id) {
+        Some(Payer::Known(w)) => Some(w.rfc.clone()),
+        _ => None,
+    };
+    // Sources: cash records that a lower-ranked record may describe, not decided by a person.
+    let sources: Vec<usize> = (0..payments.len())
+        .filter(|&i| {
+            let p = payments[i];
+            kind_rank(&p.kind) >= 3 && p.same_as.is_none() && !p.manual
+        })
+        .collect();
+    let fits = |s: &PaymentIn, t: &PaymentIn| {
+        s.id != t.id
+            && kind_rank(&t.kind) < kind_rank(&s.kind)
+            && t.currency == s.currency
+            && t.amount == s.amount
+            && t.same_as.is_none()
+    };
+    // Strong: a shared identifier (clave de rastreo, NumOperacion, reference).
+    let mut weak_sources = Vec::new();
+    for &si in &sources {
+        let s = payments[si];
+        let mut cands: Vec<usize> = ids_of(s)
+            .iter()
+            .filter_map(|k| by_id.get(k))
+            .flatten()
+            .copied()
+            .filter(|&ti| fits(s, payments[ti]) && !taken.contains(&(payments[ti].id, s.kind.clone())))
+            .collect();
+        cands.sort_unstable();
+        cands.dedup();
+        if cands.len() == 1 {
+            let t = payments[cands[0]];
+            taken.insert((t.id, s.kind.clone()));
+            linked.insert(s.id);
+            out.links.push(SameMoney {
+                payment_id: s.id,
+                same_as: t.id,
+                explanation: format!(
+                    "{} {} and {} {} share the identifier and the amount {}",
+                    s.kind, s.external_id, t.kind, t.external_id, money(s.amount, &s.currency)
+                ),
+            });
+        } else {
+            weak_sources.push(si);
+        }
+    }
+    // Weak: same customer, same amount, dates close; unique both ways.
+    let mut by_cust_amount: HashMap<(String, String, i64), Vec<usize>> = HashMap::new();
+    for (i, t) in payments.iter().enumerate() {
+        if kind_rank(&t.kind) < 4 && t.same_as.is_none() {
+            if let Some(r) = who(t) {
+                by_cust_amount.entry((r, t.currency.clone(), t.amount)).or_default().push(i);
+            }
+        }
+    }
+    let near = |s: &PaymentIn, t: &PaymentIn| (s.booked_on - t.booked_on).num_days().abs() <= opts.same_money_days;
+    let mut proposals: Vec<(usize, usize)> = Vec::new();
+    for &si in &weak_sources {
+        let s = payments[si];
+        let Some(r) = who(s) else { continue };
+        let Some(list) = by_cust_amount.get(&(r, s.currency.clone(), s.amount)) else { continue };
+        let c: Vec<usize> = list
+            .iter()
+            .copied()
+            .filter(|&ti| fits(s, payments[ti]) && near(s, payments[ti]) && !taken.contains(&(payments[ti].id, s.kind.clone())))
+            .collect();
+        // Prefer the strongest kind present (a REP over a SPEI notification).
+        let best = c.iter().map(|&ti| kind_rank(&payments[ti].kind)).min();
+        let c: Vec<usize> = c.into_iter().filter(|&ti| Some(kind_rank(&payments[ti].kind)) == best).collect();
+        if c.len() == 1 {
+            proposals.push((si, c[0]));
+        }
+    }
+    // Unique the other way too: a target claimed by two sources of one kind links neither.
+    let mut claims: HashMap<(usize, String), usize> = HashMap::new();
+    for (si, ti) in &proposals {
+        *claims.entry((*ti, payments[*si].kind.clone())).or_default() += 1;
+    }
+    for (si, ti) in proposals {
+        let (s, t) = (payments[si], payments[ti]);
+        if claims[&(ti, s.kind.clone())] != 1 {
+            continue;
+        }
+        taken.insert((t.id, s.kind.clone()));
+        linked.insert(s.id);
+        out.links.push(SameMoney {
+            payment_id: s.id,
+            same_as: t.id,
+            explanation: format!(
+                "{} {} and {} {}: same customer, same amount {}, dates {} and {}",
+                s.kind,
+                s.external_id,
+                t.kind,
+                t.external_id,
+                money(s.amount, &s.currency),
+                s.booked_on,
+                t.booked_on
+            ),
+        });
+    }
+    out.links.sort_by_key(|l| l.payment_id);
+    linked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subset_unique_several_none() {
+        assert_eq!(subset(&[100, 200, 300], 500), Subset::Unique(vec![2, 1]));
+        assert_eq!(subset(&[100, 200, 300, 400], 500), Subset::Several);
+        assert_eq!(subset(&[100, 200], 250), Subset::None);
+        assert_eq!(subset(&[100; 41], 200), Subset::TooLarge);
+    }
+}

@@ -1,0 +1,286 @@
+//! Text evidence: payer names compared tolerantly and invoice references (serie/folio, UUID fragments) pulled out
+//! of free text such as the SPEI concepto.
+
+/// Legal-form and filler tokens dropped from the end of a company name (after single letters are joined, so
+/// `S.A. de C.V.` → `SA DE CV`).
+const LEGAL_FORMS: &[&str] = &[
+    "SA", "DE", "CV", "SAPI", "SAB", "SRL", "RL", "SC", "AC", "SOFOM", "ENR", "ER", "SPR", "RI", "SAS", "SCP", "SOC",
+    "SOCIEDAD", "ANONIMA", "CAPITAL", "VARIABLE", "RESPONSABILIDAD", "LIMITADA", "CIVIL", "ASOCIACION", "PROMOTORA",
+    "INVERSION", "BURSATIL", "SIMPLIFICADA", "EN", "C", "S", "L", "R", "I", "P", "B", "V", "Y", "INC", "LLC", "LTD",
+    "CO", "CORP",
+];
+
+/// Abbreviations banks and payers use, expanded before comparison.
+const ABBREVIATIONS: &[(&str, &str)] = &[
+    ("CIA", "COMPANIA"),
+    ("CORP", "CORPORACION"),
+    ("CORPO", "CORPORACION"),
+    ("INTL", "INTERNACIONAL"),
+    ("INTERNAC", "INTERNACIONAL"),
+    ("DIST", "DISTRIBUIDORA"),
+    ("DISTR", "DISTRIBUIDORA"),
+    ("DISTRIB", "DISTRIBUIDORA"),
+    ("SERV", "SERVICIOS"),
+    ("SERVS", "SERVICIOS"),
+    ("SVCS", "SERVICIOS"),
+    ("IND", "INDUSTRIAL"),
+    ("INDS", "INDUSTRIAS"),
+    ("MEX", "MEXICO"),
+    ("MEXICANA", "MEXICANA"),
+    ("GPO", "GRUPO"),
+    ("CONST", "CONSTRUCTORA"),
+    ("COMERC", "COMERCIALIZADORA"),
+    ("COMER", "COMERCIALIZADORA"),
+    ("ADMON", "ADMINISTRACION"),
+    ("TRANSP", "TRANSPORTES"),
+    ("TRANS", "TRANSPORTES"),
+    ("ALIM", "ALIMENTOS"),
+    ("PROD", "PRODUCTOS"),
+    ("PRODS", "PRODUCTOS"),
+    ("TEC", "TECNOLOGIA"),
+    ("TECNOL", "TECNOLOGIA"),
+    ("HNOS", "HERMANOS"),
+    ("SUC", "SUCURSAL"),
+    ("NAL", "NACIONAL"),
+];
+
+const STOPWORDS: &[&str] = &["DE", "DEL", "LA", "LAS", "LOS", "EL", "Y", "E", "THE", "AND", "OF"];
+
+/// A company or person name reduced to a comparison key: ASCII, upper case, no punctuation, single letters joined
+/// (`S.A.` → `SA`), abbreviations expanded, legal-form suffixes and stopwords dropped, tokens joined by one space.
+pub fn name_key(name: &str) -> String {
+    let ascii = deunicode::deunicode(name).to_uppercase();
+    let cleaned: String = ascii
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { ' ' })
+        .collect();
+    // Join runs of single letters: "S A P I DE C V" → "SAPI DE CV".
+    let mut tokens: Vec<String> = Vec::new();
+    let mut run = String::new();
+    for t in cleaned.split_whitespace() {
+        if t.len() == 1 && t.chars().all(|c| c.is_ascii_alphabetic()) {
+            run.push_str(t);
+        } else {
+            if !run.is_empty() {
+                tokens.push(std::mem::take(&mut run));
+            }
+            tokens.push(t.to_string());
+        }
+    }
+    if !run.is_empty() {
+        tokens.push(run);
+    }
+    // Legal forms at the end (repeatedly), keeping at least one token.
+    while tokens.len() > 1 && LEGAL_FORMS.contains(&tokens[tokens.len() - 1].as_str()) {
+        tokens.pop();
+    }
+    let tokens: Vec<String> = tokens
+        .into_iter()
+        .map(|t| {
+            ABBREVIATIONS
+                .iter()
+                .find(|(a, _)| *a == t)
+                .map(|(_, e)| e.to_string())
+                .unwrap_or(t)
+        })
+        .filter(|t| !STOPWORDS.contains(&t.as_str()))
+        .collect();
+    tokens.join(" ")
+}
+
+/// How alike two name keys are, 0.0–1.0. A key that is a long prefix of the other (bank truncation) scores 0.95.
+pub fn name_similarity(a: &str, b: &str) -> f64 {
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    if a == b {
+        return 1.0;
+    }
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if short.len() >= 12 && long.starts_with(short) {
+        return 0.95;
+    }
+    let jw = strsim::jaro_winkler(a, b);
+    // Token-sorted comparison tolerates word order ("PEREZ JUAN" vs "JUAN PEREZ").
+    let sort = |s: &str| {
+        let mut t: Vec<&str> = s.split(' ').collect();
+        t.sort_unstable();
+        t.join(" ")
+    };
+    let ts = strsim::normalized_levenshtein(&sort(a), &sort(b));
+    let lev = strsim::normalized_levenshtein(a, b);
+    // Jaro-Winkler alone is generous to short names sharing a prefix; require the edit distance to agree.
+    (jw.min(lev + 0.1)).max(ts)
+}
+
+/// Tokens of a name key worth indexing for blocking (skip very short ones).
+pub fn block_tokens(key: &str) -> impl Iterator<Item = &str> {
+    key.split(' ').filter(|t| t.len() >= 3)
+}
+
+/// One invoice reference found in free text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Fragment {
+    /// Serie (letters, upper case) when the text put letters right before the number, and the folio digits
+    /// without leading zeros.
+    Folio { serie: Option<String>, number: String },
+    /// Hexadecimal part of a UUID (no dashes, upper case), 8 to 32 characters.
+    Uuid(String),
+}
+
+/// Words that introduce a folio rather than being its serie.
+const FOLIO_WORDS: &[&str] = &[
+    "F", "FA", "FAC", "FACT", "FACTS", "FACTURA", "FACTURAS", "FOLIO", "FOLIOS", "FOL", "NO", "NUM", "NUMERO", "REF",
+    "REFERENCIA", "PAGO", "PAG", "INV", "INVOICE", "DOC", "CFDI", "Y", "E", "ABONO", "LIQ", "LIQUIDACION", "PARCIAL",
+    "ANTICIPO", "SPEI", "TRANSF", "TRANSFERENCIA", "DE", "LA", "EL", "AL",
+];
+
+/// Serie/folio and UUID fragments in free text, tolerant of formatting: `FAC A-00123`, `A123`, `folio 123`,
+/// `F-123/124`, `uuid 3FA85F64`, accents and case. Numbers longer than 10 digits (accounts, CLABEs) are ignored.
+pub fn fragments(text: &str) -> Vec<Fragment> {
+    let ascii = deunicode::deunicode(text).to_uppercase();
+    let mut out: Vec<Fragment> = Vec::new();
+    let push = |out: &mut Vec<Fragment>, f: Fragment| {
+        if !out.contains(&f) {
+            out.push(f);
+        }
+    };
+    // UUID fragments: runs of hex digits and dashes.
+    let mut run = String::new();
+    for c in ascii.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_hexdigit() || c == '-' {
+            run.push(c);
+        } else {
+            let hex: String = run.chars().filter(|c| *c != '-').collect();
+            let has_letter = hex.chars().any(|c| c.is_ascii_alphabetic());
+            let has_digit = hex.chars().any(|c| c.is_ascii_digit());
+            if hex.len() >= 8 && hex.len() <= 32 && has_letter && has_digit {
+                push(&mut out, Fragment::Uuid(hex));
+            }
+            run.clear();
+        }
+    }
+    // Serie/folio: alphanumeric tokens.
+    let tokens: Vec<&str> = ascii
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .collect();
+    for (i, tok) in tokens.iter().enumerate() {
+        let letters: String = tok.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+        let rest = &tok[letters.len()..];
+        if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let number = rest.trim_start_matches('0');
+        if number.is_empty() || rest.len() > 10 {
+            continue;
+        }
+        let serie = if !letters.is_empty() {
+            (!FOLIO_WORDS.contains(&letters.as_str()) && letters.len() <= 6).then_some(letters)
+        } else if i > 0 {
+            let prev = tokens[i - 1];
+            (prev.len() <= 4
+                && prev.chars().all(|c| c.is_ascii_alphabetic())
+                && !FOLIO_WORDS.contains(&prev))
+            .then(|| prev.to_string())
+        } else {
+            None
+        };
+        if let Some(s) = serie {
+            push(
+                &mut out,
+                Fragment::Folio {
+                    serie: Some(s),
+                    number: number.to_string(),
+                },
+            );
+        }
+        push(
+            &mut out,
+            Fragment::Folio {
+                serie: None,
+                number: number.to_string(),
+            },
+        );
+    }
+    out
+}
+
+/// The key an invoice folio is indexed under: its digits without leading zeros when it is all digits (after an
+/// optional letter prefix), else the upper-case alphanumerics.
+pub fn folio_key(folio: &str) -> String {
+    let up: String = deunicode::deunicode(folio)
+        .to_uppercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let letters = up.chars().take_while(|c| c.is_ascii_alphabetic()).count();
+    let digits = &up[letters..];
+    if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
+        let n = digits.trim_start_matches('0');
+        if n.is_empty() {
+            "0".into()
+        } else {
+            n.to_string()
+        }
+    } else {
+        up
+    }
+}
+
+/// A serie compared upper-case, alphanumerics only.
+pub fn serie_key(serie: &str) -> String {
+    deunicode::deunicode(serie)
+        .to_uppercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect()
+}
+
+/// Identifiers (clave de rastreo, NumOperacion, references) compared upper-case, alphanumerics only, without
+/// leading zeros.
+pub fn id_key(s: &str) -> String {
+    let up: String = s
+        .to_uppercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    up.trim_start_matches('0').to_string()
+}
+
+/// Damerau-style closeness of two folio numbers: true when one edit (or one transposition) apart.
+pub fn folio_typo(a: &str, b: &str) -> bool {
+    a != b && strsim::damerau_levenshtein(a, b) == 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legal_forms_punctuation_accents() {
+        let k = name_key("Comercializadora Ñandú, S.A. de C.V.");
+        assert_eq!(k, "COMERCIALIZADORA NANDU");
+        assert_eq!(name_key("COMERCIALIZADORA NANDU SA DE CV"), k);
+        assert_eq!(name_key("Grupo Omega S.A.P.I. de C.V."), "GRUPO OMEGA");
+        assert_eq!(name_key("GPO OMEGA SAPI DE CV"), "GRUPO OMEGA");
+        assert_eq!(name_key("Despacho Ruiz, S.C."), "DESPACHO RUIZ");
+        assert_eq!(name_key("Transportes del Norte S. de R.L. de C.V."), "TRANSPORTES NORTE");
+        assert!(name_similarity(&name_key("DISTRIBUIDORA DE ACEROS DEL BAJIO SA DE"), &name_key("Distribuidora de Aceros del Bajío, S.A. de C.V.")) >= 0.95);
+        assert!(name_similarity(&name_key("ACME"), &name_key("ACMA SOLUCIONES")) < 0.9);
+    }
+
+    #[test]
+    fn fragments_tolerate_formatting() {
+        let f = fragments("PAGO FAC A-00123 Y F 124");
+        assert!(f.contains(&Fragment::Folio { serie: Some("A".into()), number: "123".into() }));
+        assert!(f.contains(&Fragment::Folio { serie: None, number: "124".into() }));
+        let f = fragments("factura a123");
+        assert!(f.contains(&Fragment::Folio { serie: Some("A".into()), number: "123".into() }));
+        let f = fragments("uuid 3fa85f64-5717");
+        assert!(f.contains(&Fragment::Uuid("3FA85F645717".into())));
+        assert!(fragments("CLABE 012180001234567897").is_empty());
+        assert_eq!(folio_key("A-000123"), "123");
+        assert!(folio_typo("1243", "1234"));
+    }
+}

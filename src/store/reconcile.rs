@@ -1,0 +1,670 @@
+//! The store side of reconciliation: loads what the engine needs in a few big queries, writes its decision in one
+//! transaction with batched statements, and records manual matches and unmatches (audited, teaching aliases).
+
+use super::{get_i64, get_str, opt_i64, opt_str, Store, WriteTx};
+use crate::reconcile::{self, AliasIn, CustomerIn, Decision, Input, InvoiceIn, Options, PaymentIn, Summary};
+use anyhow::Context;
+use chrono::NaiveDate;
+use sqlx::Row;
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+/// Rows per multi-row statement (9 parameters a row stays far below SQLite's and PostgreSQL's limits).
+const BATCH: usize = 500;
+/// `removed_by` prefix of a person's unmatch: such a pair is never proposed again by the engine.
+pub const MANUAL_REMOVAL: &str = "manual";
+
+pub const EXCEPTION_COLUMNS: &[&str] =
+    &["payment_id", "date", "currency", "amount", "payer_name", "reason", "candidates"];
+
+fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
+}
+
+/// What `cuadra match` decided, for printing.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ManualMatch {
+    pub allocation_ids: Vec<i64>,
+    pub aliases_learned: Vec<String>,
+}
+
+impl Store {
+    /// Loads the engine's input.
+    pub async fn reconcile_input(&self) -> anyhow::Result<Input> {
+        let pool = self.pool();
+        let rows = sqlx::query(
+            "SELECT id, uuid, serie, folio, erp_id, customer_rfc, currency, issued_on, open_micros FROM ( \
+             SELECT i.id, i.uuid, i.serie, i.folio, i.erp_id, i.customer_rfc, i.currency, i.issued_on, \
+             CAST(i.total_micros - COALESCE(c.credited, 0) - COALESCE(a.paid, 0) AS BIGINT) AS open_micros \
+             FROM invoices i \
+             LEFT JOIN (SELECT ca.invoice_id, SUM(ca.amount_micros) AS credited FROM credit_applications ca \
+                        JOIN credits cr ON cr.id = ca.credit_id WHERE cr.sat_state = 'vigente' GROUP BY ca.invoice_id) c \
+               ON c.invoice_id = i.id \
+             LEFT JOIN (SELECT invoice_id, SUM(amount_micros) AS paid FROM allocations WHERE removed_at IS NULL \
+                        GROUP BY invoice_id) a ON a.invoice_id = i.id \
+             WHERE i.sat_state = 'vigente' AND i.superseded_by IS NULL) o WHERE open_micros > 0",
+        )
+        .fetch_all(pool)
+        .await
+        .context("loading open invoices")?;
+        let invoices = rows
+            .iter()
+            .map(|r| InvoiceIn {
+                id: get_i64(r, "id"),
+                uuid: opt_str(r, "uuid"),
+                serie: opt_str(r, "serie"),
+                folio: opt_str(r, "folio"),
+                erp_id: opt_str(r, "erp_id"),
+                customer_rfc: opt_str(r, "customer_rfc"),
+                currency: get_str(r, "currency"),
+                issued_on: date(&get_str(r, "issued_on")),
+                open: get_i64(r, "open_micros"),
+            })
+            .collect();
+        drop(rows);
+        let customers = sqlx::query("SELECT id, rfc, name, payment_reference, erp_id FROM customers")
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| CustomerIn {
+                id: get_i64(r, "id"),
+                rfc: opt_str(r, "rfc"),
+                name: get_str(r, "name"),
+                payment_reference: opt_str(r, "payment_reference"),
+                erp_id: opt_str(r, "erp_id"),
+            })
+            .collect();
+        let aliases = sqlx::query("SELECT customer_id, kind, value, source FROM customer_aliases")
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| AliasIn {
+                customer_id: get_i64(r, "customer_id"),
+                kind: get_str(r, "kind"),
+                value: get_str(r, "value"),
+                source: get_str(r, "source"),
+            })
+            .collect();
+        let invoice_names = sqlx::query(
+            "SELECT customer_rfc, MIN(customer_name) AS name FROM invoices \
+             WHERE customer_rfc IS NOT NULL AND customer_name IS NOT NULL GROUP BY customer_rfc",
+        )
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| (get_str(r, "customer_rfc"), get_str(r, "name")))
+        .collect();
+        let rows = sqlx::query(
+            "SELECT p.id, p.kind, p.external_id, p.booked_on, p.currency, p.amount_micros, p.same_as_payment_id, \
+             p.payer_name, p.payer_rfc, p.payer_account, p.referencia_numerica, p.clave_rastreo, p.bank_reference, \
+             p.concepto, p.operation_number, p.customer_hint, p.remittance, \
+             CAST(COALESCE(a.allocated, 0) AS BIGINT) AS allocated, CAST(COALESCE(a.manual, 0) AS BIGINT) AS manual \
+             FROM payments p LEFT JOIN (SELECT payment_id, SUM(amount_micros) AS allocated, \
+               SUM(CASE WHEN created_by = 'manual' THEN 1 ELSE 0 END) AS manual \
+               FROM allocations WHERE removed_at IS NULL GROUP BY payment_id) a ON a.payment_id = p.id \
+             WHERE p.amount_micros > 0 AND p.sat_state = 'vigente'",
+        )
+        .fetch_all(pool)
+        .await
+        .context("loading payments")?;
+        let payments = rows
+            .iter()
+            .map(|r| {
+                let remittance = get_str(r, "remittance");
+                PaymentIn {
+                    id: get_i64(r, "id"),
+                    kind: get_str(r, "kind"),
+                    external_id: get_str(r, "external_id"),
+                    booked_on: date(&get_str(r, "booked_on")),
+                    currency: get_str(r, "currency"),
+                    amount: get_i64(r, "amount_micros"),
+                    allocated: get_i64(r, "allocated"),
+                    manual: get_i64(r, "manual") > 0,
+                    same_as: opt_i64(r, "same_as_payment_id"),
+                    payer_name: opt_str(r, "payer_name"),
+                    payer_rfc: opt_str(r, "payer_rfc"),
+                    payer_account: opt_str(r, "payer_account"),
+                    referencia: opt_str(r, "referencia_numerica"),
+                    clave_rastreo: opt_str(r, "clave_rastreo"),
+                    bank_reference: opt_str(r, "bank_reference"),
+                    concepto: opt_str(r, "concepto"),
+                    operation_number: opt_str(r, "operation_number"),
+                    customer_hint: opt_str(r, "customer_hint"),
+                    remittance: if remittance == "[]" || remittance.is_empty() {
+                        vec![]
+                    } else {
+                        serde_json::from_str(&remittance).unwrap_or_default()
+                    },
+                }
+            })
+            .collect();
+        drop(rows);
+        let rejected = sqlx::query(
+            "SELECT payment_id, invoice_id FROM allocations WHERE removed_at IS NOT NULL AND removed_by LIKE 'manual%'",
+        )
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| (get_i64(r, "payment_id"), get_i64(r, "invoice_id")))
+        .collect();
+        Ok(Input {
+            invoices,
+            customers,
+            aliases,
+            payments,
+            invoice_names,
+            rejected,
+        })
+    }
+
+    /// Runs the engine over everything undecided and writes its decision (unless `dry_run`).
+    pub async fn reconcile(&self, options: &Options, dry_run: bool) -> anyhow::Result<Summary> {
+        let t0 = Instant::now();
+        let input = self.reconcile_input().await?;
+        let load_ms = t0.elapsed().as_millis();
+        let t1 = Instant::now();
+        let options = options.clone();
+        let (input_counts, decision) = tokio::task::spawn_blocking(move || {
+            let counts = (input.invoices.len(), input.payments.len());
+            (counts, reconcile::decide(&input, &options))
+        })
+        .await
+        .context("the reconciliation engine panicked")?;
+        let decide_ms = t1.elapsed().as_millis();
+        let mut s = Summary {
+            invoices_open: input_counts.0,
+            payments_examined: input_counts.1,
+            allocations: decision.allocations.len(),
+            payments_allocated: decision
+                .allocations
+                .iter()
+                .map(|a| a.payment_id)
+                .collect::<HashSet<_>>()
+                .len(),
+            same_money_links: decision.links.len(),
+            exceptions: decision.exceptions.len(),
+            dry_run,
+            load_ms,
+            decide_ms,
+            ..Summary::default()
+        };
+        for a in &decision.allocations {
+            *s.by_method.entry(a.method.to_string()).or_default() += 1;
+        }
+        if !dry_run {
+            let t2 = Instant::now();
+            s.allocations_replaced = self.write_decision(&decision, &s).await?;
+            s.write_ms = t2.elapsed().as_millis();
+        }
+        Ok(s)
+    }
+
+    async fn write_decision(&self, d: &Decision, summary: &Summary) -> anyhow::Result<usize> {
+        let now = self.now_text();
+        let existing: HashMap<i64, (String, String)> =
+            sqlx::query("SELECT payment_id, reason, candidates FROM exceptions")
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(|r| {
+                    (
+                        get_i64(r, "payment_id"),
+                        (get_str(r, "reason"), get_str(r, "candidates")),
+                    )
+                })
+                .collect();
+        let current_customer: HashMap<i64, Option<i64>> =
+            sqlx::query("SELECT id, customer_id FROM payments WHERE amount_micros > 0")
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(|r| (get_i64(r, "id"), opt_i64(r, "customer_id")))
+                .collect();
+        let mut tx = self.begin_write().await?;
+        let mut replaced = 0usize;
+        for l in &d.links {
+            let n = sqlx::query(
+                "UPDATE payments SET same_as_payment_id = $1 WHERE id = $2 AND same_as_payment_id IS NULL",
+            )
+            .bind(l.same_as)
+            .bind(l.payment_id)
+            .execute(&mut *tx.tx)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                continue;
+            }
+            replaced += sqlx::query(
+                "UPDATE allocations SET removed_at = $1, removed_by = $2 \
+                 WHERE payment_id = $3 AND removed_at IS NULL AND created_by = 'reconcile'",
+            )
+            .bind(&now)
+            .bind(format!("reconcile: same money as payment {}", l.same_as))
+            .bind(l.payment_id)
+            .execute(&mut *tx.tx)
+            .await?
+            .rows_affected() as usize;
+            self.audit(
+                &mut tx,
+                "reconcile",
+                "same_money",
+                "payment",
+                &l.payment_id.to_string(),
+                serde_json::json!({"same_as": l.same_as, "explanation": l.explanation}),
+            )
+            .await?;
+        }
+        // Payer identified: batched updates of payments.customer_id where it changes.
+        let changed: Vec<(i64, i64)> = d
+            .customers
+            .iter()
+            .copied()
+            .filter(|(p, c)| current_customer.get(p).copied().flatten() != Some(*c))
+            .collect();
+        for chunk in changed.chunks(BATCH) {
+            let mut sql = String::from("UPDATE payments SET customer_id = CASE id");
+            let mut n = 1;
+            for _ in chunk {
+                sql.push_str(&format!(" WHEN ${} THEN ${}", n, n + 1));
+                n += 2;
+            }
+            sql.push_str(" END WHERE id IN (");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!("${}", 2 * i + 1));
+            }
+            sql.push(')');
+            let mut q = sqlx::query(&sql);
+            for (p, c) in chunk {
+                q = q.bind(*p).bind(*c);
+            }
+            q.execute(&mut *tx.tx).await?;
+        }
+        for chunk in d.allocations.chunks(BATCH) {
+            let mut sql = String::from(
+                "INSERT INTO allocations (payment_id, invoice_id, amount_micros, currency, method, confidence_pct, \
+                 explanation, created_by, created_at) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 8;
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!(
+                    "(${},${},${},${},${},${},${},'reconcile',${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8
+                ));
+            }
+            let mut q = sqlx::query(&sql);
+            for a in chunk {
+                q = q
+                    .bind(a.payment_id)
+                    .bind(a.invoice_id)
+                    .bind(a.amount)
+                    .bind(a.currency.clone())
+                    .bind(a.method)
+                    .bind(i64::from(a.confidence))
+                    .bind(a.explanation.clone())
+                    .bind(now.clone());
+            }
+            q.execute(&mut *tx.tx).await.context("writing allocations")?;
+        }
+        // Exceptions: drop the ones now decided, write the new or changed ones.
+        let wanted: HashMap<i64, (String, String)> = d
+            .exceptions
+            .iter()
+            .map(|e| (e.payment_id, (e.reason.clone(), e.candidates.to_string())))
+            .collect();
+        let mut gone: Vec<i64> = existing.keys().copied().filter(|k| !wanted.contains_key(k)).collect();
+        gone.sort_unstable();
+        for chunk in gone.chunks(BATCH) {
+            let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("DELETE FROM exceptions WHERE payment_id IN ({})", list.join(","));
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.execute(&mut *tx.tx).await?;
+        }
+        let mut upserts: Vec<(&i64, &(String, String))> =
+            wanted.iter().filter(|(k, v)| existing.get(*k) != Some(*v)).collect();
+        upserts.sort_by_key(|(k, _)| **k);
+        for chunk in upserts.chunks(BATCH) {
+            let mut sql = String::from("INSERT INTO exceptions (payment_id, reason, candidates, updated_at) VALUES ");
+            for i in 0..chunk.len() {
+                let b = i * 4;
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!("(${},${},${},${})", b + 1, b + 2, b + 3, b + 4));
+            }
+            sql.push_str(
+                " ON CONFLICT (payment_id) DO UPDATE SET reason = excluded.reason, candidates = excluded.candidates, \
+                 updated_at = excluded.updated_at",
+            );
+            let mut q = sqlx::query(&sql);
+            for (id, (reason, cands)) in chunk {
+                q = q.bind(**id).bind(reason.clone()).bind(cands.clone()).bind(now.clone());
+            }
+            q.execute(&mut *tx.tx).await?;
+        }
+        if !d.allocations.is_empty() || !d.links.is_empty() || !gone.is_empty() || !upserts.is_empty() {
+            self.audit(
+                &mut tx,
+                "reconcile",
+                "reconcile",
+                "ledger",
+                "",
+                serde_json::json!({
+                    "allocations": d.allocations.len(),
+                    "by_method": summary.by_method,
+                    "same_money_links": d.links.len(),
+                    "allocations_replaced": replaced,
+                    "exceptions": d.exceptions.len(),
+                }),
+            )
+            .await?;
+        }
+        tx.tx.commit().await.context("committing the reconciliation")?;
+        Ok(replaced)
+    }
+
+    /// The exceptions report: payments the engine could not decide, with reason and ranked candidates.
+    pub async fn report_exceptions(&self) -> anyhow::Result<super::Table> {
+        let rows = sqlx::query(
+            "SELECT e.payment_id, p.booked_on, p.currency, p.amount_micros, p.payer_name, e.reason, e.candidates \
+             FROM exceptions e JOIN payments p ON p.id = e.payment_id ORDER BY p.booked_on, e.payment_id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let rows = rows
+            .iter()
+            .map(|r| {
+                let cur = get_str(r, "currency");
+                vec![
+                    get_i64(r, "payment_id").to_string(),
+                    get_str(r, "booked_on"),
+                    cur.clone(),
+                    super::money(get_i64(r, "amount_micros"), &cur),
+                    get_str(r, "payer_name"),
+                    get_str(r, "reason"),
+                    get_str(r, "candidates"),
+                ]
+            })
+            .collect();
+        Ok(super::Table {
+            columns: EXCEPTION_COLUMNS.to_vec(),
+            rows,
+        })
+    }
+
+    /// Finds an invoice by UUID, `SERIE-FOLIO` or folio (unique).
+    pub async fn find_invoice_ref(&self, r: &str) -> anyhow::Result<Option<i64>> {
+        let r = r.trim();
+        if let Some(row) = sqlx::query("SELECT id FROM invoices WHERE uuid = $1")
+            .bind(r.to_lowercase())
+            .fetch_optional(self.pool())
+            .await?
+        {
+            return Ok(Some(row.try_get(0)?));
+        }
+        let rows = sqlx::query(
+            "SELECT id FROM invoices WHERE (COALESCE(serie, '') || '-' || COALESCE(folio, '')) = $1 \
+             OR (COALESCE(serie, '') || COALESCE(folio, '')) = $1 OR (folio = $1 AND COALESCE(serie, '') = '')",
+        )
+        .bind(r.to_uppercase())
+        .fetch_all(self.pool())
+        .await?;
+        if rows.len() == 1 {
+            return Ok(Some(rows[0].try_get(0)?));
+        }
+        if rows.len() > 1 {
+            anyhow::bail!("invoice {r} is ambiguous ({} invoices); give its UUID", rows.len());
+        }
+        let rows = sqlx::query("SELECT id FROM invoices WHERE folio = $1")
+            .bind(r)
+            .fetch_all(self.pool())
+            .await?;
+        match rows.len() {
+            0 => Ok(None),
+            1 => Ok(Some(rows[0].try_get(0)?)),
+            n => anyhow::bail!("invoice {r} is ambiguous ({n} invoices); give its UUID or SERIE-FOLIO"),
+        }
+    }
+
+    /// A person's decision: `payment` pays these invoices (amount `None` = as much as both allow). Teaches the
+    /// engine the payer's account and name when they were not known for the invoice's customer.
+    pub async fn manual_match(
+        &self,
+        payment_id: i64,
+        lines: &[(i64, Option<i64>)],
+        actor: &str,
+    ) -> anyhow::Result<ManualMatch> {
+        let mut tx = self.begin_write().await?;
+        let p = sqlx::query(
+            "SELECT p.currency, p.amount_micros, p.payer_name, p.payer_account, p.sat_state, \
+             CAST(COALESCE((SELECT SUM(a.amount_micros) FROM allocations a WHERE a.payment_id = p.id \
+               AND a.removed_at IS NULL), 0) AS BIGINT) AS allocated FROM payments p WHERE p.id = $1",
+        )
+        .bind(payment_id)
+        .fetch_optional(&mut *tx.tx)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("payment {payment_id}: no such payment"))?;
+        let currency = get_str(&p, "currency");
+        let amount = get_i64(&p, "amount_micros");
+        anyhow::ensure!(amount > 0, "payment {payment_id} is not money received");
+        let mut left = amount - get_i64(&p, "allocated");
+        let now = self.now_text();
+        let mut out = ManualMatch {
+            allocation_ids: vec![],
+            aliases_learned: vec![],
+        };
+        let mut customers: Vec<String> = Vec::new();
+        for (invoice_id, want) in lines {
+            let inv = sqlx::query(
+                "SELECT i.uuid, i.currency, i.customer_rfc, i.customer_name, i.sat_state, i.superseded_by, \
+                 CAST(i.total_micros - COALESCE((SELECT SUM(ca.amount_micros) FROM credit_applications ca \
+                   JOIN credits cr ON cr.id = ca.credit_id WHERE ca.invoice_id = i.id AND cr.sat_state = 'vigente'), 0) \
+                   - COALESCE((SELECT SUM(a.amount_micros) FROM allocations a WHERE a.invoice_id = i.id \
+                   AND a.removed_at IS NULL), 0) AS BIGINT) AS open_micros FROM invoices i WHERE i.id = $1",
+            )
+            .bind(*invoice_id)
+            .fetch_optional(&mut *tx.tx)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("invoice {invoice_id}: no such invoice"))?;
+            let label = opt_str(&inv, "uuid").unwrap_or_else(|| invoice_id.to_string());
+            let inv_cur = get_str(&inv, "currency");
+            anyhow::ensure!(
+                inv_cur == currency,
+                "invoice {label} is in {inv_cur}, payment {payment_id} in {currency}"
+            );
+            anyhow::ensure!(
+                get_str(&inv, "sat_state") != "cancelado" && opt_str(&inv, "superseded_by").is_none(),
+                "invoice {label} is cancelled"
+            );
+            let open = get_i64(&inv, "open_micros");
+            let amt = want.unwrap_or_else(|| open.min(left));
+            anyhow::ensure!(amt > 0, "nothing left to apply to invoice {label} (balance {}, payment unallocated {})",
+                super::money(open, &currency), super::money(left, &currency));
+            anyhow::ensure!(
+                amt <= left,
+                "payment {payment_id} has only {} unallocated, {} asked",
+                super::money(left, &currency),
+                super::money(amt, &currency)
+            );
+            anyhow::ensure!(
+                amt <= open,
+                "invoice {label} owes {}, {} asked",
+                super::money(open, &currency),
+                super::money(amt, &currency)
+            );
+            left -= amt;
+            let id: i64 = sqlx::query(
+                "INSERT INTO allocations (payment_id, invoice_id, amount_micros, currency, method, confidence_pct, \
+                 explanation, created_by, created_at) VALUES ($1, $2, $3, $4, 'manual', 100, $5, 'manual', $6) RETURNING id",
+            )
+            .bind(payment_id)
+            .bind(*invoice_id)
+            .bind(amt)
+            .bind(&currency)
+            .bind(format!("matched by {actor}"))
+            .bind(&now)
+            .fetch_one(&mut *tx.tx)
+            .await?
+            .try_get(0)?;
+            self.audit(
+                &mut tx,
+                actor,
+                "match",
+                "allocation",
+                &id.to_string(),
+                serde_json::json!({"payment_id": payment_id, "invoice": label, "amount": super::money(amt, &currency)}),
+            )
+            .await?;
+            out.allocation_ids.push(id);
+            if let Some(rfc) = opt_str(&inv, "customer_rfc") {
+                if !customers.contains(&rfc) {
+                    customers.push(rfc.clone());
+                }
+            }
+        }
+        sqlx::query("DELETE FROM exceptions WHERE payment_id = $1")
+            .bind(payment_id)
+            .execute(&mut *tx.tx)
+            .await?;
+        // Learning: only when the invoices belong to one customer.
+        if let [rfc] = customers.as_slice() {
+            let cid = self.customer_for_rfc(&mut tx, rfc, payment_id).await?;
+            let mut learn: Vec<(&str, String)> = Vec::new();
+            if let Some(acct) = opt_str(&p, "payer_account").map(|a| super::normalize_account(&a)) {
+                if !acct.is_empty() {
+                    learn.push(("account", acct));
+                }
+            }
+            if let Some(name) = opt_str(&p, "payer_name").filter(|n| !n.trim().is_empty()) {
+                learn.push(("name", name.trim().to_string()));
+            }
+            for (kind, value) in learn {
+                let n = sqlx::query(
+                    "INSERT INTO customer_aliases (customer_id, kind, value, source, created_at) \
+                     VALUES ($1, $2, $3, 'manual', $4) ON CONFLICT (kind, value, customer_id) DO NOTHING",
+                )
+                .bind(cid)
+                .bind(kind)
+                .bind(&value)
+                .bind(&now)
+                .execute(&mut *tx.tx)
+                .await?
+                .rows_affected();
+                if n > 0 {
+                    self.audit(
+                        &mut tx,
+                        actor,
+                        "learn_alias",
+                        "customer",
+                        rfc,
+                        serde_json::json!({"kind": kind, "value": value, "from_payment": payment_id}),
+                    )
+                    .await?;
+                    out.aliases_learned.push(format!("{kind} {value} → {rfc}"));
+                }
+            }
+            sqlx::query("UPDATE payments SET customer_id = $1 WHERE id = $2")
+                .bind(cid)
+                .bind(payment_id)
+                .execute(&mut *tx.tx)
+                .await?;
+        }
+        tx.tx.commit().await?;
+        Ok(out)
+    }
+
+    /// The master's customer for an RFC; creates a minimal one (named as on its invoices) when the master lacks
+    /// it, so a learned alias has a customer to belong to. A later customer import completes it.
+    async fn customer_for_rfc(&self, tx: &mut WriteTx<'_>, rfc: &str, payment_id: i64) -> anyhow::Result<i64> {
+        if let Some(r) = sqlx::query("SELECT id FROM customers WHERE rfc = $1 ORDER BY id LIMIT 1")
+            .bind(rfc)
+            .fetch_optional(&mut *tx.tx)
+            .await?
+        {
+            return Ok(r.try_get(0)?);
+        }
+        let name: String = sqlx::query(
+            "SELECT COALESCE(MIN(customer_name), $1) FROM invoices WHERE customer_rfc = $1",
+        )
+        .bind(rfc)
+        .fetch_one(&mut *tx.tx)
+        .await?
+        .try_get(0)?;
+        let now = self.now_text();
+        let id: i64 = sqlx::query(
+            "INSERT INTO customers (customer_key, rfc, name, content_hash, created_at, updated_at) \
+             VALUES ($1, $1, $2, '', $3, $3) RETURNING id",
+        )
+        .bind(rfc)
+        .bind(&name)
+        .bind(&now)
+        .fetch_one(&mut *tx.tx)
+        .await?
+        .try_get(0)?;
+        self.audit(
+            tx,
+            "reconcile",
+            "create",
+            "customer",
+            rfc,
+            serde_json::json!({"name": name, "reason": format!("manual match of payment {payment_id}")}),
+        )
+        .await?;
+        Ok(id)
+    }
+
+    /// A person removes an allocation: balances are restored and the engine never proposes the pair again.
+    pub async fn unmatch(&self, allocation_id: i64, actor: &str) -> anyhow::Result<()> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT payment_id, invoice_id, amount_micros, currency, method, removed_at FROM allocations WHERE id = $1",
+        )
+        .bind(allocation_id)
+        .fetch_optional(&mut *tx.tx)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("allocation {allocation_id}: no such allocation"))?;
+        anyhow::ensure!(
+            opt_str(&row, "removed_at").is_none(),
+            "allocation {allocation_id} was already removed"
+        );
+        sqlx::query("UPDATE allocations SET removed_at = $1, removed_by = $2 WHERE id = $3")
+            .bind(self.now_text())
+            .bind(format!("{MANUAL_REMOVAL}: {actor}"))
+            .bind(allocation_id)
+            .execute(&mut *tx.tx)
+            .await?;
+        let cur = get_str(&row, "currency");
+        self.audit(
+            &mut tx,
+            actor,
+            "unmatch",
+            "allocation",
+            &allocation_id.to_string(),
+            serde_json::json!({
+                "payment_id": get_i64(&row, "payment_id"),
+                "invoice_id": get_i64(&row, "invoice_id"),
+                "amount": super::money(get_i64(&row, "amount_micros"), &cur),
+                "method": get_str(&row, "method"),
+            }),
+        )
+        .await?;
+        tx.tx.commit().await?;
+        Ok(())
+    }
+}
+
