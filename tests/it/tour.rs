@@ -189,17 +189,17 @@ async fn the_generator_is_deterministic_and_its_files_import_cleanly() {
         tmp.path().join("b"),
         tmp.path().join("c"),
     );
-    // Every kind of noise at least once: a flat mix over 120 invoices and 60 payments, CFDI in a zip package.
+    // Every kind of noise at least once: a flat mix over 200 invoices and 80 payments, CFDI in a zip package.
     let mix = "exact=1,reference=1,combined=1,partial=1,name_variant=1,third_party=1,typo=1,credit_note=1,usd=1,overlap=1,unrelated=1";
     let args = [
         "--seed",
         "7",
         "--invoices",
-        "120",
+        "200",
         "--customers",
-        "12",
+        "40",
         "--payments",
-        "60",
+        "80",
         "--mix",
         mix,
         "--cfdi-format",
