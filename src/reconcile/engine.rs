@@ -101,8 +101,14 @@ impl<'a> Ctx<'a> {
             if let Some(u) = &i.uuid {
                 let k = uuid_key(u);
                 if k.len() == 32 {
-                    c.by_uuid_prefix.entry(k[..8].to_string()).or_default().push(idx);
-                    c.by_uuid_suffix.entry(k[24..].to_string()).or_default().push(idx);
+                    c.by_uuid_prefix
+                        .entry(k[..8].to_string())
+                        .or_default()
+                        .push(idx);
+                    c.by_uuid_suffix
+                        .entry(k[24..].to_string())
+                        .or_default()
+                        .push(idx);
                 }
                 c.by_uuid.insert(k, idx);
             }
@@ -118,10 +124,17 @@ impl<'a> Ctx<'a> {
                     c.known_rfcs.insert(r.clone());
                 }
             }
-            c.by_amount.entry((i.currency.as_str(), i.open)).or_default().push(idx);
+            c.by_amount
+                .entry((i.currency.as_str(), i.open))
+                .or_default()
+                .push(idx);
         }
         for cu in &input.customers {
-            let Some(rfc) = cu.rfc.as_ref().filter(|r| !GENERIC_RFCS.contains(&r.as_str())) else {
+            let Some(rfc) = cu
+                .rfc
+                .as_ref()
+                .filter(|r| !GENERIC_RFCS.contains(&r.as_str()))
+            else {
                 continue;
             };
             c.rfc_of_customer.insert(cu.id, rfc.clone());
@@ -135,7 +148,10 @@ impl<'a> Ctx<'a> {
                 }
             }
             if let Some(e) = &cu.erp_id {
-                push_unique(c.erp_customers.entry(e.trim().to_string()).or_default(), rfc);
+                push_unique(
+                    c.erp_customers.entry(e.trim().to_string()).or_default(),
+                    rfc,
+                );
             }
             c.add_name(rfc, &cu.name);
         }
@@ -143,7 +159,9 @@ impl<'a> Ctx<'a> {
             if GENERIC_RFCS.contains(&rfc.as_str()) {
                 continue;
             }
-            c.display_name.entry(rfc.clone()).or_insert_with(|| name.clone());
+            c.display_name
+                .entry(rfc.clone())
+                .or_insert_with(|| name.clone());
             c.add_name(rfc, name);
         }
         for a in &input.aliases {
@@ -203,7 +221,11 @@ impl<'a> Ctx<'a> {
     /// Pass 3: who paid.
     fn identify(&self, p: &PaymentIn) -> Payer {
         let mut strong: Vec<Who> = Vec::new();
-        if let Some(acct) = p.payer_account.as_deref().map(crate::store::normalize_account) {
+        if let Some(acct) = p
+            .payer_account
+            .as_deref()
+            .map(crate::store::normalize_account)
+        {
             if let Some(list) = self.accounts.get(&acct) {
                 if list.len() == 1 {
                     strong.push(Who {
@@ -215,7 +237,12 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
-        if let Some(r) = p.referencia.as_deref().map(text::id_key).filter(|r| !r.is_empty()) {
+        if let Some(r) = p
+            .referencia
+            .as_deref()
+            .map(text::id_key)
+            .filter(|r| !r.is_empty())
+        {
             if let Some(list) = self.references.get(&r) {
                 if list.len() == 1 {
                     strong.push(Who {
@@ -302,7 +329,9 @@ impl<'a> Ctx<'a> {
         // Tolerant comparison within the blocks of the name's words.
         let mut best: HashMap<&str, f64> = HashMap::new();
         for t in text::block_tokens(&key) {
-            let Some(block) = self.name_blocks.get(t) else { continue };
+            let Some(block) = self.name_blocks.get(t) else {
+                continue;
+            };
             if block.len() > NAME_BLOCK_MAX {
                 continue;
             }
@@ -318,7 +347,8 @@ impl<'a> Ctx<'a> {
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
         match ranked.as_slice() {
             [(rfc, s), rest @ ..]
-                if *s >= NAME_ACCEPT && rest.first().map_or(true, |(_, s2)| s - s2 >= NAME_MARGIN) =>
+                if *s >= NAME_ACCEPT
+                    && rest.first().map_or(true, |(_, s2)| s - s2 >= NAME_MARGIN) =>
             {
                 Payer::Known(Who {
                     rfc: rfc.to_string(),
@@ -373,23 +403,33 @@ impl<'a> Ctx<'a> {
                     }
                     if let Some(l) = self.by_uuid_prefix.get(&hex[..8]) {
                         for &i in l {
-                            if uuid_key(self.inv[i].uuid.as_deref().unwrap_or("")).starts_with(hex.as_str()) {
+                            if uuid_key(self.inv[i].uuid.as_deref().unwrap_or(""))
+                                .starts_with(hex.as_str())
+                            {
                                 add(i, "uuid", &mut out);
                             }
                         }
                     }
                     if let Some(l) = self.by_uuid_suffix.get(&hex[hex.len() - 8..]) {
                         for &i in l {
-                            if uuid_key(self.inv[i].uuid.as_deref().unwrap_or("")).ends_with(hex.as_str()) {
+                            if uuid_key(self.inv[i].uuid.as_deref().unwrap_or(""))
+                                .ends_with(hex.as_str())
+                            {
                                 add(i, "uuid", &mut out);
                             }
                         }
                     }
                 }
                 Fragment::Folio { serie, number } => {
-                    let Some(l) = self.by_folio.get(number) else { continue };
+                    let Some(l) = self.by_folio.get(number) else {
+                        continue;
+                    };
                     for &i in l {
-                        let inv_serie = self.inv[i].serie.as_deref().map(text::serie_key).unwrap_or_default();
+                        let inv_serie = self.inv[i]
+                            .serie
+                            .as_deref()
+                            .map(text::serie_key)
+                            .unwrap_or_default();
                         match serie {
                             Some(s) if *s == inv_serie => add(i, "serie_folio", &mut out),
                             Some(_) => {}
@@ -424,7 +464,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// Pass 1: remittance lines naming invoices (provider/ERP metadata, REP lines by serie/folio).
-    fn remittance(&mut self, p: &PaymentIn, payer: &Payer) -> Option<Result<Vec<NewAllocation>, String>> {
+    fn remittance(
+        &mut self,
+        p: &PaymentIn,
+        payer: &Payer,
+    ) -> Option<Result<Vec<NewAllocation>, String>> {
         let lines: Vec<_> = p
             .remittance
             .iter()
@@ -441,7 +485,11 @@ impl<'a> Ctx<'a> {
         for l in &lines {
             let (found, named): (Vec<usize>, String) = match &l.invoice {
                 InvoiceRef::Uuid(u) => (
-                    self.by_uuid.get(&uuid_key(u.as_str())).copied().into_iter().collect(),
+                    self.by_uuid
+                        .get(&uuid_key(u.as_str()))
+                        .copied()
+                        .into_iter()
+                        .collect(),
                     format!("UUID {}", u.as_str()),
                 ),
                 InvoiceRef::SerieFolio { serie, folio } => {
@@ -452,7 +500,14 @@ impl<'a> Ctx<'a> {
                         .map(|l| {
                             l.iter()
                                 .copied()
-                                .filter(|&i| self.inv[i].serie.as_deref().map(text::serie_key).unwrap_or_default() == sk)
+                                .filter(|&i| {
+                                    self.inv[i]
+                                        .serie
+                                        .as_deref()
+                                        .map(text::serie_key)
+                                        .unwrap_or_default()
+                                        == sk
+                                })
                                 .collect()
                         })
                         .unwrap_or_default();
@@ -461,7 +516,17 @@ impl<'a> Ctx<'a> {
                             v.retain(|&i| self.inv[i].customer_rfc.as_deref() == Some(r.as_str()));
                         }
                     }
-                    (v, format!("serie/folio {}{}", serie.as_deref().map(|s| format!("{s}-")).unwrap_or_default(), folio))
+                    (
+                        v,
+                        format!(
+                            "serie/folio {}{}",
+                            serie
+                                .as_deref()
+                                .map(|s| format!("{s}-"))
+                                .unwrap_or_default(),
+                            folio
+                        ),
+                    )
                 }
                 InvoiceRef::ErpId(e) => {
                     let mut v = self.by_erp.get(e.trim()).cloned().unwrap_or_default();
@@ -476,22 +541,36 @@ impl<'a> Ctx<'a> {
             if found.len() != 1 {
                 return Some(Err(format!(
                     "remittance names {named}, which {}",
-                    if found.is_empty() { "is not an open invoice in the ledger" } else { "fits several invoices" }
+                    if found.is_empty() {
+                        "is not an open invoice in the ledger"
+                    } else {
+                        "fits several invoices"
+                    }
                 )));
             }
             let idx = found[0];
             if self.inv[idx].currency != p.currency && l.amount.is_none() {
-                return Some(Err(format!("remittance names {named}, an invoice in {}", self.inv[idx].currency)));
+                return Some(Err(format!(
+                    "remittance names {named}, an invoice in {}",
+                    self.inv[idx].currency
+                )));
             }
             if let Some(m) = &l.amount {
                 if m.currency().as_str() != self.inv[idx].currency {
-                    return Some(Err(format!("remittance pays {named} in another currency than the invoice")));
+                    return Some(Err(format!(
+                        "remittance pays {named} in another currency than the invoice"
+                    )));
                 }
             }
             if self.rejected.contains(&(p.id, self.inv[idx].id)) {
-                return Some(Err(format!("remittance names {named}, a pair a person removed")));
+                return Some(Err(format!(
+                    "remittance names {named}, a pair a person removed"
+                )));
             }
-            let amount = l.amount.as_ref().and_then(|m| cuadra_sdk::to_micros(m.amount()).ok());
+            let amount = l
+                .amount
+                .as_ref()
+                .and_then(|m| cuadra_sdk::to_micros(m.amount()).ok());
             resolved.push((idx, amount, named));
         }
         let mut out = Vec::new();
@@ -521,7 +600,9 @@ impl<'a> Ctx<'a> {
             }
             if self.inv[idx].currency == p.currency {
                 if amt > left {
-                    return Some(Err("remittance lines add up to more than the payment".into()));
+                    return Some(Err(
+                        "remittance lines add up to more than the payment".into()
+                    ));
                 }
                 left -= amt;
             }
@@ -532,19 +613,32 @@ impl<'a> Ctx<'a> {
                 amt,
                 "remittance",
                 99,
-                format!("{} {} names {named} ({label}) and pays {}", p.kind, p.external_id, money(amt, &p.currency)),
+                format!(
+                    "{} {} names {named} ({label}) and pays {}",
+                    p.kind,
+                    p.external_id,
+                    money(amt, &p.currency)
+                ),
             ));
         }
         Some(Ok(out))
     }
 
     /// Pass 4a: references in the text that the amount confirms.
-    fn by_reference(&mut self, p: &PaymentIn, payer: &Payer, frags: &[Fragment]) -> Option<Vec<NewAllocation>> {
+    fn by_reference(
+        &mut self,
+        p: &PaymentIn,
+        payer: &Payer,
+        frags: &[Fragment],
+    ) -> Option<Vec<NewAllocation>> {
         if frags.is_empty() {
             return None;
         }
-        let named: Vec<(usize, &'static str)> =
-            self.named_by(frags).into_iter().filter(|(i, _)| self.usable(p, *i)).collect();
+        let named: Vec<(usize, &'static str)> = self
+            .named_by(frags)
+            .into_iter()
+            .filter(|(i, _)| self.usable(p, *i))
+            .collect();
         if named.is_empty() {
             return None;
         }
@@ -564,7 +658,11 @@ impl<'a> Ctx<'a> {
             _ => (named.clone(), None),
         };
         // One named invoice whose balance is the amount.
-        let exact: Vec<(usize, &'static str)> = mine.iter().copied().filter(|(i, _)| self.open[*i] == p.amount).collect();
+        let exact: Vec<(usize, &'static str)> = mine
+            .iter()
+            .copied()
+            .filter(|(i, _)| self.open[*i] == p.amount)
+            .collect();
         let payer_text = who
             .map(|w| format!("payer identified by {}; ", w.detail))
             .unwrap_or_else(|| "payer not identified; ".into());
@@ -576,7 +674,14 @@ impl<'a> Ctx<'a> {
                 "{payer_text}concepto names {label} by {how} and the amount {} is its balance",
                 money(p.amount, &p.currency)
             );
-            return Some(vec![self.alloc(p, idx, p.amount, "reference", conf_base, expl)]);
+            return Some(vec![self.alloc(
+                p,
+                idx,
+                p.amount,
+                "reference",
+                conf_base,
+                expl,
+            )]);
         }
         if exact.len() > 1 {
             return None;
@@ -619,7 +724,11 @@ impl<'a> Ctx<'a> {
                     diff,
                     "tolerance",
                     conf_base - 3,
-                    format!("difference of {} on {label} tolerated as a bank fee (tolerance {})", money(diff, &cur), money(self.opts.tolerance, &cur)),
+                    format!(
+                        "difference of {} on {label} tolerated as a bank fee (tolerance {})",
+                        money(diff, &cur),
+                        money(self.opts.tolerance, &cur)
+                    ),
                 );
                 return Some(vec![a, t]);
             }
@@ -634,9 +743,16 @@ impl<'a> Ctx<'a> {
         payer: &Payer,
         frags: &[Fragment],
     ) -> Result<Vec<NewAllocation>, (String, Vec<usize>)> {
-        if let Some(acct) = p.payer_account.as_deref().map(crate::store::normalize_account) {
+        if let Some(acct) = p
+            .payer_account
+            .as_deref()
+            .map(crate::store::normalize_account)
+        {
             if self.opts.own_accounts.contains(&acct) {
-                return Err(("own_transfer: from one of the company's own accounts".into(), vec![]));
+                return Err((
+                    "own_transfer: from one of the company's own accounts".into(),
+                    vec![],
+                ));
             }
         }
         let named: Vec<usize> = self
@@ -659,7 +775,8 @@ impl<'a> Ctx<'a> {
                 let reason = if c.contains("INTERES") {
                     "not_receivable: looks like bank interest".to_string()
                 } else if named.is_empty() {
-                    "unknown_payer: no account, reference, RFC or name identifies the customer".to_string()
+                    "unknown_payer: no account, reference, RFC or name identifies the customer"
+                        .to_string()
                 } else {
                     "unknown_payer: the concepto names an invoice but the amount does not confirm it".to_string()
                 };
@@ -680,10 +797,21 @@ impl<'a> Ctx<'a> {
                 named,
             ));
         }
-        let in_time: Vec<usize> = all.iter().copied().filter(|&i| self.issued_in_time(p, i)).collect();
-        let named_mine: Vec<usize> =
-            named.iter().copied().filter(|i| self.inv[*i].customer_rfc.as_deref() == Some(who.rfc.as_str())).collect();
-        let exact: Vec<usize> = in_time.iter().copied().filter(|&i| self.open[i] == p.amount).collect();
+        let in_time: Vec<usize> = all
+            .iter()
+            .copied()
+            .filter(|&i| self.issued_in_time(p, i))
+            .collect();
+        let named_mine: Vec<usize> = named
+            .iter()
+            .copied()
+            .filter(|i| self.inv[*i].customer_rfc.as_deref() == Some(who.rfc.as_str()))
+            .collect();
+        let exact: Vec<usize> = in_time
+            .iter()
+            .copied()
+            .filter(|&i| self.open[i] == p.amount)
+            .collect();
         let cur = p.currency.clone();
         let base = format!("payer identified by {}", who.detail);
         // A partial payment needs a reference naming exactly one of the customer's invoices, above the amount.
@@ -709,13 +837,26 @@ impl<'a> Ctx<'a> {
                     _ => None,
                 })
                 .collect();
-            let own_folio = self.inv[idx].folio.as_deref().map(text::folio_key).unwrap_or_default();
+            let own_folio = self.inv[idx]
+                .folio
+                .as_deref()
+                .map(text::folio_key)
+                .unwrap_or_default();
             let (method, conf, note) = if cited.iter().any(|n| text::folio_typo(n, &own_folio)) {
-                ("amount", who.confidence.saturating_sub(4), "; the concepto's folio looks like a typo of it".to_string())
+                (
+                    "amount",
+                    who.confidence.saturating_sub(4),
+                    "; the concepto's folio looks like a typo of it".to_string(),
+                )
             } else if named.is_empty() || named.contains(&idx) {
                 ("amount", who.confidence.saturating_sub(2), String::new())
             } else {
-                ("amount", who.confidence.saturating_sub(12), "; the invoice the concepto names does not fit the amount and was not trusted".to_string())
+                (
+                    "amount",
+                    who.confidence.saturating_sub(12),
+                    "; the invoice the concepto names does not fit the amount and was not trusted"
+                        .to_string(),
+                )
             };
             let expl = format!(
                 "{base}; amount {} is the balance of {label}, the only such open invoice of {cust}{note}",
@@ -727,7 +868,11 @@ impl<'a> Ctx<'a> {
             let mut c = exact.clone();
             c.extend(named_mine);
             return Err((
-                format!("ambiguous_amount: {} open invoices of {cust} have the balance {}", exact.len(), money(p.amount, &cur)),
+                format!(
+                    "ambiguous_amount: {} open invoices of {cust} have the balance {}",
+                    exact.len(),
+                    money(p.amount, &cur)
+                ),
                 c,
             ));
         }
@@ -746,7 +891,9 @@ impl<'a> Ctx<'a> {
             let near: Vec<usize> = in_time
                 .iter()
                 .copied()
-                .filter(|&i| self.open[i] > p.amount && self.open[i] - p.amount <= self.opts.tolerance)
+                .filter(|&i| {
+                    self.open[i] > p.amount && self.open[i] - p.amount <= self.opts.tolerance
+                })
                 .collect();
             if near.len() == 1 {
                 let idx = near[0];
@@ -766,13 +913,21 @@ impl<'a> Ctx<'a> {
                     diff,
                     "tolerance",
                     conf,
-                    format!("difference of {} on {label} tolerated as a bank fee (tolerance {})", money(diff, &cur), money(self.opts.tolerance, &cur)),
+                    format!(
+                        "difference of {} on {label} tolerated as a bank fee (tolerance {})",
+                        money(diff, &cur),
+                        money(self.opts.tolerance, &cur)
+                    ),
                 );
                 return Ok(vec![a, t]);
             }
         }
         // An exact combination of the customer's open invoices.
-        let pool: Vec<usize> = in_time.iter().copied().filter(|&i| self.open[i] < p.amount).collect();
+        let pool: Vec<usize> = in_time
+            .iter()
+            .copied()
+            .filter(|&i| self.open[i] < p.amount)
+            .collect();
         match subset(&pool.iter().map(|&i| self.open[i]).collect::<Vec<_>>(), p.amount) {
             Subset::Unique(sel) => {
                 let chosen: Vec<usize> = sel.iter().map(|&k| pool[k]).collect();
@@ -825,12 +980,24 @@ impl<'a> Ctx<'a> {
     fn same_amount(&self, p: &PaymentIn) -> Vec<usize> {
         self.by_amount
             .get(&(p.currency.as_str(), p.amount))
-            .map(|l| l.iter().copied().filter(|&i| self.usable(p, i)).take(50).collect())
+            .map(|l| {
+                l.iter()
+                    .copied()
+                    .filter(|&i| self.usable(p, i))
+                    .take(50)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// Ranked candidates for an exception: named invoices and the payer's first, closest amount first.
-    fn candidates(&self, p: &PaymentIn, payer: &Payer, frags: &[Fragment], pool: Vec<usize>) -> serde_json::Value {
+    fn candidates(
+        &self,
+        p: &PaymentIn,
+        payer: &Payer,
+        frags: &[Fragment],
+        pool: Vec<usize>,
+    ) -> serde_json::Value {
         let named: HashSet<usize> = self.named_by(frags).into_iter().map(|(i, _)| i).collect();
         let payer_rfc = match payer {
             Payer::Known(w) => Some(w.rfc.as_str()),
@@ -1152,7 +1319,9 @@ fn same_money(
             .filter_map(|k| by_id.get(k))
             .flatten()
             .copied()
-            .filter(|&ti| fits(s, payments[ti]) && !taken.contains(&(payments[ti].id, s.kind.clone())))
+            .filter(|&ti| {
+                fits(s, payments[ti]) && !taken.contains(&(payments[ti].id, s.kind.clone()))
+            })
             .collect();
         cands.sort_unstable();
         cands.dedup();
@@ -1165,7 +1334,11 @@ fn same_money(
                 same_as: t.id,
                 explanation: format!(
                     "{} {} and {} {} share the identifier and the amount {}",
-                    s.kind, s.external_id, t.kind, t.external_id, money(s.amount, &s.currency)
+                    s.kind,
+                    s.external_id,
+                    t.kind,
+                    t.external_id,
+                    money(s.amount, &s.currency)
                 ),
             });
         } else {
@@ -1177,24 +1350,38 @@ fn same_money(
     for (i, t) in payments.iter().enumerate() {
         if kind_rank(&t.kind) < 4 && t.same_as.is_none() {
             if let Some(r) = who(t) {
-                by_cust_amount.entry((r, t.currency.clone(), t.amount)).or_default().push(i);
+                by_cust_amount
+                    .entry((r, t.currency.clone(), t.amount))
+                    .or_default()
+                    .push(i);
             }
         }
     }
-    let near = |s: &PaymentIn, t: &PaymentIn| (s.booked_on - t.booked_on).num_days().abs() <= opts.same_money_days;
+    let near = |s: &PaymentIn, t: &PaymentIn| {
+        (s.booked_on - t.booked_on).num_days().abs() <= opts.same_money_days
+    };
     let mut proposals: Vec<(usize, usize)> = Vec::new();
     for &si in &weak_sources {
         let s = payments[si];
         let Some(r) = who(s) else { continue };
-        let Some(list) = by_cust_amount.get(&(r, s.currency.clone(), s.amount)) else { continue };
+        let Some(list) = by_cust_amount.get(&(r, s.currency.clone(), s.amount)) else {
+            continue;
+        };
         let c: Vec<usize> = list
             .iter()
             .copied()
-            .filter(|&ti| fits(s, payments[ti]) && near(s, payments[ti]) && !taken.contains(&(payments[ti].id, s.kind.clone())))
+            .filter(|&ti| {
+                fits(s, payments[ti])
+                    && near(s, payments[ti])
+                    && !taken.contains(&(payments[ti].id, s.kind.clone()))
+            })
             .collect();
         // Prefer the strongest kind present (a REP over a SPEI notification).
         let best = c.iter().map(|&ti| kind_rank(&payments[ti].kind)).min();
-        let c: Vec<usize> = c.into_iter().filter(|&ti| Some(kind_rank(&payments[ti].kind)) == best).collect();
+        let c: Vec<usize> = c
+            .into_iter()
+            .filter(|&ti| Some(kind_rank(&payments[ti].kind)) == best)
+            .collect();
         if c.len() == 1 {
             proposals.push((si, c[0]));
         }

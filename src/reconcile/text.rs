@@ -4,10 +4,50 @@
 /// Legal-form and filler tokens dropped from the end of a company name (after single letters are joined, so
 /// `S.A. de C.V.` → `SA DE CV`).
 const LEGAL_FORMS: &[&str] = &[
-    "SA", "DE", "CV", "SAPI", "SAB", "SRL", "RL", "SC", "AC", "SOFOM", "ENR", "ER", "SPR", "RI", "SAS", "SCP", "SOC",
-    "SOCIEDAD", "ANONIMA", "CAPITAL", "VARIABLE", "RESPONSABILIDAD", "LIMITADA", "CIVIL", "ASOCIACION", "PROMOTORA",
-    "INVERSION", "BURSATIL", "SIMPLIFICADA", "EN", "C", "S", "L", "R", "I", "P", "B", "V", "Y", "INC", "LLC", "LTD",
-    "CO", "CORP",
+    "SA",
+    "DE",
+    "CV",
+    "SAPI",
+    "SAB",
+    "SRL",
+    "RL",
+    "SC",
+    "AC",
+    "SOFOM",
+    "ENR",
+    "ER",
+    "SPR",
+    "RI",
+    "SAS",
+    "SCP",
+    "SOC",
+    "SOCIEDAD",
+    "ANONIMA",
+    "CAPITAL",
+    "VARIABLE",
+    "RESPONSABILIDAD",
+    "LIMITADA",
+    "CIVIL",
+    "ASOCIACION",
+    "PROMOTORA",
+    "INVERSION",
+    "BURSATIL",
+    "SIMPLIFICADA",
+    "EN",
+    "C",
+    "S",
+    "L",
+    "R",
+    "I",
+    "P",
+    "B",
+    "V",
+    "Y",
+    "INC",
+    "LLC",
+    "LTD",
+    "CO",
+    "CORP",
 ];
 
 /// Abbreviations banks and payers use, expanded before comparison.
@@ -44,7 +84,9 @@ const ABBREVIATIONS: &[(&str, &str)] = &[
     ("NAL", "NACIONAL"),
 ];
 
-const STOPWORDS: &[&str] = &["DE", "DEL", "LA", "LAS", "LOS", "EL", "Y", "E", "THE", "AND", "OF"];
+const STOPWORDS: &[&str] = &[
+    "DE", "DEL", "LA", "LAS", "LOS", "EL", "Y", "E", "THE", "AND", "OF",
+];
 
 /// A company or person name reduced to a comparison key: ASCII, upper case, no punctuation, single letters joined
 /// (`S.A.` → `SA`), abbreviations expanded, legal-form suffixes and stopwords dropped, tokens joined by one space.
@@ -123,16 +165,51 @@ pub fn block_tokens(key: &str) -> impl Iterator<Item = &str> {
 pub enum Fragment {
     /// Serie (letters, upper case) when the text put letters right before the number, and the folio digits
     /// without leading zeros.
-    Folio { serie: Option<String>, number: String },
+    Folio {
+        serie: Option<String>,
+        number: String,
+    },
     /// Hexadecimal part of a UUID (no dashes, upper case), 8 to 32 characters.
     Uuid(String),
 }
 
 /// Words that introduce a folio rather than being its serie.
 const FOLIO_WORDS: &[&str] = &[
-    "F", "FA", "FAC", "FACT", "FACTS", "FACTURA", "FACTURAS", "FOLIO", "FOLIOS", "FOL", "NO", "NUM", "NUMERO", "REF",
-    "REFERENCIA", "PAGO", "PAG", "INV", "INVOICE", "DOC", "CFDI", "Y", "E", "ABONO", "LIQ", "LIQUIDACION", "PARCIAL",
-    "ANTICIPO", "SPEI", "TRANSF", "TRANSFERENCIA", "DE", "LA", "EL", "AL",
+    "F",
+    "FA",
+    "FAC",
+    "FACT",
+    "FACTS",
+    "FACTURA",
+    "FACTURAS",
+    "FOLIO",
+    "FOLIOS",
+    "FOL",
+    "NO",
+    "NUM",
+    "NUMERO",
+    "REF",
+    "REFERENCIA",
+    "PAGO",
+    "PAG",
+    "INV",
+    "INVOICE",
+    "DOC",
+    "CFDI",
+    "Y",
+    "E",
+    "ABONO",
+    "LIQ",
+    "LIQUIDACION",
+    "PARCIAL",
+    "ANTICIPO",
+    "SPEI",
+    "TRANSF",
+    "TRANSFERENCIA",
+    "DE",
+    "LA",
+    "EL",
+    "AL",
 ];
 
 /// Serie/folio and UUID fragments in free text, tolerant of formatting: `FAC A-00123`, `A123`, `folio 123`,
@@ -166,7 +243,10 @@ pub fn fragments(text: &str) -> Vec<Fragment> {
         .filter(|t| !t.is_empty())
         .collect();
     for (i, tok) in tokens.iter().enumerate() {
-        let letters: String = tok.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+        let letters: String = tok
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect();
         let rest = &tok[letters.len()..];
         if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_digit()) {
             continue;
@@ -265,18 +345,35 @@ mod tests {
         assert_eq!(name_key("Grupo Omega S.A.P.I. de C.V."), "GRUPO OMEGA");
         assert_eq!(name_key("GPO OMEGA SAPI DE CV"), "GRUPO OMEGA");
         assert_eq!(name_key("Despacho Ruiz, S.C."), "DESPACHO RUIZ");
-        assert_eq!(name_key("Transportes del Norte S. de R.L. de C.V."), "TRANSPORTES NORTE");
-        assert!(name_similarity(&name_key("DISTRIBUIDORA DE ACEROS DEL BAJIO SA DE"), &name_key("Distribuidora de Aceros del Bajío, S.A. de C.V.")) >= 0.95);
+        assert_eq!(
+            name_key("Transportes del Norte S. de R.L. de C.V."),
+            "TRANSPORTES NORTE"
+        );
+        assert!(
+            name_similarity(
+                &name_key("DISTRIBUIDORA DE ACEROS DEL BAJIO SA DE"),
+                &name_key("Distribuidora de Aceros del Bajío, S.A. de C.V.")
+            ) >= 0.95
+        );
         assert!(name_similarity(&name_key("ACME"), &name_key("ACMA SOLUCIONES")) < 0.9);
     }
 
     #[test]
     fn fragments_tolerate_formatting() {
         let f = fragments("PAGO FAC A-00123 Y F 124");
-        assert!(f.contains(&Fragment::Folio { serie: Some("A".into()), number: "123".into() }));
-        assert!(f.contains(&Fragment::Folio { serie: None, number: "124".into() }));
+        assert!(f.contains(&Fragment::Folio {
+            serie: Some("A".into()),
+            number: "123".into()
+        }));
+        assert!(f.contains(&Fragment::Folio {
+            serie: None,
+            number: "124".into()
+        }));
         let f = fragments("factura a123");
-        assert!(f.contains(&Fragment::Folio { serie: Some("A".into()), number: "123".into() }));
+        assert!(f.contains(&Fragment::Folio {
+            serie: Some("A".into()),
+            number: "123".into()
+        }));
         let f = fragments("uuid 3fa85f64-5717");
         assert!(f.contains(&Fragment::Uuid("3FA85F645717".into())));
         assert!(fragments("CLABE 012180001234567897").is_empty());

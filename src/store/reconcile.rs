@@ -2,7 +2,9 @@
 //! transaction with batched statements, and records manual matches and unmatches (audited, teaching aliases).
 
 use super::{get_i64, get_str, opt_i64, opt_str, Store, WriteTx};
-use crate::reconcile::{self, AliasIn, CustomerIn, Decision, Input, InvoiceIn, Options, PaymentIn, Summary};
+use crate::reconcile::{
+    self, AliasIn, CustomerIn, Decision, Input, InvoiceIn, Options, PaymentIn, Summary,
+};
 use anyhow::Context;
 use chrono::NaiveDate;
 use sqlx::Row;
@@ -14,8 +16,15 @@ const BATCH: usize = 500;
 /// `removed_by` prefix of a person's unmatch: such a pair is never proposed again by the engine.
 pub const MANUAL_REMOVAL: &str = "manual";
 
-pub const EXCEPTION_COLUMNS: &[&str] =
-    &["payment_id", "date", "currency", "amount", "payer_name", "reason", "candidates"];
+pub const EXCEPTION_COLUMNS: &[&str] = &[
+    "payment_id",
+    "date",
+    "currency",
+    "amount",
+    "payer_name",
+    "reason",
+    "candidates",
+];
 
 fn date(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
@@ -62,18 +71,19 @@ impl Store {
             })
             .collect();
         drop(rows);
-        let customers = sqlx::query("SELECT id, rfc, name, payment_reference, erp_id FROM customers")
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|r| CustomerIn {
-                id: get_i64(r, "id"),
-                rfc: opt_str(r, "rfc"),
-                name: get_str(r, "name"),
-                payment_reference: opt_str(r, "payment_reference"),
-                erp_id: opt_str(r, "erp_id"),
-            })
-            .collect();
+        let customers =
+            sqlx::query("SELECT id, rfc, name, payment_reference, erp_id FROM customers")
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| CustomerIn {
+                    id: get_i64(r, "id"),
+                    rfc: opt_str(r, "rfc"),
+                    name: get_str(r, "name"),
+                    payment_reference: opt_str(r, "payment_reference"),
+                    erp_id: opt_str(r, "erp_id"),
+                })
+                .collect();
         let aliases = sqlx::query("SELECT customer_id, kind, value, source FROM customer_aliases")
             .fetch_all(pool)
             .await?
@@ -316,7 +326,9 @@ impl Store {
                     .bind(a.explanation.clone())
                     .bind(now.clone());
             }
-            q.execute(&mut *tx.tx).await.context("writing allocations")?;
+            q.execute(&mut *tx.tx)
+                .await
+                .context("writing allocations")?;
         }
         // Exceptions: drop the ones now decided, write the new or changed ones.
         let wanted: HashMap<i64, (String, String)> = d
@@ -324,22 +336,33 @@ impl Store {
             .iter()
             .map(|e| (e.payment_id, (e.reason.clone(), e.candidates.to_string())))
             .collect();
-        let mut gone: Vec<i64> = existing.keys().copied().filter(|k| !wanted.contains_key(k)).collect();
+        let mut gone: Vec<i64> = existing
+            .keys()
+            .copied()
+            .filter(|k| !wanted.contains_key(k))
+            .collect();
         gone.sort_unstable();
         for chunk in gone.chunks(BATCH) {
             let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!("DELETE FROM exceptions WHERE payment_id IN ({})", list.join(","));
+            let sql = format!(
+                "DELETE FROM exceptions WHERE payment_id IN ({})",
+                list.join(",")
+            );
             let mut q = sqlx::query(&sql);
             for id in chunk {
                 q = q.bind(*id);
             }
             q.execute(&mut *tx.tx).await?;
         }
-        let mut upserts: Vec<(&i64, &(String, String))> =
-            wanted.iter().filter(|(k, v)| existing.get(*k) != Some(*v)).collect();
+        let mut upserts: Vec<(&i64, &(String, String))> = wanted
+            .iter()
+            .filter(|(k, v)| existing.get(*k) != Some(*v))
+            .collect();
         upserts.sort_by_key(|(k, _)| **k);
         for chunk in upserts.chunks(BATCH) {
-            let mut sql = String::from("INSERT INTO exceptions (payment_id, reason, candidates, updated_at) VALUES ");
+            let mut sql = String::from(
+                "INSERT INTO exceptions (payment_id, reason, candidates, updated_at) VALUES ",
+            );
             for i in 0..chunk.len() {
                 let b = i * 4;
                 if i > 0 {
@@ -353,11 +376,19 @@ impl Store {
             );
             let mut q = sqlx::query(&sql);
             for (id, (reason, cands)) in chunk {
-                q = q.bind(**id).bind(reason.clone()).bind(cands.clone()).bind(now.clone());
+                q = q
+                    .bind(**id)
+                    .bind(reason.clone())
+                    .bind(cands.clone())
+                    .bind(now.clone());
             }
             q.execute(&mut *tx.tx).await?;
         }
-        if !d.allocations.is_empty() || !d.links.is_empty() || !gone.is_empty() || !upserts.is_empty() {
+        if !d.allocations.is_empty()
+            || !d.links.is_empty()
+            || !gone.is_empty()
+            || !upserts.is_empty()
+        {
             self.audit(
                 &mut tx,
                 "reconcile",
@@ -374,7 +405,10 @@ impl Store {
             )
             .await?;
         }
-        tx.tx.commit().await.context("committing the reconciliation")?;
+        tx.tx
+            .commit()
+            .await
+            .context("committing the reconciliation")?;
         Ok(replaced)
     }
 
@@ -428,7 +462,10 @@ impl Store {
             return Ok(Some(rows[0].try_get(0)?));
         }
         if rows.len() > 1 {
-            anyhow::bail!("invoice {r} is ambiguous ({} invoices); give its UUID", rows.len());
+            anyhow::bail!(
+                "invoice {r} is ambiguous ({} invoices); give its UUID",
+                rows.len()
+            );
         }
         let rows = sqlx::query("SELECT id FROM invoices WHERE folio = $1")
             .bind(r)
@@ -437,7 +474,9 @@ impl Store {
         match rows.len() {
             0 => Ok(None),
             1 => Ok(Some(rows[0].try_get(0)?)),
-            n => anyhow::bail!("invoice {r} is ambiguous ({n} invoices); give its UUID or SERIE-FOLIO"),
+            n => anyhow::bail!(
+                "invoice {r} is ambiguous ({n} invoices); give its UUID or SERIE-FOLIO"
+            ),
         }
     }
 
@@ -488,13 +527,18 @@ impl Store {
                 "invoice {label} is in {inv_cur}, payment {payment_id} in {currency}"
             );
             anyhow::ensure!(
-                get_str(&inv, "sat_state") != "cancelado" && opt_str(&inv, "superseded_by").is_none(),
+                get_str(&inv, "sat_state") != "cancelado"
+                    && opt_str(&inv, "superseded_by").is_none(),
                 "invoice {label} is cancelled"
             );
             let open = get_i64(&inv, "open_micros");
             let amt = want.unwrap_or_else(|| open.min(left));
-            anyhow::ensure!(amt > 0, "nothing left to apply to invoice {label} (balance {}, payment unallocated {})",
-                super::money(open, &currency), super::money(left, &currency));
+            anyhow::ensure!(
+                amt > 0,
+                "nothing left to apply to invoice {label} (balance {}, payment unallocated {})",
+                super::money(open, &currency),
+                super::money(left, &currency)
+            );
             anyhow::ensure!(
                 amt <= left,
                 "payment {payment_id} has only {} unallocated, {} asked",
@@ -590,7 +634,12 @@ impl Store {
 
     /// The master's customer for an RFC; creates a minimal one (named as on its invoices) when the master lacks
     /// it, so a learned alias has a customer to belong to. A later customer import completes it.
-    async fn customer_for_rfc(&self, tx: &mut WriteTx<'_>, rfc: &str, payment_id: i64) -> anyhow::Result<i64> {
+    async fn customer_for_rfc(
+        &self,
+        tx: &mut WriteTx<'_>,
+        rfc: &str,
+        payment_id: i64,
+    ) -> anyhow::Result<i64> {
         if let Some(r) = sqlx::query("SELECT id FROM customers WHERE rfc = $1 ORDER BY id LIMIT 1")
             .bind(rfc)
             .fetch_optional(&mut *tx.tx)
@@ -667,4 +716,3 @@ impl Store {
         Ok(())
     }
 }
-

@@ -1,7 +1,10 @@
 //! Reconciliation on SQLite and PostgreSQL: each pass, each kind of noise, manual match/unmatch and learning,
 //! same money seen twice, tolerance, order independence, idempotence, the CLI and the daemon.
 
-use super::helpers::{backends, build_app, config_path, cuadra, eventually, fresh_db, spawn_app, test_settings, Backend};
+use super::helpers::{
+    backends, build_app, config_path, cuadra, eventually, fresh_db, spawn_app, test_settings,
+    Backend,
+};
 use chrono::{NaiveDate, TimeZone, Utc};
 use cuadra::reconcile::{self, Options};
 use cuadra::store::Store;
@@ -36,7 +39,12 @@ fn customers() -> Delivery {
         raw: b"customers v1".to_vec(),
         records: vec![
             customer(ACME, "Acme Industrial, S.A. de C.V.", &[ACME_CLABE], None),
-            customer(NORTE, "Comercial del Norte, S.A. de C.V.", &[], Some("7001")),
+            customer(
+                NORTE,
+                "Comercial del Norte, S.A. de C.V.",
+                &[],
+                Some("7001"),
+            ),
             customer(OMEGA, "Grupo Omega S.A.P.I. de C.V.", &[], None),
             customer(USDCO, "Dollar Imports SC", &[], None),
         ],
@@ -44,7 +52,15 @@ fn customers() -> Delivery {
 }
 
 /// An invoice `n` (UUID derived from it) with serie/folio, for a customer, on a day of January 2026.
-fn invoice(n: u32, serie: &str, folio: &str, rfc: &str, total: &str, currency: Currency, day: u32) -> Delivery {
+fn invoice(
+    n: u32,
+    serie: &str,
+    folio: &str,
+    rfc: &str,
+    total: &str,
+    currency: Currency,
+    day: u32,
+) -> Delivery {
     let uuid = uuid_for(n);
     Delivery {
         kind: "cfdi".into(),
@@ -155,30 +171,115 @@ fn scenario() -> Vec<Delivery> {
     ];
     let pays = vec![
         // Pass 3 account + pass 4 exact amount.
-        Pay { id: "acct-exact", day: 1, amount: "1160.00", account: Some("0121 8000 1234 5678 97"), name: Some("ACME IND"), ..Default::default() },
+        Pay {
+            id: "acct-exact",
+            day: 1,
+            amount: "1160.00",
+            account: Some("0121 8000 1234 5678 97"),
+            name: Some("ACME IND"),
+            ..Default::default()
+        },
         // Combination: 500 + 700 = 1200 (only combination among Acme's remaining open invoices).
-        Pay { id: "acct-combo", day: 2, amount: "1200.00", account: Some(ACME_CLABE), ..Default::default() },
+        Pay {
+            id: "acct-combo",
+            day: 2,
+            amount: "1200.00",
+            account: Some(ACME_CLABE),
+            ..Default::default()
+        },
         // Referencia numérica + exact amount.
-        Pay { id: "ref-exact", day: 3, amount: "3480.00", referencia: Some("0007001"), name: Some("X"), ..Default::default() },
+        Pay {
+            id: "ref-exact",
+            day: 3,
+            amount: "3480.00",
+            referencia: Some("0007001"),
+            name: Some("X"),
+            ..Default::default()
+        },
         // Partial payment naming the invoice.
-        Pay { id: "ref-partial", day: 4, amount: "4000.00", referencia: Some("7001"), concepto: Some("ABONO FACTURA B-202"), ..Default::default() },
+        Pay {
+            id: "ref-partial",
+            day: 4,
+            amount: "4000.00",
+            referencia: Some("7001"),
+            concepto: Some("ABONO FACTURA B-202"),
+            ..Default::default()
+        },
         // Folio typo: concepto says 1243, amount is B-1234's balance.
-        Pay { id: "rfc-typo", day: 5, amount: "4321.00", rfc: Some(NORTE), concepto: Some("PAGO FAC 1243"), ..Default::default() },
+        Pay {
+            id: "rfc-typo",
+            day: 5,
+            amount: "4321.00",
+            rfc: Some(NORTE),
+            concepto: Some("PAGO FAC 1243"),
+            ..Default::default()
+        },
         // Name variant (punctuation, legal form, abbreviation) + unique amount.
-        Pay { id: "name-exact", day: 6, amount: "999.99", name: Some("GPO OMEGA SAPI DE CV"), ..Default::default() },
+        Pay {
+            id: "name-exact",
+            day: 6,
+            amount: "999.99",
+            name: Some("GPO OMEGA SAPI DE CV"),
+            ..Default::default()
+        },
         // Same name, amount shared by two invoices: ambiguous.
-        Pay { id: "name-ambiguous", day: 7, amount: "450.00", name: Some("GRUPO OMEGA, S.A.P.I. DE C.V."), ..Default::default() },
+        Pay {
+            id: "name-ambiguous",
+            day: 7,
+            amount: "450.00",
+            name: Some("GRUPO OMEGA, S.A.P.I. DE C.V."),
+            ..Default::default()
+        },
         // A third party citing the invoice, with the exact amount.
-        Pay { id: "third-party", day: 8, amount: "2320.00", name: Some("FACTORAJE ZETA SA"), concepto: Some("PAGO FACT A-00102 ACME"), ..Default::default() },
+        Pay {
+            id: "third-party",
+            day: 8,
+            amount: "2320.00",
+            name: Some("FACTORAJE ZETA SA"),
+            concepto: Some("PAGO FACT A-00102 ACME"),
+            ..Default::default()
+        },
         // A stranger paying an amount equal to an open invoice (C-304).
-        Pay { id: "stranger", day: 9, amount: "8800.00", name: Some("JUAN PEREZ LOPEZ"), ..Default::default() },
+        Pay {
+            id: "stranger",
+            day: 9,
+            amount: "8800.00",
+            name: Some("JUAN PEREZ LOPEZ"),
+            ..Default::default()
+        },
         // Interest.
-        Pay { id: "interest", day: 10, amount: "12.34", name: Some("BANCO"), concepto: Some("INTERESES GANADOS"), ..Default::default() },
+        Pay {
+            id: "interest",
+            day: 10,
+            amount: "12.34",
+            name: Some("BANCO"),
+            concepto: Some("INTERESES GANADOS"),
+            ..Default::default()
+        },
         // USD: pays the USD invoice, never the MXN one of the same amount.
-        Pay { id: "usd", day: 11, amount: "1500.00", currency: Some(Currency::USD), rfc: Some(USDCO), ..Default::default() },
+        Pay {
+            id: "usd",
+            day: 11,
+            amount: "1500.00",
+            currency: Some(Currency::USD),
+            rfc: Some(USDCO),
+            ..Default::default()
+        },
         // Provider payment whose metadata names the invoice by serie/folio (authoritative).
-        Pay { id: "prov-1", kind: Some(PaymentKind::Provider), day: 12, amount: "1500.00",
-              remittance: vec![line(InvoiceRef::SerieFolio { serie: Some("D".into()), folio: "402".into() }, None)], ..Default::default() },
+        Pay {
+            id: "prov-1",
+            kind: Some(PaymentKind::Provider),
+            day: 12,
+            amount: "1500.00",
+            remittance: vec![line(
+                InvoiceRef::SerieFolio {
+                    serie: Some("D".into()),
+                    folio: "402".into(),
+                },
+                None,
+            )],
+            ..Default::default()
+        },
     ];
     v.extend(pays.into_iter().map(payment));
     v
@@ -192,7 +293,10 @@ async fn open_store(b: Backend) -> (Store, super::helpers::TestDb) {
 
 async fn load(store: &Store, deliveries: &[Delivery]) {
     for d in deliveries {
-        store.ingest("test", std::slice::from_ref(d), None).await.expect("ingest");
+        store
+            .ingest("test", std::slice::from_ref(d), None)
+            .await
+            .expect("ingest");
     }
     store.link_documents().await.expect("link");
 }
@@ -234,8 +338,16 @@ async fn exceptions(store: &Store) -> BTreeMap<String, (String, String)> {
         .collect()
 }
 
-fn has(allocs: &[(String, String, String, String)], pay: &str, inv: &str, amount: &str, method: &str) -> bool {
-    allocs.iter().any(|a| a.0 == pay && a.1 == inv && a.2 == amount && a.3 == method)
+fn has(
+    allocs: &[(String, String, String, String)],
+    pay: &str,
+    inv: &str,
+    amount: &str,
+    method: &str,
+) -> bool {
+    allocs
+        .iter()
+        .any(|a| a.0 == pay && a.1 == inv && a.2 == amount && a.3 == method)
 }
 
 fn of(allocs: &[(String, String, String, String)], pay: &str) -> usize {
@@ -257,46 +369,108 @@ async fn each_pass_and_noise() {
     for b in backends().await {
         let (store, _db) = open_store(b).await;
         load(&store, &scenario()).await;
-        let s = reconcile::run(&store, &Options::default(), false).await.unwrap();
+        let s = reconcile::run(&store, &Options::default(), false)
+            .await
+            .unwrap();
         let a = allocations(&store).await;
         let e = exceptions(&store).await;
-        assert!(has(&a, "acct-exact", "A-101", "1160.00", "amount"), "{b:?} {a:#?}");
-        assert!(has(&a, "acct-combo", "A-103", "500.00", "combination"), "{b:?} {a:#?}");
-        assert!(has(&a, "acct-combo", "A-104", "700.00", "combination"), "{b:?} {a:#?}");
-        assert!(has(&a, "ref-exact", "B-201", "3480.00", "amount"), "{b:?} {a:#?}");
-        assert!(has(&a, "ref-partial", "B-202", "4000.00", "partial"), "{b:?} {a:#?}");
-        assert!(has(&a, "rfc-typo", "B-1234", "4321.00", "amount"), "{b:?} {a:#?}");
-        assert!(has(&a, "name-exact", "C-301", "999.99", "amount"), "{b:?} {a:#?}");
-        assert!(has(&a, "third-party", "A-102", "2320.00", "reference"), "{b:?} {a:#?}");
+        assert!(
+            has(&a, "acct-exact", "A-101", "1160.00", "amount"),
+            "{b:?} {a:#?}"
+        );
+        assert!(
+            has(&a, "acct-combo", "A-103", "500.00", "combination"),
+            "{b:?} {a:#?}"
+        );
+        assert!(
+            has(&a, "acct-combo", "A-104", "700.00", "combination"),
+            "{b:?} {a:#?}"
+        );
+        assert!(
+            has(&a, "ref-exact", "B-201", "3480.00", "amount"),
+            "{b:?} {a:#?}"
+        );
+        assert!(
+            has(&a, "ref-partial", "B-202", "4000.00", "partial"),
+            "{b:?} {a:#?}"
+        );
+        assert!(
+            has(&a, "rfc-typo", "B-1234", "4321.00", "amount"),
+            "{b:?} {a:#?}"
+        );
+        assert!(
+            has(&a, "name-exact", "C-301", "999.99", "amount"),
+            "{b:?} {a:#?}"
+        );
+        assert!(
+            has(&a, "third-party", "A-102", "2320.00", "reference"),
+            "{b:?} {a:#?}"
+        );
         assert!(has(&a, "usd", "D-401", "1500.00", "amount"), "{b:?} {a:#?}");
-        assert!(has(&a, "prov-1", "D-402", "1500.00", "remittance"), "{b:?} {a:#?}");
+        assert!(
+            has(&a, "prov-1", "D-402", "1500.00", "remittance"),
+            "{b:?} {a:#?}"
+        );
         for p in ["name-ambiguous", "stranger", "interest"] {
             assert_eq!(of(&a, p), 0, "{b:?} {p} must not be allocated: {a:#?}");
             assert!(e.contains_key(p), "{b:?} {p} must be an exception: {e:#?}");
         }
-        assert!(e["name-ambiguous"].0.starts_with("ambiguous_amount"), "{e:#?}");
+        assert!(
+            e["name-ambiguous"].0.starts_with("ambiguous_amount"),
+            "{e:#?}"
+        );
         assert!(e["stranger"].0.starts_with("unknown_payer"), "{e:#?}");
-        assert!(e["stranger"].1.contains("\"304\""), "stranger's candidates list C-304: {e:#?}");
+        assert!(
+            e["stranger"].1.contains("\"304\""),
+            "stranger's candidates list C-304: {e:#?}"
+        );
         assert!(e["interest"].0.starts_with("not_receivable"), "{e:#?}");
         assert_eq!(e.len(), 3, "{b:?} {e:#?}");
         assert_eq!(s.allocations, a.len());
         // Every allocation explains itself.
         let t = store.report_allocations().await.unwrap();
-        assert!(t.rows.iter().all(|r| !r[7].is_empty() && r[6] != "0.00"), "{:#?}", t.rows);
-        assert_eq!(balance(&store, "B-202").await, ("6000.00".into(), "partial".into()));
-        assert_eq!(balance(&store, "C-304").await, ("8800.00".into(), "open".into()));
+        assert!(
+            t.rows.iter().all(|r| !r[7].is_empty() && r[6] != "0.00"),
+            "{:#?}",
+            t.rows
+        );
+        assert_eq!(
+            balance(&store, "B-202").await,
+            ("6000.00".into(), "partial".into())
+        );
+        assert_eq!(
+            balance(&store, "C-304").await,
+            ("8800.00".into(), "open".into())
+        );
         // The exceptions report has the contract's columns.
         let t = store.report_exceptions().await.unwrap();
-        assert_eq!(t.columns, vec!["payment_id", "date", "currency", "amount", "payer_name", "reason", "candidates"]);
+        assert_eq!(
+            t.columns,
+            vec![
+                "payment_id",
+                "date",
+                "currency",
+                "amount",
+                "payer_name",
+                "reason",
+                "candidates"
+            ]
+        );
         assert_eq!(t.rows.len(), 3);
 
         // Re-running changes nothing.
         let before_audit = store.count("audit_log").await.unwrap();
-        let s2 = reconcile::run(&store, &Options::default(), false).await.unwrap();
+        let s2 = reconcile::run(&store, &Options::default(), false)
+            .await
+            .unwrap();
         assert_eq!(s2.allocations, 0, "{b:?} second run allocated again");
         assert_eq!(allocations(&store).await, a);
         assert_eq!(exceptions(&store).await, e);
-        assert_eq!(store.count("audit_log").await.unwrap(), before_audit, "a no-op run writes no audit");
+        assert_eq!(
+            store.count("audit_log").await.unwrap(),
+            before_audit,
+            "a no-op run writes no audit"
+        );
     }
 }
 
@@ -305,7 +479,9 @@ async fn dry_run_writes_nothing() {
     for b in backends().await {
         let (store, _db) = open_store(b).await;
         load(&store, &scenario()).await;
-        let s = reconcile::run(&store, &Options::default(), true).await.unwrap();
+        let s = reconcile::run(&store, &Options::default(), true)
+            .await
+            .unwrap();
         assert!(s.allocations > 5 && s.dry_run);
         assert_eq!(store.count("allocations").await.unwrap(), 0);
         assert_eq!(store.count("exceptions").await.unwrap(), 0);
@@ -318,15 +494,27 @@ async fn order_independent() {
         let all = scenario();
         let (s1, _d1) = open_store(b).await;
         load(&s1, &all).await;
-        reconcile::run(&s1, &Options::default(), false).await.unwrap();
+        reconcile::run(&s1, &Options::default(), false)
+            .await
+            .unwrap();
         let (s2, _d2) = open_store(b).await;
         let mut rev = all.clone();
         rev.reverse();
         load(&s2, &rev).await;
-        reconcile::run(&s2, &Options::default(), false).await.unwrap();
+        reconcile::run(&s2, &Options::default(), false)
+            .await
+            .unwrap();
         assert_eq!(allocations(&s1).await, allocations(&s2).await, "{b:?}");
-        let e1: Vec<_> = exceptions(&s1).await.into_iter().map(|(k, v)| (k, v.0)).collect();
-        let e2: Vec<_> = exceptions(&s2).await.into_iter().map(|(k, v)| (k, v.0)).collect();
+        let e1: Vec<_> = exceptions(&s1)
+            .await
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect();
+        let e2: Vec<_> = exceptions(&s2)
+            .await
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect();
         assert_eq!(e1, e2, "{b:?}");
     }
 }
@@ -341,7 +529,10 @@ fn rep_for(uuid_n: u32, amount: &str, day: u32, op: Option<&'static str>) -> Del
         rfc: Some(NORTE),
         name: Some("Comercial del Norte"),
         op,
-        remittance: vec![line(InvoiceRef::Uuid(CfdiUuid::parse(&uuid_for(uuid_n)).unwrap()), Some(amount))],
+        remittance: vec![line(
+            InvoiceRef::Uuid(CfdiUuid::parse(&uuid_for(uuid_n)).unwrap()),
+            Some(amount),
+        )],
         ..Default::default()
     });
     d.kind = "cfdi".into();
@@ -359,9 +550,22 @@ async fn same_money_bank_and_rep_in_either_order() {
             invoice(6, "B", "202", NORTE, "10000.00", mxn, 6),
         ];
         // A partial payment of B-202 without any reference: only the REP tells what it paid.
-        let bank = payment(Pay { id: "bank-1", day: 3, amount: "2500.00", referencia: Some("7001"), ..Default::default() });
+        let bank = payment(Pay {
+            id: "bank-1",
+            day: 3,
+            amount: "2500.00",
+            referencia: Some("7001"),
+            ..Default::default()
+        });
         // A bank credit whose amount fits B-201 and a REP (arriving later) that says the same money paid B-201.
-        let bank2 = payment(Pay { id: "bank-2", day: 4, amount: "3480.00", referencia: Some("7001"), clave: Some("MBAN01002602040001"), ..Default::default() });
+        let bank2 = payment(Pay {
+            id: "bank-2",
+            day: 4,
+            amount: "3480.00",
+            referencia: Some("7001"),
+            clave: Some("MBAN01002602040001"),
+            ..Default::default()
+        });
         let rep_partial = rep_for(6, "2500.00", 3, None);
         let mut rep_full = rep_for(5, "3480.00", 4, Some("MBAN01002602040001"));
         rep_full.external_id = uuid_for(901);
@@ -374,29 +578,47 @@ async fn same_money_bank_and_rep_in_either_order() {
         let (s1, _d1) = open_store(b).await;
         load(&s1, &base).await;
         load(&s1, &[bank.clone(), bank2.clone()]).await;
-        reconcile::run(&s1, &Options::default(), false).await.unwrap();
+        reconcile::run(&s1, &Options::default(), false)
+            .await
+            .unwrap();
         let first = allocations(&s1).await;
-        assert!(has(&first, "bank-2", "B-201", "3480.00", "amount"), "{first:#?}");
+        assert!(
+            has(&first, "bank-2", "B-201", "3480.00", "amount"),
+            "{first:#?}"
+        );
         assert!(exceptions(&s1).await.contains_key("bank-1"));
         load(&s1, &[rep_partial.clone(), rep_full.clone()]).await;
-        let s = reconcile::run(&s1, &Options::default(), false).await.unwrap();
+        let s = reconcile::run(&s1, &Options::default(), false)
+            .await
+            .unwrap();
         assert_eq!(s.same_money_links, 2, "{b:?} {s:?}");
         assert_eq!(s.allocations_replaced, 1, "{b:?} {s:?}");
         let a1 = allocations(&s1).await;
         assert_eq!(of(&a1, "bank-1") + of(&a1, "bank-2"), 0, "{a1:#?}");
         assert!(has(&a1, "rep-1", "B-202", "2500.00", "rep"), "{a1:#?}");
         assert!(has(&a1, "rep-2", "B-201", "3480.00", "rep"), "{a1:#?}");
-        assert!(exceptions(&s1).await.is_empty(), "{:#?}", exceptions(&s1).await);
+        assert!(
+            exceptions(&s1).await.is_empty(),
+            "{:#?}",
+            exceptions(&s1).await
+        );
         assert_eq!(balance(&s1, "B-201").await, ("0.00".into(), "paid".into()));
-        assert_eq!(balance(&s1, "B-202").await, ("7500.00".into(), "partial".into()));
+        assert_eq!(
+            balance(&s1, "B-202").await,
+            ("7500.00".into(), "partial".into())
+        );
 
         // Order 2: REPs first.
         let (s2, _d2) = open_store(b).await;
         load(&s2, &base).await;
         load(&s2, &[rep_full, rep_partial]).await;
-        reconcile::run(&s2, &Options::default(), false).await.unwrap();
+        reconcile::run(&s2, &Options::default(), false)
+            .await
+            .unwrap();
         load(&s2, &[bank2, bank]).await;
-        reconcile::run(&s2, &Options::default(), false).await.unwrap();
+        reconcile::run(&s2, &Options::default(), false)
+            .await
+            .unwrap();
         assert_eq!(allocations(&s2).await, a1, "{b:?}");
         assert!(exceptions(&s2).await.is_empty());
         let links = |s: Store| async move {
@@ -410,7 +632,13 @@ async fn same_money_bank_and_rep_in_either_order() {
                 .collect::<Vec<_>>()
         };
         let l1 = links(s1.clone()).await;
-        assert_eq!(l1, vec![("bank-1".to_string(), "rep-1".to_string()), ("bank-2".to_string(), "rep-2".to_string())]);
+        assert_eq!(
+            l1,
+            vec![
+                ("bank-1".to_string(), "rep-1".to_string()),
+                ("bank-2".to_string(), "rep-2".to_string())
+            ]
+        );
         assert_eq!(links(s2.clone()).await, l1);
     }
 }
@@ -426,27 +654,55 @@ async fn manual_match_learns_and_unmatch_sticks() {
                 customers(),
                 invoice(20, "E", "501", OMEGA, "777.00", mxn, 5),
                 invoice(21, "E", "502", OMEGA, "888.00", mxn, 6),
-                payment(Pay { id: "unknown-1", day: 1, amount: "777.00", name: Some("TESORERIA CORPORATIVA XYZ"), account: Some("072180005555555555"), ..Default::default() }),
+                payment(Pay {
+                    id: "unknown-1",
+                    day: 1,
+                    amount: "777.00",
+                    name: Some("TESORERIA CORPORATIVA XYZ"),
+                    account: Some("072180005555555555"),
+                    ..Default::default()
+                }),
             ],
         )
         .await;
-        reconcile::run(&store, &Options::default(), false).await.unwrap();
-        assert!(exceptions(&store).await["unknown-1"].0.starts_with("unknown_payer"));
+        reconcile::run(&store, &Options::default(), false)
+            .await
+            .unwrap();
+        assert!(exceptions(&store).await["unknown-1"]
+            .0
+            .starts_with("unknown_payer"));
         let pid = payment_id(&store, "unknown-1").await;
         let inv = store.find_invoice_ref("E-501").await.unwrap().unwrap();
-        let m = store.manual_match(pid, &[(inv, None)], "tester").await.unwrap();
+        let m = store
+            .manual_match(pid, &[(inv, None)], "tester")
+            .await
+            .unwrap();
         assert_eq!(m.allocation_ids.len(), 1);
         assert_eq!(m.aliases_learned.len(), 2, "{m:?}");
         assert!(exceptions(&store).await.is_empty());
-        assert_eq!(balance(&store, "E-501").await, ("0.00".into(), "paid".into()));
+        assert_eq!(
+            balance(&store, "E-501").await,
+            ("0.00".into(), "paid".into())
+        );
         let audit = audit_actions(&store).await;
-        assert!(audit.contains(&"match".to_string()) && audit.contains(&"learn_alias".to_string()), "{audit:?}");
+        assert!(
+            audit.contains(&"match".to_string()) && audit.contains(&"learn_alias".to_string()),
+            "{audit:?}"
+        );
 
         // Unmatch restores the balance; the engine does not put it back.
         store.unmatch(m.allocation_ids[0], "tester").await.unwrap();
-        assert!(store.unmatch(m.allocation_ids[0], "tester").await.is_err(), "a second unmatch is refused");
-        assert_eq!(balance(&store, "E-501").await, ("777.00".into(), "open".into()));
-        reconcile::run(&store, &Options::default(), false).await.unwrap();
+        assert!(
+            store.unmatch(m.allocation_ids[0], "tester").await.is_err(),
+            "a second unmatch is refused"
+        );
+        assert_eq!(
+            balance(&store, "E-501").await,
+            ("777.00".into(), "open".into())
+        );
+        reconcile::run(&store, &Options::default(), false)
+            .await
+            .unwrap();
         assert_eq!(of(&allocations(&store).await, "unknown-1"), 0);
         let e = exceptions(&store).await;
         assert!(e["unknown-1"].1.contains("removed by a person"), "{e:#?}");
@@ -455,24 +711,65 @@ async fn manual_match_learns_and_unmatch_sticks() {
         // The learned account identifies the next payment from it; the learned name the one after.
         load(
             &store,
+            &[payment(Pay {
+                id: "known-acct",
+                day: 2,
+                amount: "888.00",
+                account: Some("072-180-005555555555"),
+                ..Default::default()
+            })],
+        )
+        .await;
+        reconcile::run(&store, &Options::default(), false)
+            .await
+            .unwrap();
+        assert!(has(
+            &allocations(&store).await,
+            "known-acct",
+            "E-502",
+            "888.00",
+            "amount"
+        ));
+        load(
+            &store,
             &[
-                payment(Pay { id: "known-acct", day: 2, amount: "888.00", account: Some("072-180-005555555555"), ..Default::default() }),
+                invoice(22, "E", "503", OMEGA, "999.00", mxn, 7),
+                payment(Pay {
+                    id: "known-name",
+                    day: 3,
+                    amount: "999.00",
+                    name: Some("Tesorería Corporativa XYZ"),
+                    ..Default::default()
+                }),
             ],
         )
         .await;
-        reconcile::run(&store, &Options::default(), false).await.unwrap();
-        assert!(has(&allocations(&store).await, "known-acct", "E-502", "888.00", "amount"));
-        load(&store, &[invoice(22, "E", "503", OMEGA, "999.00", mxn, 7),
-            payment(Pay { id: "known-name", day: 3, amount: "999.00", name: Some("Tesorería Corporativa XYZ"), ..Default::default() })]).await;
-        reconcile::run(&store, &Options::default(), false).await.unwrap();
-        assert!(has(&allocations(&store).await, "known-name", "E-503", "999.00", "amount"));
+        reconcile::run(&store, &Options::default(), false)
+            .await
+            .unwrap();
+        assert!(has(
+            &allocations(&store).await,
+            "known-name",
+            "E-503",
+            "999.00",
+            "amount"
+        ));
 
         // Re-match by hand after an unmatch is allowed, with an explicit amount.
-        let m2 = store.manual_match(pid, &[(inv, Some(500_000_000))], "tester").await.unwrap();
+        let m2 = store
+            .manual_match(pid, &[(inv, Some(500_000_000))], "tester")
+            .await
+            .unwrap();
         assert_eq!(m2.allocation_ids.len(), 1);
-        assert_eq!(balance(&store, "E-501").await, ("277.00".into(), "partial".into()));
+        assert_eq!(
+            balance(&store, "E-501").await,
+            ("277.00".into(), "partial".into())
+        );
         // More than the payment has left is refused.
-        assert!(store.manual_match(pid, &[(inv, Some(300_000_000))], "tester").await.is_err());
+        assert!(store
+            .manual_match(pid, &[(inv, Some(300_000_000))], "tester")
+            .await
+            .is_err());
     }
 }
 
@@ -485,18 +782,34 @@ async fn tolerance_off_by_default_and_recorded_when_on() {
             &[
                 customers(),
                 invoice(30, "F", "601", ACME, "1000.00", Currency::MXN, 5),
-                payment(Pay { id: "fee", day: 1, amount: "994.50", account: Some(ACME_CLABE), ..Default::default() }),
+                payment(Pay {
+                    id: "fee",
+                    day: 1,
+                    amount: "994.50",
+                    account: Some(ACME_CLABE),
+                    ..Default::default()
+                }),
             ],
         )
         .await;
-        reconcile::run(&store, &Options::default(), false).await.unwrap();
-        assert!(exceptions(&store).await["fee"].0.starts_with("no_amount_match"));
-        let opts = Options { tolerance: 10_000_000, ..Options::default() };
+        reconcile::run(&store, &Options::default(), false)
+            .await
+            .unwrap();
+        assert!(exceptions(&store).await["fee"]
+            .0
+            .starts_with("no_amount_match"));
+        let opts = Options {
+            tolerance: 10_000_000,
+            ..Options::default()
+        };
         reconcile::run(&store, &opts, false).await.unwrap();
         let a = allocations(&store).await;
         assert!(has(&a, "fee", "F-601", "994.50", "amount"), "{a:#?}");
         assert!(has(&a, "fee", "F-601", "5.50", "tolerance"), "{a:#?}");
-        assert_eq!(balance(&store, "F-601").await, ("0.00".into(), "paid".into()));
+        assert_eq!(
+            balance(&store, "F-601").await,
+            ("0.00".into(), "paid".into())
+        );
         assert!(exceptions(&store).await.is_empty());
     }
 }
@@ -534,34 +847,95 @@ async fn cli_reconcile_match_unmatch_and_exceptions_report() {
         let cfg = cfg.to_str().unwrap();
         let dir = db.dir.path();
         let out = cuadra(dir, &["--config", cfg, "reconcile", "--dry-run"]);
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(String::from_utf8_lossy(&out.stdout).contains("dry run"));
         let out = cuadra(dir, &["--config", cfg, "reconcile"]);
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         assert!(text.contains("3 exceptions"), "{text}");
-        let out = cuadra(dir, &["--config", cfg, "report", "exceptions", "--format", "csv"]);
+        let out = cuadra(
+            dir,
+            &["--config", cfg, "report", "exceptions", "--format", "csv"],
+        );
         let csv = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(csv.starts_with("payment_id,date,currency,amount,payer_name,reason,candidates"), "{csv}");
-        let stranger = csv.lines().find(|l| l.contains("JUAN PEREZ")).expect("stranger row").to_string();
+        assert!(
+            csv.starts_with("payment_id,date,currency,amount,payer_name,reason,candidates"),
+            "{csv}"
+        );
+        let stranger = csv
+            .lines()
+            .find(|l| l.contains("JUAN PEREZ"))
+            .expect("stranger row")
+            .to_string();
         let pid = stranger.split(',').next().unwrap().to_string();
         // Bad usage and bad input exit 2.
-        assert_eq!(cuadra(dir, &["--config", cfg, "match", &pid, "C-304=abc"]).status.code(), Some(2));
-        assert_eq!(cuadra(dir, &["--config", cfg, "match", &pid, "Z-999"]).status.code(), Some(2));
-        assert_eq!(cuadra(dir, &["--config", cfg, "unmatch", "999999"]).status.code(), Some(2));
+        assert_eq!(
+            cuadra(dir, &["--config", cfg, "match", &pid, "C-304=abc"])
+                .status
+                .code(),
+            Some(2)
+        );
+        assert_eq!(
+            cuadra(dir, &["--config", cfg, "match", &pid, "Z-999"])
+                .status
+                .code(),
+            Some(2)
+        );
+        assert_eq!(
+            cuadra(dir, &["--config", cfg, "unmatch", "999999"])
+                .status
+                .code(),
+            Some(2)
+        );
         let out = cuadra(dir, &["--config", cfg, "match", &pid, "C-304=8800.00"]);
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let said = String::from_utf8_lossy(&out.stdout).to_string();
         assert!(said.contains("learned: name JUAN PEREZ LOPEZ"), "{said}");
-        let alloc_id: String = said.split("allocations ").nth(1).unwrap().split(' ').next().unwrap().to_string();
-        let out = cuadra(dir, &["--config", cfg, "report", "exceptions", "--format", "csv"]);
+        let alloc_id: String = said
+            .split("allocations ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string();
+        let out = cuadra(
+            dir,
+            &["--config", cfg, "report", "exceptions", "--format", "csv"],
+        );
         assert!(!String::from_utf8_lossy(&out.stdout).contains("JUAN PEREZ"));
         let out = cuadra(dir, &["--config", cfg, "unmatch", &alloc_id]);
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let out = cuadra(dir, &["--config", cfg, "reconcile"]);
         assert_eq!(out.status.code(), Some(0));
-        let out = cuadra(dir, &["--config", cfg, "report", "exceptions", "--format", "csv"]);
-        assert!(String::from_utf8_lossy(&out.stdout).contains("JUAN PEREZ"), "unmatched payment is an exception again");
+        let out = cuadra(
+            dir,
+            &["--config", cfg, "report", "exceptions", "--format", "csv"],
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("JUAN PEREZ"),
+            "unmatched payment is an exception again"
+        );
     }
 }
 
@@ -576,10 +950,20 @@ async fn daemon_reconciles_after_import() {
         }
         let ok = eventually(30, || {
             let store = store.clone();
-            async move { store.count("exceptions").await.unwrap_or(0) == 3 && store.count("allocations").await.unwrap_or(0) >= 11 }
+            async move {
+                store.count("exceptions").await.unwrap_or(0) == 3
+                    && store.count("allocations").await.unwrap_or(0) == 10
+            }
         })
         .await;
-        assert!(ok, "{b:?}: the daemon did not reconcile after the imports");
+        assert!(
+            ok,
+            "{b:?}: the daemon did not reconcile after the imports: {:?} {:?} {:#?} {:#?}",
+            store.count("exceptions").await,
+            store.count("allocations").await,
+            allocations(&store).await,
+            exceptions(&store).await
+        );
         t.stop().await;
     }
     let _ = build_app;
