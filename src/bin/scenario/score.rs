@@ -77,6 +77,9 @@ pub struct Score {
     pub invoices: u64,
     pub exact: u64,
     pub missing: u64,
+    /// Invoices the truth says received money, and how many of them are exact.
+    pub paid_invoices: u64,
+    pub paid_exact: u64,
     /// Money allocated beyond what the truth says an invoice was paid, per currency: money applied to a wrong
     /// invoice (or counted twice).
     pub wrong_money: BTreeMap<String, Decimal>,
@@ -107,6 +110,10 @@ pub fn score(truth: &Truth, paid: &HashMap<String, Decimal>) -> anyhow::Result<S
         let k = s.by_kind.entry(t.kind.clone()).or_default();
         k.invoices += 1;
         s.invoices += 1;
+        if want > Decimal::ZERO {
+            s.paid_invoices += 1;
+            s.paid_exact += u64::from(got == want);
+        }
         if got == want {
             k.exact += 1;
             s.exact += 1;
@@ -166,10 +173,12 @@ pub fn print(label_a: &str, a: Option<&Score>, label_b: &str, b: Option<&Score>)
             }
         };
         println!(
-            "{label}: {} of {} invoices exact ({:.2}%); money applied to a wrong invoice: {}; money paid but not applied: {}{}",
+            "{label}: {} of {} invoices exact ({:.2}%; of the {} paid ones {:.2}%); money applied to a wrong invoice: {}; money paid but not applied: {}{}",
             s.exact,
             s.invoices,
             100.0 * s.exact_share(),
+            s.paid_invoices,
+            100.0 * s.paid_exact as f64 / s.paid_invoices.max(1) as f64,
             money(&s.wrong_money),
             money(&s.missed_money),
             if s.missing > 0 { format!("; {} invoices missing from the report", s.missing) } else { String::new() }
