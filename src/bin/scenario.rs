@@ -5,9 +5,11 @@
 //! * `score --truth DIR/truth.json --invoices invoices.json [--baseline]` compares `cuadra report invoices
 //!   --format json` with the truth and exits 1 when a quality target is missed.
 //!
-//! Layout: `scenario/plan.rs` decides everything in memory, `scenario/write.rs` streams it to files,
-//! `scenario/zip.rs` writes SAT-style stored packages, `scenario/score.rs` scores and runs the baseline.
+//! Layout: `scenario/plan.rs` decides everything in memory, `scenario/noise.rs` holds names and their variants,
+//! `scenario/write.rs` streams it to files, `scenario/zip.rs` writes SAT-style stored packages, `scenario/score.rs` scores and runs the baseline.
 
+#[path = "scenario/noise.rs"]
+mod noise;
 #[path = "scenario/plan.rs"]
 mod plan;
 #[path = "scenario/score.rs"]
