@@ -15,6 +15,8 @@ pub struct App {
     pub store: Store,
     connectors: Arc<Vec<Connector>>,
     run_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// This process's identity for leases shared with other instances.
+    pub instance_id: Arc<str>,
     reconcile_trigger: Arc<ReconcileTrigger>,
 }
 
@@ -40,6 +42,11 @@ impl App {
             store,
             connectors: Arc::new(connectors),
             run_locks: Arc::default(),
+            instance_id: Arc::from(format!(
+                "{}-{}",
+                std::process::id(),
+                uuid::Uuid::now_v7().simple()
+            )),
             reconcile_trigger: Arc::default(),
         })
     }
@@ -47,6 +54,14 @@ impl App {
     /// Uses an injected clock (tests).
     pub fn with_clock(mut self, clock: crate::store::Clock) -> App {
         self.store = self.store.with_clock(clock);
+        self
+    }
+
+    /// Adds a connector built in code (embedding programs and tests).
+    pub fn with_connector(mut self, connector: Connector) -> App {
+        let mut list: Vec<Connector> = self.connectors.as_ref().clone();
+        list.push(connector);
+        self.connectors = Arc::new(list);
         self
     }
 

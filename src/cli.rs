@@ -38,6 +38,9 @@ pub enum Command {
     },
     /// Check configuration, database and connectors.
     Doctor,
+    /// What is waiting to go to the ERP and other sinks.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
     /// Match every undecided payment with the invoices it pays; prints what it did.
     Reconcile {
         /// Decide and print, write nothing.
@@ -53,6 +56,23 @@ pub enum Command {
     },
     /// Remove an allocation (id from `report allocations`); the engine will not propose that pair again.
     Unmatch { allocation: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List messages (all, or one state: pending, delivered, dead, dropped).
+    List {
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Put a dead or pending message back in the queue now.
+    Retry { id: i64 },
+    /// Give up on a dead or pending message.
+    Drop { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +150,11 @@ pub async fn run(cli: Cli) -> i32 {
         }
     };
     crate::telemetry::init(&settings.log.format, &settings.log.level);
+    // Connector tables are checked before anything opens: a bad one is bad input (exit 2).
+    if let Err(e) = crate::registry::build_connectors(&settings) {
+        eprintln!("error: {e:#}");
+        return 2;
+    }
     match execute(cli.command, settings).await {
         Ok(code) => code,
         Err(e) => {
@@ -197,6 +222,7 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<i32> {
         }
         Command::Sync { connector } => sync(&app, connector.as_deref()).await,
         Command::Doctor => doctor(&app).await,
+        Command::Outbox(cmd) => outbox(&app, cmd).await,
         Command::Reconcile { dry_run } => {
             let options = crate::reconcile::Options::from_settings(&app.settings)?;
             if !dry_run {
@@ -207,16 +233,18 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Match { payment, invoices } => manual_match(&app, payment, &invoices).await,
-        Command::Unmatch { allocation } => match app.store.unmatch(allocation, &actor()).await {
-            Ok(()) => {
-                println!("allocation {allocation} removed; the engine will not propose that pair again");
-                Ok(0)
+        Command::Unmatch { allocation } => {
+            match app.store.unmatch(allocation, &actor()).await {
+                Ok(()) => {
+                    println!("allocation {allocation} removed; the engine will not propose that pair again");
+                    Ok(0)
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    Ok(2)
+                }
             }
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                Ok(2)
-            }
-        },
+        }
     }
 }
 
@@ -242,7 +270,9 @@ async fn manual_match(app: &App, payment: i64, args: &[String]) -> anyhow::Resul
                 match micros {
                     Some(m) => (i, Some(m)),
                     None => {
-                        eprintln!("error: {a}: expected INVOICE=AMOUNT with a positive decimal amount");
+                        eprintln!(
+                            "error: {a}: expected INVOICE=AMOUNT with a positive decimal amount"
+                        );
                         return Ok(2);
                     }
                 }
@@ -330,9 +360,59 @@ async fn import_family(
         return Ok(2);
     }
     // The paths as given, so that files found inside folders are told apart from files named explicitly.
-    let summary =
-        crate::import::import_paths(&app.store, importer, paths, &opts, "import").await?;
+    let summary = crate::import::import_paths(&app.store, importer, paths, &opts, "import").await?;
     Ok(crate::import::print_summary(&summary, false))
+}
+
+async fn outbox(app: &App, cmd: OutboxCommand) -> anyhow::Result<i32> {
+    match cmd {
+        OutboxCommand::List {
+            state,
+            format,
+            output,
+        } => {
+            let rows = app.store.outbox_list(state.as_deref()).await?;
+            let table = crate::store::Table {
+                columns: crate::store::OUTBOX_COLUMNS.to_vec(),
+                rows: rows
+                    .into_iter()
+                    .map(|r| {
+                        vec![
+                            r.id.to_string(),
+                            r.connector,
+                            r.event_type,
+                            r.ordering_key,
+                            r.state,
+                            r.attempts.to_string(),
+                            r.next_attempt_at,
+                            r.last_error.unwrap_or_default(),
+                            r.created_at,
+                        ]
+                    })
+                    .collect(),
+            };
+            output::write(&table, format, output.as_deref())?;
+            Ok(0)
+        }
+        OutboxCommand::Retry { id } => {
+            if app.store.outbox_retry(id).await? {
+                println!("outbox message {id} queued again");
+                Ok(0)
+            } else {
+                eprintln!("error: no dead or pending outbox message {id}");
+                Ok(2)
+            }
+        }
+        OutboxCommand::Drop { id } => {
+            if app.store.outbox_drop(id).await? {
+                println!("outbox message {id} dropped");
+                Ok(0)
+            } else {
+                eprintln!("error: no dead or pending outbox message {id}");
+                Ok(2)
+            }
+        }
+    }
 }
 
 async fn sync(app: &App, name: Option<&str>) -> anyhow::Result<i32> {

@@ -222,7 +222,10 @@ impl ReconcileSettings {
             )
         })?;
         if d.is_sign_negative() {
-            bail!("reconcile.tolerance: expected zero or more, found {:?}", self.tolerance);
+            bail!(
+                "reconcile.tolerance: expected zero or more, found {:?}",
+                self.tolerance
+            );
         }
         cuadra_sdk::to_micros(d).map_err(|e| anyhow::anyhow!("reconcile.tolerance: {e}"))
     }

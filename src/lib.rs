@@ -8,6 +8,7 @@
 //! - [`registry`]: the explicit list of connector kinds and file families; [`connectors`]: their factories.
 //! - [`import`]: the file import pipeline behind `cuadra import` and the inbox; [`customers`]: the customer master.
 //! - [`daemon`]: `cuadra run` (HTTP, scheduler, inbox watcher, graceful shutdown).
+//! - [`outbox`]: delivery of captured changes to sink connectors.
 //! - [`cli`]: the command line; [`output`]: report rendering; [`metrics`], [`telemetry`]: observability.
 
 pub mod app;
@@ -18,6 +19,7 @@ pub mod customers;
 pub mod daemon;
 pub mod import;
 pub mod metrics;
+pub mod outbox;
 pub mod output;
 pub mod reconcile;
 pub mod registry;

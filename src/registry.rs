@@ -29,6 +29,8 @@ pub fn connector_kinds() -> Vec<(&'static str, Factory)> {
         ("openpay", crate::connectors::providers::build),
         ("mercadopago", crate::connectors::providers::build),
         ("stp", crate::connectors::providers::build),
+        ("http", crate::connectors::erp::build_http),
+        ("odoo", crate::connectors::erp::build_odoo),
     ]
 }
 

@@ -1,6 +1,7 @@
 //! The daemon side of each connector family: the factory that turns a `[connectors.NAME]` table into a
 //! [`crate::registry::Connector`], and whatever the family needs from the daemon (secrets, doctor checks).
 
+pub mod erp;
 pub mod providers;
 pub mod sat;
 

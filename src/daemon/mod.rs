@@ -58,6 +58,10 @@ pub async fn start(app: App) -> anyhow::Result<Running> {
         tasks.push(tokio::spawn(inbox::watch(app.clone(), stop_rx.clone())));
     }
     tasks.push(tokio::spawn(runner::schedule(app.clone(), stop_rx.clone())));
+    tasks.push(tokio::spawn(crate::outbox::run(
+        app.clone(),
+        stop_rx.clone(),
+    )));
     tracing::info!(%addr, "cuadra is running");
     Ok(Running { addr, stop, tasks })
 }

@@ -8,6 +8,9 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
+/// How long a connector run holds its lease without renewing it (renewed at every batch).
+const LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Counts of one run.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct RunReport {
@@ -29,10 +32,25 @@ pub async fn run_source_once(app: &App, conn: &Connector) -> anyhow::Result<RunR
     let Ok(_guard) = lock.try_lock() else {
         anyhow::bail!("connector {} is already running", conn.name);
     };
+    // Across processes and instances (a `cuadra sync` beside a running daemon, several daemons on PostgreSQL).
+    let lease = format!("connector:{}", conn.name);
+    if !app
+        .store
+        .try_lease(&lease, &app.instance_id, LEASE_TTL)
+        .await?
+    {
+        anyhow::bail!(
+            "connector {} is already running in another process or instance",
+            conn.name
+        );
+    }
     let started = Instant::now();
     let mut report = RunReport::default();
     let result: anyhow::Result<()> = async {
         loop {
+            app.store
+                .try_lease(&lease, &app.instance_id, LEASE_TTL)
+                .await?;
             let ctx = app.company_context().await?;
             let checkpoint = app.store.checkpoint(&conn.name).await?.map(Checkpoint);
             let batch = source
@@ -72,6 +90,9 @@ pub async fn run_source_once(app: &App, conn: &Connector) -> anyhow::Result<RunR
         Ok(())
     }
     .await;
+    if let Err(e) = app.store.release_lease(&lease, &app.instance_id).await {
+        tracing::warn!(connector = %conn.name, error = %e, "the connector lease could not be released; it expires by itself");
+    }
     let secs = started.elapsed().as_secs_f64();
     metrics::histogram!("cuadra_connector_run_duration_seconds", "connector" => conn.name.clone())
         .record(secs);

@@ -7,6 +7,7 @@
 
 mod ingest;
 mod link;
+mod outbox;
 mod reconcile;
 mod reports;
 
@@ -15,6 +16,7 @@ pub use ingest::{
     IngestSummary,
 };
 pub use link::LinkSummary;
+pub use outbox::{OutboxRow, OUTBOX_COLUMNS};
 pub use reconcile::{ManualMatch, EXCEPTION_COLUMNS};
 pub use reports::*;
 
@@ -278,6 +280,7 @@ pub const TABLES: &[&str] = &[
     "checkpoints",
     "outbox",
     "audit_log",
+    "leases",
 ];
 
 /// RFC 3339 UTC with seconds, sortable as text.
@@ -359,5 +362,42 @@ impl FromStr for Backend {
             "postgres" | "postgresql" => Ok(Backend::Postgres),
             _ => anyhow::bail!("unknown backend {s}"),
         }
+    }
+}
+
+impl Store {
+    /// Takes (or renews) the lease `name` for `holder` until `ttl` from now; false when another live holder has it.
+    pub async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> anyhow::Result<bool> {
+        let now = self.now();
+        let until = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(10));
+        let row = sqlx::query(
+            "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE leases.expires_at < $4 OR leases.holder = excluded.holder RETURNING holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(ts(until))
+        .bind(ts(now))
+        .fetch_optional(&self.pool)
+        .await
+        .context("taking a lease")?;
+        Ok(row.is_some())
+    }
+
+    /// Gives the lease back (only if `holder` still has it).
+    pub async fn release_lease(&self, name: &str, holder: &str) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .context("releasing a lease")?;
+        Ok(())
     }
 }

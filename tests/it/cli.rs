@@ -111,20 +111,57 @@ fn doctor_reports_the_database() {
 
 #[test]
 fn example_config_is_valid_with_every_connector_uncommented() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/cuadra.example.toml")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/cuadra.example.toml"
+    ))
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     // As shipped (connectors commented out) it loads as is.
     let p = dir.path().join("a.toml");
     std::fs::write(&p, &text).unwrap();
-    cuadra::config::Settings::load_with_env(Some(&p), Vec::<(String, String)>::new()).expect("example config loads");
+    cuadra::config::Settings::load_with_env(Some(&p), Vec::<(String, String)>::new())
+        .expect("example config loads");
     // Uncommented, every documented key is one the settings accept (connector tables are checked by their kinds).
     let uncommented: String = text
         .lines()
-        .map(|l| l.strip_prefix("# ").filter(|r| r.starts_with('[') || r.contains(" = ")).unwrap_or(l))
+        .map(|l| {
+            l.strip_prefix("# ")
+                .filter(|r| r.starts_with('[') || r.contains(" = "))
+                .unwrap_or(l)
+        })
         .map(|l| format!("{l}\n"))
         .collect();
     let p = dir.path().join("b.toml");
     std::fs::write(&p, &uncommented).unwrap();
-    let s = cuadra::config::Settings::load_with_env(Some(&p), Vec::<(String, String)>::new()).expect("uncommented example loads");
-    assert!(s.connectors.contains_key("sat") && s.connectors.contains_key("stripe") && s.accounts.contains_key("bbva"));
+    let s = cuadra::config::Settings::load_with_env(Some(&p), Vec::<(String, String)>::new())
+        .expect("uncommented example loads");
+    assert!(
+        s.connectors.contains_key("sat")
+            && s.connectors.contains_key("stripe")
+            && s.accounts.contains_key("bbva")
+    );
+}
+
+#[test]
+fn json_logs_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_cuadra"))
+        .args(["doctor"])
+        .current_dir(dir.path())
+        .env("CUADRA__LOG__FORMAT", "json")
+        .env("CUADRA_LOG", "debug")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let json_lines: Vec<&str> = err.lines().filter(|l| l.starts_with('{')).collect();
+    assert!(!json_lines.is_empty(), "{err}");
+    for l in json_lines {
+        let v: serde_json::Value = serde_json::from_str(l).expect("each log line is JSON");
+        assert!(
+            v.get("level").is_some() && v.get("timestamp").is_some(),
+            "{l}"
+        );
+    }
 }

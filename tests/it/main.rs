@@ -6,6 +6,7 @@ mod cli;
 mod customers;
 mod daemon;
 mod helpers;
+mod outbox;
 mod reconcile;
 mod sat;
 mod statements;
