@@ -31,6 +31,7 @@ pub fn connector_kinds() -> Vec<(&'static str, Factory)> {
         ("stp", crate::connectors::providers::build),
         ("http", crate::connectors::erp::build_http),
         ("odoo", crate::connectors::erp::build_odoo),
+        ("statements", crate::connectors::statements::build),
     ]
 }
 

@@ -4,6 +4,7 @@
 pub mod erp;
 pub mod providers;
 pub mod sat;
+pub mod statements;
 
 use crate::config::ConnectorSettings;
 

@@ -27,16 +27,24 @@ pub async fn serve(app: App, listener: tokio::net::TcpListener, mut stop: watch:
     }
 }
 
+/// What the handlers share: the application and the webhook intake writer.
+#[derive(Clone)]
+pub struct HttpState {
+    app: App,
+    intake: super::intake::Intake,
+}
+
 pub fn router(app: App) -> Router {
+    let intake = super::intake::Intake::start(app.store.clone());
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/webhooks/{connector}", post(webhook))
-        .with_state(app)
+        .with_state(HttpState { app, intake })
 }
 
-async fn readyz(State(app): State<App>) -> Response {
+async fn readyz(State(HttpState { app, .. }): State<HttpState>) -> Response {
     match app.store.ready().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response(),
@@ -52,14 +60,23 @@ async fn metrics() -> Response {
 }
 
 async fn webhook(
-    State(app): State<App>,
+    State(HttpState { app, intake }): State<HttpState>,
     Path(name): Path<String>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let status = handle_webhook(&app, &name, peer, query.as_deref(), &headers, &body).await;
+    let status = handle_webhook(
+        &app,
+        &intake,
+        &name,
+        peer,
+        query.as_deref(),
+        &headers,
+        &body,
+    )
+    .await;
     let code = status.status().as_u16().to_string();
     let label = if app.connector(&name).is_some() {
         name
@@ -73,6 +90,7 @@ async fn webhook(
 
 async fn handle_webhook(
     app: &App,
+    intake: &super::intake::Intake,
     name: &str,
     peer: std::net::SocketAddr,
     query: Option<&str>,
@@ -120,8 +138,8 @@ async fn handle_webhook(
         Ok(o) => o,
         Err(e) => return webhook_error(name, e),
     };
-    if let Some(d) = &outcome.delivery {
-        if let Err(e) = app.store.ingest(name, std::slice::from_ref(d), None).await {
+    if let Some(d) = outcome.delivery {
+        if let Err(e) = intake.submit(name, d).await {
             tracing::error!(connector = name, error = %e, "a verified webhook could not be stored");
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }

@@ -3,6 +3,7 @@
 
 mod http;
 mod inbox;
+mod intake;
 mod runner;
 
 pub use inbox::scan_inbox_once;

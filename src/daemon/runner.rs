@@ -87,6 +87,9 @@ pub async fn run_source_once(app: &App, conn: &Connector) -> anyhow::Result<RunR
             }
         }
         app.store.link_documents().await?;
+        if report.new > 0 {
+            app.after_import();
+        }
         Ok(())
     }
     .await;

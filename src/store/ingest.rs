@@ -102,6 +102,20 @@ impl Store {
         Ok(outcomes)
     }
 
+    /// Stores deliveries from several sources in one transaction (the webhook intake's group commit).
+    pub async fn ingest_from(
+        &self,
+        items: &[(&str, &Delivery)],
+    ) -> anyhow::Result<Vec<IngestOutcome>> {
+        let mut tx = self.begin_write().await?;
+        let mut outcomes = Vec::with_capacity(items.len());
+        for (source, d) in items {
+            outcomes.push(self.ingest_one(&mut tx, source, d).await?);
+        }
+        tx.tx.commit().await.context("committing deliveries")?;
+        Ok(outcomes)
+    }
+
     async fn ingest_one(
         &self,
         tx: &mut WriteTx<'_>,

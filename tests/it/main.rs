@@ -5,6 +5,7 @@ mod cfdi;
 mod cli;
 mod customers;
 mod daemon;
+mod erp;
 mod helpers;
 mod outbox;
 mod reconcile;

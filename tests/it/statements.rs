@@ -525,3 +525,37 @@ async fn shared_corpus_imports_with_the_expected_outcome() {
         app.store.close().await;
     }
 }
+
+/// `kind = "statements"`: a watched folder bound to an account; each file is read once.
+#[tokio::test]
+async fn statements_connector_reads_a_drop_folder_once() {
+    for b in super::helpers::backends().await {
+        let db = super::helpers::fresh_db(b).await;
+        let drop = db.dir.path().join("drop");
+        std::fs::create_dir_all(&drop).unwrap();
+        let extra = format!(
+            "[accounts.bbva]\nnumber = \"012180001234567895\"\n[connectors.bank]\nkind = \"statements\"\npath = \"{}\"\naccount = \"bbva\"\n",
+            drop.display()
+        );
+        let app = super::helpers::build_app(&db, &extra).await;
+        let ofx = "OFXHEADER:100\nDATA:OFXSGML\nVERSION:102\n\n<OFX><BANKMSGSRSV1><STMTTRNRS><STMTRS><CURDEF>MXN<BANKACCTFROM><ACCTID>999<ACCTTYPE>CHECKING</BANKACCTFROM><BANKTRANLIST>\
+<STMTTRN><TRNTYPE>CREDIT<DTPOSTED>20260110<TRNAMT>1160.00<FITID>F1<NAME>CLIENTE UNO<MEMO>FACTURA A-1</STMTTRN>\
+</BANKTRANLIST></STMTRS></STMTTRNRS></BANKMSGSRSV1></OFX>\n";
+        std::fs::write(drop.join("2026-01-10.ofx"), ofx).unwrap();
+        let conn = app.connector("bank").unwrap().clone();
+        let r = cuadra::daemon::run_source_once(&app, &conn).await.unwrap();
+        assert!(r.new >= 1, "{b:?}: {r:?}");
+        let again = cuadra::daemon::run_source_once(&app, &conn).await.unwrap();
+        assert_eq!(again.deliveries, 0, "{b:?}: a file is read once");
+        let t = app.store.report_payments().await.unwrap();
+        assert_eq!(t.rows.len(), 1, "{b:?}");
+        let own: String = sqlx::query_scalar("SELECT own_account FROM payments")
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            own, "012180001234567895",
+            "{b:?}: bound to the configured account"
+        );
+    }
+}

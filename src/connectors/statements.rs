@@ -1,0 +1,118 @@
+//! `kind = "statements"`: a folder the bank or an SFTP job drops statements into, bound to one of the company's
+//! accounts and a format. Each run reads the files it has not read (by name and content hash, kept in the
+//! checkpoint) with the same parsers as `cuadra import statement`; files stay where they are.
+
+use crate::config::{ConnectorSettings, Settings};
+use crate::registry::Connector;
+use async_trait::async_trait;
+use cuadra_sdk::{Batch, Checkpoint, CompanyContext, ConnectorError, ImportOptions, Source};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Files read per run before asking to be called again.
+const FILES_PER_BATCH: usize = 20;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatementsSettings {
+    /// The folder to read.
+    path: PathBuf,
+    /// `[accounts.NAME]` (or the account number itself) the statements belong to.
+    #[serde(default)]
+    account: Option<String>,
+    /// `auto` (default) or a format name as for `cuadra import statement --format`.
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    schedule: Option<String>,
+}
+
+struct StatementsSource {
+    dir: PathBuf,
+    opts: ImportOptions,
+    importer: cuadra_bank::StatementImporter,
+}
+
+pub fn build(name: &str, c: &ConnectorSettings, settings: &Settings) -> anyhow::Result<Connector> {
+    let s: StatementsSettings = serde_json::from_value(super::table(c, false))
+        .map_err(|e| anyhow::anyhow!("connectors.{name}: {e}"))?;
+    let account = s.account.map(|a| match settings.accounts.get(&a) {
+        Some(acct) => acct.number.clone(),
+        None => a,
+    });
+    let format = s.format.filter(|f| f != "auto");
+    Ok(Connector {
+        source: Some(Arc::new(StatementsSource {
+            dir: s.path,
+            opts: ImportOptions { format, account },
+            importer: cuadra_bank::StatementImporter::new(None),
+        })),
+        default_schedule: Some(s.schedule.unwrap_or_else(|| "0 */5 * * * *".into())),
+        ..Default::default()
+    })
+}
+
+#[async_trait]
+impl Source for StatementsSource {
+    async fn pull(
+        &self,
+        _ctx: &CompanyContext,
+        checkpoint: Option<Checkpoint>,
+    ) -> Result<Batch, ConnectorError> {
+        let mut seen: BTreeMap<String, String> = checkpoint
+            .and_then(|c| serde_json::from_value(c.0.get("seen").cloned().unwrap_or_default()).ok())
+            .unwrap_or_default();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .map_err(|e| {
+                ConnectorError::Retryable(format!("cannot read folder {}: {e}", self.dir.display()))
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .filter(|p| {
+                let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                !(n.starts_with('.') || n.ends_with(".part") || n.ends_with(".tmp"))
+            })
+            .collect();
+        files.sort();
+        let mut deliveries = Vec::new();
+        let mut read = 0;
+        let mut more = false;
+        for f in files {
+            let name = f
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let bytes = std::fs::read(&f).map_err(|e| {
+                ConnectorError::Retryable(format!("cannot read {}: {e}", f.display()))
+            })?;
+            let sha = cuadra_sdk::sha256_hex(&bytes);
+            if seen.get(&name) == Some(&sha) {
+                continue;
+            }
+            if read == FILES_PER_BATCH {
+                more = true;
+                break;
+            }
+            read += 1;
+            let mut out = |d| {
+                deliveries.push(d);
+                Ok(())
+            };
+            let mut bad = |e: cuadra_sdk::InputError| tracing::warn!(problem = %e, "a statement entry was skipped");
+            if let Err(e) = self
+                .importer
+                .read_bytes(&name, &bytes, &self.opts, &mut out, &mut bad)
+            {
+                tracing::warn!(problem = %e, "a statement file was refused");
+            }
+            seen.insert(name, sha);
+        }
+        Ok(Batch {
+            deliveries,
+            checkpoint: Checkpoint(serde_json::json!({ "seen": seen })),
+            more,
+        })
+    }
+}
