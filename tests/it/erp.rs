@@ -143,7 +143,7 @@ async fn drain(app: &App, state: &OutboxState) {
 async fn ledger_balances(app: &App) -> BTreeMap<String, (String, String)> {
     let t = app.store.report_invoices().await.unwrap();
     let col = |n: &str| t.columns.iter().position(|c| *c == n).unwrap();
-    let (s, f, due, bal) = (col("serie"), col("folio"), col("due_on"), col("balance"));
+    let (s, f, due, bal) = (col("serie"), col("folio"), col("due_at"), col("balance"));
     t.rows
         .iter()
         .map(|r| {
@@ -246,12 +246,10 @@ async fn odoo_full_pull_then_push() {
             .await
             .unwrap()
             .get::<i64, _>(0);
-        if auto == 0 {
-            app.store
-                .manual_match(p1, &[(a101, None)], "test")
-                .await
-                .unwrap();
-        }
+        assert_eq!(
+            auto, 1,
+            "{b:?}: the engine pays A101 with p1 (RFC, folio, exact amount)"
+        );
         let m = app
             .store
             .manual_match(p2, &[(a102, None)], "test")
