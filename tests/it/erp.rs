@@ -299,3 +299,315 @@ async fn odoo_full_pull_then_push() {
         );
     }
 }
+
+/// A ledger pulled from `odoo` with two allocations (p1 → A101 by the engine, p2 → A102 by hand), plus `extra`
+/// connectors. Nothing delivered yet.
+async fn pulled_and_matched(
+    b: super::helpers::Backend,
+    odoo: &FakeOdoo,
+    extra: &str,
+) -> (super::helpers::TestDb, App) {
+    let db = fresh_db(b).await;
+    let app = build_app(&db, &format!("{OUTBOX}{}{extra}", odoo_toml(odoo))).await;
+    let conn = app.connector("odoo").unwrap().clone();
+    cuadra::daemon::run_source_once(&app, &conn).await.unwrap();
+    app.store
+        .ingest(
+            "bank",
+            &[
+                bank_payment("p1", "1160.00", "PAGO FACTURA A101"),
+                bank_payment("p2", "1000.00", "ANTICIPO"),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    app.reconcile_now().await.unwrap();
+    let a102 = id_of(&app, "SELECT id FROM invoices WHERE folio = $1", "102").await;
+    let p2 = id_of(&app, "SELECT id FROM payments WHERE external_id = $1", "p2").await;
+    app.store
+        .manual_match(p2, &[(a102, None)], "test")
+        .await
+        .unwrap();
+    (db, app)
+}
+
+/// The outbox rows of one connector, by idempotency key.
+async fn rows_of(app: &App, connector: &str) -> HashMap<String, cuadra::store::OutboxRow> {
+    app.store
+        .outbox_list(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.connector == connector)
+        .map(|r| (r.idempotency_key.clone(), r))
+        .collect()
+}
+
+/// Every message the receiver accepted is one of ours, each of ours arrived, and per invoice they arrived in the
+/// order they were written.
+async fn assert_received_all_in_order(app: &App, r: &Receiver, what: &str) {
+    assert_received_all(app, r, what, true).await
+}
+
+/// As [`assert_received_all_in_order`], the order checked or not (a dead letter retried by hand arrives after the
+/// later messages of its invoice, which did not wait for it).
+async fn assert_received_all(app: &App, r: &Receiver, what: &str, in_order: bool) {
+    let rows = rows_of(app, "hooks").await;
+    let got = r.received();
+    let mut first_seen: Vec<&cuadra::store::OutboxRow> = Vec::new();
+    for m in &got {
+        let row = rows
+            .get(&m.id)
+            .unwrap_or_else(|| panic!("{what}: unknown webhook-id {}", m.id));
+        assert_eq!(m.json["id"], m.id.as_str(), "{what}: body id = webhook-id");
+        assert_eq!(m.json["type"], row.event_type.as_str(), "{what}");
+        if !first_seen.iter().any(|x| x.id == row.id) {
+            first_seen.push(row);
+        }
+    }
+    assert_eq!(
+        first_seen.len(),
+        rows.len(),
+        "{what}: every message arrived"
+    );
+    let mut last: HashMap<&str, i64> = HashMap::new();
+    for row in first_seen.into_iter().filter(|_| in_order) {
+        if let Some(prev) = last.insert(&row.ordering_key, row.id) {
+            assert!(prev < row.id, "{what}: {} out of order", row.ordering_key);
+        }
+    }
+    assert!(rows.values().all(|r| r.state == "delivered"), "{what}");
+}
+
+/// Odoo's payments carry one memo token per allocation, never two.
+fn assert_one_payment_per_allocation(odoo: &FakeOdoo, expected: usize, what: &str) {
+    let mut memos: Vec<String> = odoo
+        .payments()
+        .iter()
+        .map(|p| {
+            let f = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+            format!("{}{}", f("ref"), f("memo"))
+        })
+        .collect();
+    memos.sort();
+    let n = memos.len();
+    memos.dedup();
+    assert_eq!(
+        memos.len(),
+        n,
+        "{what}: a payment registered twice: {memos:?}"
+    );
+    assert_eq!(n, expected, "{what}: {memos:?}");
+}
+
+/// Both peers down for a while (503, 503/429 with Retry-After, a timeout), then back: everything arrives, per
+/// invoice in order, with the same webhook-id on retries; nothing twice in Odoo.
+#[tokio::test]
+async fn receivers_down_then_back() {
+    for b in backends().await {
+        let odoo = FakeOdoo::start().await.unwrap();
+        let moves = seed_odoo(&odoo);
+        let hooks = Receiver::start(SECRET).await.unwrap();
+        let (_db, app) = pulled_and_matched(b, &odoo, &http_toml(&hooks)).await;
+        hooks.fail_next(1, ReceiverFailure::Status(503));
+        hooks.fail_next(1, ReceiverFailure::RateLimited(1));
+        hooks.fail_next(
+            1,
+            ReceiverFailure::Delay(std::time::Duration::from_millis(1500)),
+        );
+        hooks.fail_next(1, ReceiverFailure::Status(502));
+        odoo.fail_next(1, Outage::Status(503));
+        odoo.fail_next(1, Outage::Unavailable(1));
+        odoo.fail_next(1, Outage::RateLimited(1));
+        let state = OutboxState::default();
+        drain(&app, &state).await;
+        let retried = app
+            .store
+            .outbox_list(Some("delivered"))
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.attempts > 1)
+            .count();
+        assert!(
+            retried >= 2,
+            "{b:?}: the outages were seen ({retried} retried)"
+        );
+        assert_received_all_in_order(&app, &hooks, &format!("{b:?}")).await;
+        assert_eq!(hooks.rejected(), 0, "{b:?}: every signature verifies");
+        assert_one_payment_per_allocation(&odoo, 2, &format!("{b:?}"));
+        assert_residuals_agree(&app, &odoo, &moves, "after the outage").await;
+        assert!(app
+            .store
+            .outbox_list(Some("dead"))
+            .await
+            .unwrap()
+            .is_empty());
+    }
+}
+
+/// A worker claimed messages and died before sending them: a new process on the same database delivers them once
+/// the claims expire (claims last `CLAIM_SECS` = 120 s; the test moves the clock instead of waiting).
+#[tokio::test]
+async fn killed_with_messages_in_flight() {
+    for b in backends().await {
+        let odoo = FakeOdoo::start().await.unwrap();
+        seed_odoo(&odoo);
+        let hooks = Receiver::start(SECRET).await.unwrap();
+        let (db, app) = pulled_and_matched(b, &odoo, &http_toml(&hooks)).await;
+        let sinks = cuadra::outbox::sink_names(&app);
+        app.store.publish_changes(&sinks).await.unwrap();
+        let now = app.store.now();
+        let due = app.store.outbox_due(now, 1000).await.unwrap();
+        assert!(due.len() >= 4, "{b:?}");
+        for r in &due {
+            let until = now + chrono::Duration::seconds(120);
+            assert!(app
+                .store
+                .outbox_claim(r.id, "dead-worker", now, until)
+                .await
+                .unwrap());
+        }
+        drop(app);
+        // Restarted at once: the claims still hold, nothing is sent twice.
+        let restarted = build_app(
+            &db,
+            &format!("{OUTBOX}{}{}", odoo_toml(&odoo), http_toml(&hooks)),
+        )
+        .await;
+        deliver_once(&restarted, &OutboxState::default())
+            .await
+            .unwrap();
+        assert!(hooks.received().is_empty(), "{b:?}: claimed messages wait");
+        // Later: the claims expired, everything is delivered, once.
+        let later: cuadra::store::Clock = Arc::new(|| Utc::now() + chrono::Duration::seconds(150));
+        let restarted = restarted.with_clock(later);
+        let state = OutboxState::default();
+        drain(&restarted, &state).await;
+        deliver_once(&restarted, &state).await.unwrap();
+        assert_received_all_in_order(&restarted, &hooks, &format!("{b:?}")).await;
+        let ids: Vec<String> = hooks.received().into_iter().map(|m| m.id).collect();
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len(), "{b:?}: once each");
+        assert_one_payment_per_allocation(&odoo, 2, &format!("{b:?}"));
+    }
+}
+
+fn csv_ids(out: &std::process::Output) -> Vec<i64> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next()?.parse().ok())
+        .collect()
+}
+
+/// A message the receiver refuses (400) goes to the dead letters while the rest flow; `cuadra outbox list --state
+/// dead` shows it and `cuadra outbox retry ID` sends it again.
+#[tokio::test]
+async fn poison_message_dead_letter_and_retry() {
+    for b in backends().await {
+        let odoo = FakeOdoo::start().await.unwrap();
+        seed_odoo(&odoo);
+        let hooks = Receiver::start(SECRET).await.unwrap();
+        let (db, app) = pulled_and_matched(b, &odoo, &http_toml(&hooks)).await;
+        hooks.fail_next(1, ReceiverFailure::Status(400));
+        let state = OutboxState::default();
+        drain(&app, &state).await;
+        let dead = app.store.outbox_list(Some("dead")).await.unwrap();
+        assert_eq!(dead.len(), 1, "{b:?}");
+        assert_eq!(dead[0].connector, "hooks");
+        assert_eq!(dead[0].attempts, 1, "{b:?}: a 400 is not retried");
+        let total = rows_of(&app, "hooks").await.len();
+        assert_eq!(hooks.received().len(), total - 1, "{b:?}: the rest flowed");
+        assert_one_payment_per_allocation(&odoo, 2, &format!("{b:?}"));
+
+        let cfg = config_path(&db);
+        let cfg = cfg.to_str().unwrap();
+        let dir = db.dir.path();
+        let listed = csv_ids(&cuadra(
+            dir,
+            &[
+                "--config", cfg, "outbox", "list", "--state", "dead", "--format", "csv",
+            ],
+        ));
+        assert_eq!(listed, vec![dead[0].id], "{b:?}");
+        let id = dead[0].id.to_string();
+        let o = cuadra(dir, &["--config", cfg, "outbox", "retry", &id]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        drain(&app, &state).await;
+        assert_received_all(&app, &hooks, &format!("{b:?}"), false).await;
+        let listed = csv_ids(&cuadra(
+            dir,
+            &[
+                "--config", cfg, "outbox", "list", "--state", "dead", "--format", "csv",
+            ],
+        ));
+        assert!(listed.is_empty(), "{b:?}");
+    }
+}
+
+/// The ERP pushes a change to `/webhooks/NAME`: a signed `invoice.updated` moves the due date; a bad signature is
+/// refused with 401 and changes nothing.
+#[tokio::test]
+async fn inbound_webhook_updates_due_date() {
+    for b in backends().await {
+        let t = spawn_app(
+            b,
+            &format!("[connectors.erp]\nkind = \"http\"\nwebhook_secret = \"{SECRET}\"\n"),
+        )
+        .await;
+        t.app
+            .store
+            .ingest("sat", &[cfdi_a101()], None)
+            .await
+            .unwrap();
+        let key = cuadra_erp::signing::SigningKey::parse(SECRET).unwrap();
+        let client = reqwest::Client::new();
+        let url = format!("{}/webhooks/erp", t.base);
+        let post = |id: &str, due: &str, good: bool| {
+            let body = serde_json::json!({
+                "id": id, "type": "invoice.updated", "timestamp": Utc::now().to_rfc3339(),
+                "data": {"erp_id": "INV-101", "uuid": U1, "serie": "A", "folio": "101", "customer_rfc": ACME,
+                         "issued_at": "2026-01-05", "due_date": due, "total": "1160.00", "currency": "MXN",
+                         "residual": "1160.00"}
+            })
+            .to_string();
+            let ts = Utc::now().timestamp();
+            let sig = if good {
+                key.sign(id, ts, body.as_bytes())
+            } else {
+                key.sign(id, ts, b"something else")
+            };
+            client
+                .post(&url)
+                .header("webhook-id", id)
+                .header("webhook-timestamp", ts.to_string())
+                .header("webhook-signature", sig)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+        };
+        let r = post("msg_bad", "2026-04-01", false).await.unwrap();
+        assert_eq!(r.status().as_u16(), 401, "{b:?}");
+        let r = post("msg_1", "2026-03-15", true).await.unwrap();
+        assert!(r.status().is_success(), "{b:?}: {}", r.status());
+        let app = t.app.clone();
+        let ok = eventually(10, || {
+            let app = app.clone();
+            async move { ledger_balances(&app).await["A101"].1 == "2026-03-15" }
+        })
+        .await;
+        assert!(ok, "{b:?}: {:?}", ledger_balances(&app).await);
+        let n = id_of(&app, "SELECT COUNT(*) FROM invoices WHERE $1 = $1", "").await;
+        assert_eq!(n, 1, "{b:?}: merged by UUID");
+        t.stop().await;
+    }
+}
