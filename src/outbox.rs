@@ -30,7 +30,12 @@ struct Breaker {
 #[derive(Clone, Default)]
 pub struct Delivery {
     breakers: Arc<Mutex<HashMap<String, Breaker>>>,
+    /// When changes were last published, and whether the pass after it found a full batch (a backlog).
+    published: Arc<Mutex<Option<(std::time::Instant, bool)>>>,
 }
+
+/// While a backlog drains, change capture (a scan of every invoice) runs at most this often instead of every pass.
+const PUBLISH_EVERY_WHILE_BUSY: Duration = Duration::from_secs(1);
 
 /// The sink connectors' names.
 pub fn sink_names(app: &App) -> Vec<String> {
@@ -47,10 +52,28 @@ pub async fn deliver_once(app: &App, state: &Delivery) -> anyhow::Result<usize> 
     if sinks.is_empty() {
         return Ok(0);
     }
-    app.store.publish_changes(&sinks).await?;
+    let publish = {
+        let p = state.published.lock().unwrap_or_else(|p| p.into_inner());
+        match *p {
+            Some((at, true)) => at.elapsed() >= PUBLISH_EVERY_WHILE_BUSY,
+            _ => true,
+        }
+    };
+    if publish {
+        app.store.publish_changes(&sinks).await?;
+    }
     let now = app.store.now();
     let concurrency = app.settings.outbox.concurrency.max(1) as usize;
-    let due = app.store.outbox_due(now, (concurrency * 8) as i64).await?;
+    let limit = concurrency * 8;
+    let due = app.store.outbox_due(now, limit as i64).await?;
+    {
+        let mut p = state.published.lock().unwrap_or_else(|p| p.into_inner());
+        let busy = due.len() >= limit;
+        *p = match (*p, publish) {
+            (_, true) | (None, _) => Some((std::time::Instant::now(), busy)),
+            (Some((at, _)), false) => Some((at, busy)),
+        };
+    }
     let (depth, age) = app.store.outbox_depth().await?;
     metrics::gauge!("cuadra_outbox_depth").set(depth as f64);
     metrics::gauge!("cuadra_outbox_oldest_age_seconds").set(age as f64);
