@@ -11,6 +11,9 @@
 //! - [`outbox`]: delivery of captured changes to sink connectors.
 //! - [`cli`]: the command line; [`output`]: report rendering; [`metrics`], [`telemetry`]: observability.
 
+// The SDK's `InputError` carries its full location by value (see connectors/sdk).
+#![allow(clippy::result_large_err)]
+
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -14,3 +14,7 @@ CREATE TABLE invoice_snapshots (
     fingerprint TEXT NOT NULL,
     published_at TEXT NOT NULL
 );
+
+-- Payment receipts (REP) whose DoctoRelacionado rows still wait for their invoices; the link pass looks only at
+-- these.
+ALTER TABLE payments ADD COLUMN links_pending BIGINT NOT NULL DEFAULT 1;

@@ -348,7 +348,7 @@ impl<'a> Ctx<'a> {
         match ranked.as_slice() {
             [(rfc, s), rest @ ..]
                 if *s >= NAME_ACCEPT
-                    && rest.first().map_or(true, |(_, s2)| s - s2 >= NAME_MARGIN) =>
+                    && rest.first().is_none_or(|(_, s2)| s - s2 >= NAME_MARGIN) =>
             {
                 Payer::Known(Who {
                     rfc: rfc.to_string(),
@@ -821,11 +821,11 @@ impl<'a> Ctx<'a> {
         };
         if exact.len() == 1 {
             let idx = exact[0];
-            if partial.is_some() {
+            if let Some(named) = partial {
                 let mut c = vec![idx];
                 c.extend(named_mine.iter().copied());
                 return Err((
-                    format!("ambiguous: the concepto names {} (a partial payment?) but the amount equals the balance of {}", self.label(partial.unwrap()), self.label(idx)),
+                    format!("ambiguous: the concepto names {} (a partial payment?) but the amount equals the balance of {}", self.label(named), self.label(idx)),
                     c,
                 ));
             }

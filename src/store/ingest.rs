@@ -441,6 +441,9 @@ impl Store {
             }
             return Ok(false);
         }
+        if i.uuid.is_none() {
+            tx.uuidless_invoices = Some(true);
+        }
         let replaces: Vec<&str> = i.replaces.iter().map(|u| u.as_str()).collect();
         let row = sqlx::query(
             "INSERT INTO invoices (uuid, serie, folio, issuer_rfc, customer_rfc, customer_name, issued_at, issued_on, \
@@ -569,6 +572,21 @@ async fn find_invoice(
             if i.uuid.is_none() || uuid.is_none() {
                 return Ok(Some((r.try_get(0)?, uuid.is_some())));
             }
+        }
+    }
+    if i.version != "erp" {
+        // A CFDI merges by serie/folio only into an ERP row that has no UUID yet; skip the look-up when none exist.
+        if tx.uuidless_invoices.is_none() {
+            let n: i64 = sqlx::query(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM invoices WHERE uuid IS NULL LIMIT 1) x",
+            )
+            .fetch_one(&mut *tx.tx)
+            .await?
+            .try_get(0)?;
+            tx.uuidless_invoices = Some(n > 0);
+        }
+        if tx.uuidless_invoices == Some(false) {
+            return Ok(None);
         }
     }
     if let Some(folio) = &i.folio {

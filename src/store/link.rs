@@ -23,13 +23,18 @@ impl Store {
     /// Applies every link the documents state and that is not applied yet.
     pub async fn link_documents(&self) -> anyhow::Result<LinkSummary> {
         let mut tx = self.begin_write().await?;
-        let mut s = LinkSummary::default();
-        s.status_applied = self.apply_sat_status(&mut tx).await?;
-        s.superseded = self.apply_substitutions(&mut tx).await?;
-        s.credits_applied = self.apply_credits(&mut tx).await?;
-        let (added, removed) = self.apply_rep_allocations(&mut tx).await?;
-        s.rep_allocations = added;
-        s.rep_allocations_removed = removed;
+        let status_applied = self.apply_sat_status(&mut tx).await?;
+        let superseded = self.apply_substitutions(&mut tx).await?;
+        let credits_applied = self.apply_credits(&mut tx).await?;
+        let (rep_allocations, rep_allocations_removed) =
+            self.apply_rep_allocations(&mut tx).await?;
+        let s = LinkSummary {
+            status_applied,
+            credits_applied,
+            rep_allocations,
+            rep_allocations_removed,
+            superseded,
+        };
         tx.tx.commit().await.context("committing document links")?;
         Ok(s)
     }
@@ -165,7 +170,7 @@ impl Store {
         .rows_affected();
         let reps = sqlx::query(
             "SELECT p.id, p.document_id, p.remittance FROM payments p WHERE p.kind = 'rep' \
-             AND p.sat_state = 'vigente' AND p.remittance <> '[]'",
+             AND p.sat_state = 'vigente' AND p.remittance <> '[]' AND p.links_pending = 1",
         )
         .fetch_all(&mut *tx.tx)
         .await?;
@@ -175,6 +180,7 @@ impl Store {
             let rep_uuid: String = r.try_get::<Option<String>, _>(1)?.unwrap_or_default();
             let lines: Vec<RemittanceLine> =
                 serde_json::from_str(&r.try_get::<String, _>(2)?).unwrap_or_default();
+            let mut waiting = false;
             for (idx, line) in lines.iter().enumerate() {
                 let (InvoiceRef::Uuid(uuid), Some(amount)) = (&line.invoice, &line.amount) else {
                     continue;
@@ -202,7 +208,10 @@ impl Store {
                     .bind(uuid.as_str())
                     .fetch_optional(&mut *tx.tx)
                     .await?;
-                let Some(inv) = inv else { continue };
+                let Some(inv) = inv else {
+                    waiting = true;
+                    continue;
+                };
                 let inv_currency: String = inv.try_get(1)?;
                 if inv_currency != amount.currency().as_str() {
                     tracing::warn!(rep = %rep_uuid, "a REP line pays in another currency than its invoice; left for review");
@@ -221,6 +230,13 @@ impl Store {
                 .execute(&mut *tx.tx)
                 .await?;
                 added += 1;
+            }
+            if !waiting {
+                // Every line is applied or needs a person: the pass need not look at this receipt again.
+                sqlx::query("UPDATE payments SET links_pending = 0 WHERE id = $1")
+                    .bind(payment_id)
+                    .execute(&mut *tx.tx)
+                    .await?;
             }
         }
         Ok((added, removed))

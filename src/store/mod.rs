@@ -64,6 +64,8 @@ impl std::fmt::Debug for Store {
 pub struct WriteTx<'a> {
     pub tx: sqlx::Transaction<'static, sqlx::Any>,
     _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
+    /// Whether invoices without a UUID (ERP-only) exist, looked up once per transaction.
+    pub(crate) uuidless_invoices: Option<bool>,
 }
 
 impl Store {
@@ -184,7 +186,11 @@ impl Store {
             Backend::Postgres => None,
         };
         let tx = self.pool.begin().await.context("starting a transaction")?;
-        Ok(WriteTx { tx, _guard: guard })
+        Ok(WriteTx {
+            tx,
+            _guard: guard,
+            uuidless_invoices: None,
+        })
     }
 
     /// Appends an audit entry inside a transaction.

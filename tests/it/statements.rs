@@ -429,7 +429,7 @@ async fn shared_corpus_imports_with_the_expected_outcome() {
                 let s = cuadra::import::import_paths(
                     &app.store,
                     importer.clone(),
-                    &[f.clone()],
+                    std::slice::from_ref(&f),
                     &opts,
                     "import",
                 )
