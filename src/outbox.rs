@@ -3,7 +3,7 @@
 //! `Retry-After`, with a per-connector circuit breaker and rate limit, and a dead-letter state.
 
 use crate::app::App;
-use crate::store::OutboxRow;
+use crate::store::{AttemptResult, OutboxRow};
 use chrono::{DateTime, Utc};
 use cuadra_sdk::{IdempotencyKey, OutboundMessage, SinkError};
 use std::collections::HashMap;
@@ -77,32 +77,44 @@ pub async fn deliver_once(app: &App, state: &Delivery) -> anyhow::Result<usize> 
     let (depth, age) = app.store.outbox_depth().await?;
     metrics::gauge!("cuadra_outbox_depth").set(depth as f64);
     metrics::gauge!("cuadra_outbox_oldest_age_seconds").set(age as f64);
+    let due: Vec<OutboxRow> = due
+        .into_iter()
+        .filter(|r| !breaker_open(state, &r.connector, now))
+        .collect();
+    let until = now + chrono::Duration::seconds(CLAIM_SECS);
+    let ids: Vec<i64> = due.iter().map(|r| r.id).collect();
+    let claimed: std::collections::HashSet<i64> = app
+        .store
+        .outbox_claim_many(&ids, &app.instance_id, now, until)
+        .await?
+        .into_iter()
+        .collect();
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let mut tasks = tokio::task::JoinSet::new();
     let mut attempted = 0;
-    for row in due {
-        if breaker_open(state, &row.connector, now) {
-            continue;
-        }
-        let until = now + chrono::Duration::seconds(CLAIM_SECS);
-        if !app
-            .store
-            .outbox_claim(row.id, &app.instance_id, now, until)
-            .await?
-        {
-            continue;
-        }
+    for row in due.into_iter().filter(|r| claimed.contains(&r.id)) {
         attempted += 1;
         let permit = sem.clone().acquire_owned().await?;
         let (app, state) = (app.clone(), state.clone());
         tasks.spawn(async move {
             let _permit = permit;
-            if let Err(e) = deliver_row(&app, &state, row).await {
-                tracing::error!(error = %e, "an outbox delivery could not be recorded");
-            }
+            let id = row.id;
+            (id, deliver_row(&app, &state, row).await)
         });
     }
-    while tasks.join_next().await.is_some() {}
+    // Results are recorded together; a crash before this leaves the claims to expire and the messages to be
+    // delivered again (at least once, with the same idempotency key).
+    let mut results = Vec::with_capacity(attempted);
+    while let Some(r) = tasks.join_next().await {
+        match r {
+            Ok((id, Ok(result))) => results.push((id, result)),
+            Ok((id, Err(e))) => {
+                tracing::error!(outbox_id = id, error = %e, "an outbox message could not be attempted")
+            }
+            Err(e) => tracing::error!(error = %e, "an outbox delivery task failed"),
+        }
+    }
+    app.store.outbox_record(&results).await?;
     Ok(attempted)
 }
 
@@ -140,13 +152,13 @@ async fn pace(app: &App, state: &Delivery, connector: &str) {
     }
 }
 
-async fn deliver_row(app: &App, state: &Delivery, row: OutboxRow) -> anyhow::Result<()> {
+async fn deliver_row(app: &App, state: &Delivery, row: OutboxRow) -> anyhow::Result<AttemptResult> {
     let Some(sink) = app.connector(&row.connector).and_then(|c| c.sink.clone()) else {
-        let next = app.store.now() + chrono::Duration::seconds(60);
-        return app
-            .store
-            .outbox_failed(row.id, "the connector is no longer configured", next, false)
-            .await;
+        return Ok(AttemptResult::Failed {
+            error: "the connector is no longer configured".into(),
+            next: app.store.now() + chrono::Duration::seconds(60),
+            dead: false,
+        });
     };
     pace(app, state, &row.connector).await;
     let envelope: serde_json::Value = serde_json::from_str(&row.payload).unwrap_or_default();
@@ -166,9 +178,9 @@ async fn deliver_row(app: &App, state: &Delivery, row: OutboxRow) -> anyhow::Res
         Ok(receipt) => {
             record(state, &row.connector, true, now);
             metrics::counter!("cuadra_outbox_deliveries_total", "connector" => row.connector.clone(), "result" => "delivered").increment(1);
-            app.store
-                .outbox_delivered(row.id, receipt.remote_id.as_deref())
-                .await
+            Ok(AttemptResult::Delivered {
+                remote_id: receipt.remote_id,
+            })
         }
         Err(e) => {
             record(state, &row.connector, false, now);
@@ -191,9 +203,11 @@ async fn deliver_row(app: &App, state: &Delivery, row: OutboxRow) -> anyhow::Res
             tracing::warn!(connector = %row.connector, outbox_id = row.id, attempt = attempts, error = %e, "outbox delivery failed");
             let next =
                 now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60));
-            app.store
-                .outbox_failed(row.id, &e.to_string(), next, dead)
-                .await
+            Ok(AttemptResult::Failed {
+                error: e.to_string(),
+                next,
+                dead,
+            })
         }
     }
 }

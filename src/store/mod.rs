@@ -16,7 +16,7 @@ pub use ingest::{
     IngestSummary,
 };
 pub use link::LinkSummary;
-pub use outbox::{OutboxRow, OUTBOX_COLUMNS};
+pub use outbox::{AttemptResult, OutboxRow, OUTBOX_COLUMNS};
 pub use reconcile::{ManualMatch, EXCEPTION_COLUMNS};
 pub use reports::*;
 

@@ -9,6 +9,19 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
+/// What one delivery attempt ended in.
+#[derive(Debug, Clone)]
+pub enum AttemptResult {
+    Delivered {
+        remote_id: Option<String>,
+    },
+    Failed {
+        error: String,
+        next: DateTime<Utc>,
+        dead: bool,
+    },
+}
+
 /// One outbox row as `cuadra outbox list` shows it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct OutboxRow {
@@ -242,6 +255,73 @@ impl Store {
         .await?
         .rows_affected();
         Ok(n == 1)
+    }
+
+    /// Claims several messages at once for `holder`; returns the ids it got.
+    pub async fn outbox_claim_many(
+        &self,
+        ids: &[i64],
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<i64>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Ids come from the database as integers; inlining them is safe and keeps this one statement.
+        let list = ids
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let rows = sqlx::query(&format!(
+            "UPDATE outbox SET locked_by = $1, locked_until = $2 WHERE id IN ({list}) AND state = 'pending' \
+             AND (locked_until IS NULL OR locked_until < $3) RETURNING id"
+        ))
+        .bind(holder)
+        .bind(ts(until))
+        .bind(ts(now))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(|r| get_i64(r, "id")).collect())
+    }
+
+    /// Records the results of a delivery pass in one transaction.
+    pub async fn outbox_record(&self, results: &[(i64, AttemptResult)]) -> anyhow::Result<()> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let now = self.now_text();
+        let mut tx = self.begin_write().await?;
+        for (id, r) in results {
+            match r {
+                AttemptResult::Delivered { remote_id } => {
+                    sqlx::query(
+                        "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_at = $1, remote_id = $2, \
+                         locked_by = NULL, locked_until = NULL, last_error = NULL WHERE id = $3",
+                    )
+                    .bind(&now)
+                    .bind(remote_id.clone())
+                    .bind(id)
+                    .execute(&mut *tx.tx)
+                    .await?;
+                }
+                AttemptResult::Failed { error, next, dead } => {
+                    sqlx::query(
+                        "UPDATE outbox SET state = $1, attempts = attempts + 1, next_attempt_at = $2, last_error = $3, \
+                         locked_by = NULL, locked_until = NULL WHERE id = $4",
+                    )
+                    .bind(if *dead { "dead" } else { "pending" })
+                    .bind(ts(*next))
+                    .bind(error.chars().take(500).collect::<String>())
+                    .bind(id)
+                    .execute(&mut *tx.tx)
+                    .await?;
+                }
+            }
+        }
+        tx.tx.commit().await.context("recording outbox results")?;
+        Ok(())
     }
 
     pub async fn outbox_delivered(&self, id: i64, remote_id: Option<&str>) -> anyhow::Result<()> {
