@@ -114,6 +114,8 @@ pub enum ReportKind {
     Invoices,
     Payments,
     Allocations,
+    /// Documents a person must look at (same identity with other content; ERP and CFDI disagreeing).
+    Conflicts,
     Exceptions,
 }
 
@@ -215,6 +217,7 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<i32> {
                 ReportKind::Invoices => app.store.report_invoices().await?,
                 ReportKind::Payments => app.store.report_payments().await?,
                 ReportKind::Allocations => app.store.report_allocations().await?,
+                ReportKind::Conflicts => app.store.report_conflicts().await?,
                 ReportKind::Exceptions => app.store.report_exceptions().await?,
             };
             output::write(&table, args.format, args.output.as_deref())?;

@@ -386,6 +386,7 @@ impl Store {
         // An ERP invoice, or a CFDI the ERP already told us about: merge into the existing row.
         let existing = find_invoice(tx, i).await?;
         if let Some((id, has_uuid)) = existing {
+            self.compare_with_erp(tx, id, raw_id, i).await?;
             if from_erp {
                 let res = sqlx::query(
                     "UPDATE invoices SET due_on = COALESCE($1, due_on), due_source = CASE WHEN $1 IS NULL THEN due_source ELSE 'erp' END, \
@@ -518,6 +519,73 @@ impl Store {
         .execute(&mut *tx.tx)
         .await?;
         Ok(res.rows_affected() > 0)
+    }
+}
+
+impl Store {
+    /// When an ERP invoice and a CFDI are merged into one row, differences in what both state (total, currency,
+    /// customer) are recorded as a conflict for a person: the CFDI stays the authority on amounts, the ERP on the
+    /// due date, and nothing else is resolved silently.
+    async fn compare_with_erp(
+        &self,
+        tx: &mut WriteTx<'_>,
+        id: i64,
+        raw_id: i64,
+        i: &InvoiceRecord,
+    ) -> anyhow::Result<()> {
+        let Some(row) = sqlx::query(
+            "SELECT total_micros, currency, customer_rfc, version, raw_id FROM invoices WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx.tx)
+        .await?
+        else {
+            return Ok(());
+        };
+        let version: String = row.try_get(3)?;
+        if (version == "erp") == (i.version == "erp") {
+            return Ok(());
+        }
+        let mut diffs = Vec::new();
+        let total: i64 = row.try_get(0)?;
+        let currency: String = row.try_get(1)?;
+        if total != i.total.to_micros()? || currency != i.total.currency().as_str() {
+            diffs.push(format!(
+                "total {} {} vs {} {}",
+                super::money(total, &currency),
+                currency,
+                i.total.display_amount(),
+                i.total.currency()
+            ));
+        }
+        let rfc: Option<String> = row.try_get(2)?;
+        if let (Some(a), Some(b)) = (rfc, i.customer_rfc.as_ref()) {
+            if a != b.as_str() {
+                diffs.push(format!("customer {a} vs {b}"));
+            }
+        }
+        if diffs.is_empty() {
+            return Ok(());
+        }
+        let kept: Option<i64> = row.try_get(4)?;
+        sqlx::query(
+            "INSERT INTO conflicts (kind, external_id, kept_raw_id, conflicting_raw_id, detail, created_at) \
+             VALUES ('erp-invoice', $1, $2, $3, $4, $5) ON CONFLICT (kept_raw_id, conflicting_raw_id) DO NOTHING",
+        )
+        .bind(
+            i.uuid
+                .as_ref()
+                .map(|u| u.to_string())
+                .or_else(|| i.erp_id.clone())
+                .unwrap_or_default(),
+        )
+        .bind(kept.unwrap_or(0))
+        .bind(raw_id)
+        .bind(format!("the ERP and the CFDI disagree: {} (the CFDI's amounts are kept)", diffs.join("; ")))
+        .bind(self.now_text())
+        .execute(&mut *tx.tx)
+        .await?;
+        Ok(())
     }
 }
 

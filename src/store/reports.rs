@@ -118,7 +118,33 @@ fn status_of(
     }
 }
 
+pub const CONFLICT_COLUMNS: &[&str] = &["id", "kind", "external_id", "detail", "created_at"];
+
 impl Store {
+    /// What a person must look at: the same identity with other content, ERP and CFDI disagreeing.
+    pub async fn report_conflicts(&self) -> anyhow::Result<Table> {
+        let rows = sqlx::query(
+            "SELECT id, kind, external_id, detail, created_at FROM conflicts ORDER BY id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(Table {
+            columns: CONFLICT_COLUMNS.to_vec(),
+            rows: rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        get_i64(r, "id").to_string(),
+                        get_str(r, "kind"),
+                        get_str(r, "external_id"),
+                        get_str(r, "detail"),
+                        get_str(r, "created_at"),
+                    ]
+                })
+                .collect(),
+        })
+    }
+
     /// Every invoice with credited and paid amounts; `due_on` falls back to issue date + the customer's credit days.
     pub async fn invoice_views(&self) -> anyhow::Result<Vec<InvoiceView>> {
         let credit_days: HashMap<String, i64> =

@@ -345,3 +345,40 @@ async fn erp_invoice_merges_with_cfdi_by_serie_folio() {
         );
     }
 }
+
+#[tokio::test]
+async fn erp_and_cfdi_disagreeing_is_a_visible_conflict() {
+    for b in backends().await {
+        let (s, _db) = store(b).await;
+        s.ingest("sat", &[invoice(INV1, "8", "1160.00")], None)
+            .await
+            .unwrap();
+        let mut erp = invoice(INV1, "8", "1100.00");
+        if let Record::Invoice(i) = &mut erp.records[0] {
+            i.version = "erp".into();
+            i.erp_id = Some("INV/2026/0008".into());
+            i.due_at = NaiveDate::from_ymd_opt(2026, 3, 1);
+        }
+        erp.kind = "erp".into();
+        erp.external_id = "INV/2026/0008".into();
+        s.ingest("odoo", &[erp], None).await.unwrap();
+        let t = s.report_invoices().await.unwrap();
+        assert_eq!(
+            row(&t, INV1)["total"],
+            "1160.00",
+            "{b:?}: the CFDI's amount is kept"
+        );
+        assert_eq!(
+            row(&t, INV1)["due_at"],
+            "2026-03-01",
+            "{b:?}: the ERP's due date wins"
+        );
+        let c = s.report_conflicts().await.unwrap();
+        assert_eq!(c.rows.len(), 1, "{b:?}");
+        assert!(
+            c.rows[0][3].contains("total 1160.00 MXN vs 1100.00 MXN"),
+            "{b:?}: {}",
+            c.rows[0][3]
+        );
+    }
+}
