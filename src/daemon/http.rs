@@ -41,7 +41,11 @@ pub fn router(app: App) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/webhooks/{connector}", post(webhook))
-        .with_state(HttpState { app, intake })
+        .with_state(HttpState {
+            app: app.clone(),
+            intake,
+        })
+        .merge(super::api::router(app))
 }
 
 async fn readyz(State(HttpState { app, .. }): State<HttpState>) -> Response {

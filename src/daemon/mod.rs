@@ -1,6 +1,7 @@
 //! `cuadra run`: the HTTP server, the connector scheduler and the inbox watcher, stopped together on SIGINT or
 //! SIGTERM. In-flight imports finish (each is one transaction, so an abandoned one leaves nothing behind).
 
+mod api;
 mod http;
 mod inbox;
 mod intake;

@@ -1,6 +1,7 @@
 //! Cuadra's integration suite: one binary, modules per capability. Storage and end-to-end tests run on SQLite and
 //! PostgreSQL (one suite, two backends).
 
+mod api;
 mod cfdi;
 mod cli;
 mod customers;
