@@ -118,7 +118,7 @@ fn one(n: u64, score: bool) -> anyhow::Result<Row> {
         let rss_file = dir.join("rss.txt");
         let t = Instant::now();
         if Path::new("/usr/bin/time").exists() {
-            let mut c = cuadra(dir, &rfc);
+            let c = cuadra(dir, &rfc);
             let mut timed = Command::new("/usr/bin/time");
             timed
                 .args(["-f", "%M", "-o"])
@@ -133,7 +133,6 @@ fn one(n: u64, score: bool) -> anyhow::Result<Row> {
             }
             timed.current_dir(dir);
             run(&mut timed, "reconcile")?;
-            let _ = &mut c;
             rss_mb = std::fs::read_to_string(&rss_file)
                 .ok()
                 .and_then(|s| s.lines().last()?.trim().parse::<f64>().ok())
@@ -164,7 +163,7 @@ fn one(n: u64, score: bool) -> anyhow::Result<Row> {
                 .and_then(|l| {
                     l.split_once('(')
                         .and_then(|(_, r)| r.split_once(')'))
-                        .map(|(p, _)| p.to_string())
+                        .map(|(p, _)| p.split(';').next().unwrap_or(p).to_string())
                 })
                 .unwrap_or_default();
         }
