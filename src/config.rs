@@ -173,6 +173,9 @@ pub struct OutboxSettings {
     pub max_attempts: u32,
     #[serde(default = "default_concurrency")]
     pub concurrency: u32,
+    /// How long a worker holds a message it is delivering; a worker that dies loses it after this.
+    #[serde(default = "default_claim_secs")]
+    pub claim_secs: u64,
 }
 impl Default for OutboxSettings {
     fn default() -> Self {
@@ -180,6 +183,7 @@ impl Default for OutboxSettings {
             retry_schedule_secs: default_retry_schedule(),
             max_attempts: default_max_attempts(),
             concurrency: default_concurrency(),
+            claim_secs: default_claim_secs(),
         }
     }
 }
@@ -191,6 +195,9 @@ fn default_max_attempts() -> u32 {
 }
 fn default_concurrency() -> u32 {
     4
+}
+fn default_claim_secs() -> u64 {
+    120
 }
 
 /// `[reconcile]`: the matching engine.

@@ -14,8 +14,6 @@ use tokio::sync::watch;
 /// Consecutive failures that open a connector's circuit, and how long it stays open.
 const BREAKER_THRESHOLD: u32 = 5;
 const BREAKER_OPEN_SECS: i64 = 30;
-/// How long a worker holds a message it is delivering.
-const CLAIM_SECS: i64 = 120;
 /// The longest `Retry-After` honoured.
 const MAX_RETRY_AFTER_SECS: u64 = 3600;
 
@@ -81,7 +79,8 @@ pub async fn deliver_once(app: &App, state: &Delivery) -> anyhow::Result<usize> 
         .into_iter()
         .filter(|r| !breaker_open(state, &r.connector, now))
         .collect();
-    let until = now + chrono::Duration::seconds(CLAIM_SECS);
+    let claim = app.settings.outbox.claim_secs.clamp(1, 86_400) as i64;
+    let until = now + chrono::Duration::seconds(claim);
     let ids: Vec<i64> = due.iter().map(|r| r.id).collect();
     let claimed: std::collections::HashSet<i64> = app
         .store

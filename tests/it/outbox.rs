@@ -119,3 +119,109 @@ async fn changes_are_delivered_once_with_retries_and_dead_letters() {
             .is_empty());
     }
 }
+
+/// The real daemon killed (SIGKILL) while a message is in flight: after a restart every message reaches the
+/// receiver (at least once, with the same webhook-id), and the outbox ends with nothing pending.
+#[tokio::test]
+async fn daemon_killed_with_messages_in_flight_delivers_after_restart() {
+    use cuadra_erp::fake::{Receiver, ReceiverFailure};
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    for b in backends().await {
+        let db = fresh_db(b).await;
+        let receiver = Receiver::start(SECRET).await.unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cfg = db.dir.path().join("kill.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[database]\nurl = \"{}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n[inbox]\nenabled = false\n\
+                 [outbox]\nretry_schedule_secs = [1]\nclaim_secs = 1\nconcurrency = 1\n\
+                 [connectors.erp]\nkind = \"http\"\nevents_url = \"{}\"\nsigning_secret = \"{SECRET}\"\ntimeout_secs = 30\n",
+                db.url,
+                receiver.url()
+            ),
+        )
+        .unwrap();
+        {
+            let store = cuadra::store::Store::open(&db.url, 1).await.unwrap();
+            let batch = vec![
+                super::store::invoice("11111111-1111-4111-8111-111111111111", "1", "100.00"),
+                super::store::invoice("22222222-2222-4222-8222-222222222222", "2", "200.00"),
+                super::store::invoice("33333333-3333-4333-8333-333333333333", "3", "300.00"),
+            ];
+            store.ingest("t", &batch, None).await.unwrap();
+            store.close().await;
+        }
+        // The first delivery hangs at the receiver: the daemon is killed while it is in flight.
+        receiver.fail_next(
+            1,
+            ReceiverFailure::Delay(std::time::Duration::from_secs(20)),
+        );
+        let spawn = || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_cuadra"))
+                .args(["--config", cfg.to_str().unwrap(), "run"])
+                .current_dir(db.dir.path())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        let mut first = spawn();
+        // Wait until the messages exist and one is claimed (in flight).
+        let store = cuadra::store::Store::connect(&db.url, 1).await.unwrap();
+        let in_flight = super::helpers::eventually(20, || async {
+            let n: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE locked_by IS NOT NULL")
+                    .fetch_one(store.pool())
+                    .await
+                    .unwrap_or(0);
+            n > 0
+        })
+        .await;
+        assert!(in_flight, "{b:?}: a message was in flight");
+        first.kill().unwrap();
+        first.wait().unwrap();
+        let mut second = spawn();
+        let all = super::helpers::eventually(30, || async {
+            let ids: std::collections::BTreeSet<String> =
+                receiver.received().iter().map(|r| r.id.clone()).collect();
+            ids.len() >= 3
+        })
+        .await;
+        second.kill().unwrap();
+        second.wait().unwrap();
+        assert!(
+            all,
+            "{b:?}: every message reached the receiver after the restart"
+        );
+        let pending: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state <> 'delivered'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        let received = receiver.received();
+        let ids: std::collections::BTreeSet<String> =
+            received.iter().map(|r| r.id.clone()).collect();
+        assert_eq!(
+            ids.len(),
+            3,
+            "{b:?}: three distinct events, whatever was repeated"
+        );
+        for r in &received {
+            assert_eq!(
+                r.json["id"].as_str(),
+                Some(r.id.as_str()),
+                "{b:?}: body id = webhook-id on every try"
+            );
+        }
+        assert!(
+            pending <= 1,
+            "{b:?}: at most the message acknowledged just before the stop is unrecorded"
+        );
+        store.close().await;
+    }
+}
