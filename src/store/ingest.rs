@@ -383,8 +383,14 @@ impl Store {
             .date_naive()
             .to_string();
         let from_erp = i.version == "erp";
+        // A stamped CFDI when no ERP-only invoice exists: insert straight away, look up only on conflict.
+        let fast = !from_erp && i.uuid.is_some() && !uuidless_invoices(tx).await?;
         // An ERP invoice, or a CFDI the ERP already told us about: merge into the existing row.
-        let existing = find_invoice(tx, i).await?;
+        let existing = if fast {
+            None
+        } else {
+            find_invoice(tx, i).await?
+        };
         if let Some((id, has_uuid)) = existing {
             self.compare_with_erp(tx, id, raw_id, i).await?;
             if from_erp {
@@ -477,6 +483,12 @@ impl Store {
         .bind(&now)
         .fetch_optional(&mut *tx.tx)
         .await?;
+        if row.is_none() && fast {
+            // The UUID is known already: the same merge checks as the slow path.
+            if let Some((id, _)) = find_invoice(tx, i).await? {
+                self.compare_with_erp(tx, id, raw_id, i).await?;
+            }
+        }
         Ok(row.is_some())
     }
 
@@ -617,6 +629,20 @@ pub fn normalize_account(a: &str) -> String {
         .to_uppercase()
 }
 
+/// Whether invoices without a UUID (ERP-only) exist; looked up once per transaction.
+async fn uuidless_invoices(tx: &mut WriteTx<'_>) -> anyhow::Result<bool> {
+    if let Some(v) = tx.uuidless_invoices {
+        return Ok(v);
+    }
+    let n: i64 =
+        sqlx::query("SELECT COUNT(*) FROM (SELECT 1 FROM invoices WHERE uuid IS NULL LIMIT 1) x")
+            .fetch_one(&mut *tx.tx)
+            .await?
+            .try_get(0)?;
+    tx.uuidless_invoices = Some(n > 0);
+    Ok(n > 0)
+}
+
 async fn find_invoice(
     tx: &mut WriteTx<'_>,
     i: &InvoiceRecord,
@@ -642,20 +668,9 @@ async fn find_invoice(
             }
         }
     }
-    if i.version != "erp" {
-        // A CFDI merges by serie/folio only into an ERP row that has no UUID yet; skip the look-up when none exist.
-        if tx.uuidless_invoices.is_none() {
-            let n: i64 = sqlx::query(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM invoices WHERE uuid IS NULL LIMIT 1) x",
-            )
-            .fetch_one(&mut *tx.tx)
-            .await?
-            .try_get(0)?;
-            tx.uuidless_invoices = Some(n > 0);
-        }
-        if tx.uuidless_invoices == Some(false) {
-            return Ok(None);
-        }
+    // A CFDI merges by serie/folio only into an ERP row that has no UUID yet; skip the look-up when none exist.
+    if i.version != "erp" && !uuidless_invoices(tx).await? {
+        return Ok(None);
     }
     if let Some(folio) = &i.folio {
         let rows = sqlx::query(
