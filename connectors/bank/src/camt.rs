@@ -79,7 +79,8 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>, CamtKind), Inpu
     let mut account: Option<String> = None;
     let mut header_date: Option<String> = None;
     let mut statement_date: Option<String> = None;
-    let mut txns = Vec::new();
+    // A camt entry takes well over 512 bytes; reserving up front avoids moving the transactions while growing.
+    let mut txns = Vec::with_capacity(bytes.len() / 512);
     let mut problems = Vec::new();
     let mut entry: Option<EntryBuilder> = None;
     let mut text = String::new();
@@ -173,9 +174,8 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>, CamtKind), Inpu
                 if closing == Some(Tag::Ntry) {
                     if let Some(mut b) = entry.take() {
                         b.end = reader.buffer_position() as usize;
-                        match b.finish() {
-                            Ok(mut ts) => txns.append(&mut ts),
-                            Err(e) => problems.push(e),
+                        if let Err(e) = b.finish(&mut txns) {
+                            problems.push(e);
                         }
                     }
                 }

@@ -33,7 +33,8 @@
 
 use crate::model::{Entry, Parsed, Txn, UniqueRef};
 use crate::mx;
-use crate::text::norm_key;
+use crate::text::{norm_key, push_norm_key};
+use chrono::Datelike;
 use cuadra_sdk::{InputError, PaymentKind, PaymentRecord};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -46,18 +47,27 @@ pub fn finish(
     problems: Vec<InputError>,
 ) -> Parsed {
     // Keyed by a 128-bit hash of the id rather than the id itself: far fewer allocations on million-entry files.
-    let mut seen_in: HashMap<u128, usize> = HashMap::with_capacity(txns.len());
-    let mut occurrences: HashMap<(usize, u128), usize> = HashMap::with_capacity(txns.len());
+    let mut seen_in: HashMap<u128, usize, FoldState> =
+        HashMap::with_capacity_and_hasher(txns.len(), FoldState::default());
+    let mut occurrences: HashMap<(usize, u128), usize, FoldState> =
+        HashMap::with_capacity_and_hasher(txns.len(), FoldState::default());
     let mut entries = Vec::with_capacity(txns.len());
     let mut duplicates = 0;
+    // Reused across entries: the hashed tuple, and the normalized account of the previous entry.
+    let mut tuple = String::new();
+    let mut acct_cache: Option<(String, String)> = None;
     for mut t in txns {
         mx::enrich(&mut t);
-        let id_account = t
-            .file_account
-            .as_deref()
-            .or(account)
-            .map(norm_key)
-            .unwrap_or_default();
+        let acct_src = t.file_account.as_deref().or(account);
+        let id_account: &str = match acct_src {
+            None => "",
+            Some(src) => {
+                if acct_cache.as_ref().map(|c| c.0.as_str()) != Some(src) {
+                    acct_cache = Some((src.to_string(), norm_key(src)));
+                }
+                acct_cache.as_ref().map_or("", |c| c.1.as_str())
+            }
+        };
         let (base, hashed) = match &t.unique_ref {
             Some(UniqueRef::Uetr(u)) => (format!("uetr:{}", u.trim().to_ascii_lowercase()), false),
             Some(UniqueRef::AcctSvcrRef(r)) => (format!("asr:{id_account}:{}", r.trim()), false),
@@ -67,26 +77,41 @@ pub fn finish(
                 false,
             ),
             Some(UniqueRef::RowId(r)) => (format!("row:{id_account}:{}", r.trim()), false),
-            None => (tuple_key(&t, &id_account), true),
+            None => {
+                tuple_key(&t, id_account, &mut tuple);
+                (String::new(), true)
+            }
         };
         let base = match t.part {
             Some(i) if !hashed => format!("{base}/{i}"),
             _ => base,
         };
-        let n = occurrences.entry((t.statement, key128(&base))).or_insert(0);
+        let base_key = key128(if hashed { &tuple } else { &base });
+        let n = occurrences.entry((t.statement, base_key)).or_insert(0);
         let index = *n;
         *n += 1;
-        let id = if hashed {
+        let (id, id_key) = if hashed {
             let mut h = Sha256::new();
-            h.update(base.as_bytes());
-            h.update(format!("\x1f{index}").as_bytes());
-            format!("h:{}", hex::encode(&h.finalize()[..16]))
+            h.update(tuple.as_bytes());
+            h.update(b"\x1f");
+            h.update(index.to_string().as_bytes());
+            let digest = h.finalize();
+            let mut id = String::with_capacity(34);
+            id.push_str("h:");
+            for b in digest.iter().take(16) {
+                id.push(HEX[usize::from(b >> 4)] as char);
+                id.push(HEX[usize::from(b & 0xf)] as char);
+            }
+            let k = key128(&id);
+            (id, k)
         } else if index > 0 {
-            format!("{base}#{}", index + 1)
+            let id = format!("{base}#{}", index + 1);
+            let k = key128(&id);
+            (id, k)
         } else {
-            base
+            (base, base_key)
         };
-        match seen_in.entry(key128(&id)) {
+        match seen_in.entry(id_key) {
             std::collections::hash_map::Entry::Occupied(o) if *o.get() != t.statement => {
                 duplicates += 1;
                 continue;
@@ -96,8 +121,11 @@ pub fn finish(
                 v.insert(t.statement);
             }
         }
-        let own_account = account.map(str::to_string).or(t.file_account.clone());
-        let concepto = t.concepto.clone().or_else(|| {
+        let own_account = match account {
+            Some(a) => Some(a.to_string()),
+            None => t.file_account.take(),
+        };
+        let concepto = t.concepto.take().or_else(|| {
             let refs: Vec<&str> = t.other_refs.iter().map(String::as_str).collect();
             (!refs.is_empty()).then(|| refs.join(" "))
         });
@@ -145,22 +173,68 @@ fn key128(s: &str) -> u128 {
     (u128::from(h1.finish()) << 64) | u128::from(h2.finish())
 }
 
-/// The normalized tuple hashed for `h:` ids (occurrence index added by the caller).
-fn tuple_key(t: &Txn, account: &str) -> String {
-    let opt = |o: &Option<String>| o.as_deref().map(norm_key).unwrap_or_default();
-    let others: Vec<String> = t.other_refs.iter().map(|r| norm_key(r)).collect();
-    [
-        account.to_string(),
-        t.booked_on.format("%Y-%m-%d").to_string(),
-        t.amount.amount().normalize().to_string(),
-        t.amount.currency().to_string(),
-        opt(&t.bank_reference),
-        opt(&t.clave_rastreo),
-        opt(&t.referencia_numerica),
-        others.join("|"),
-        opt(&t.payer_name),
-        opt(&t.payer_account),
-        opt(&t.concepto),
-    ]
-    .join("\x1f")
+/// Map keys here are already SipHash values: hashing them again is wasted work, so they are only folded.
+type FoldState = std::hash::BuildHasherDefault<FoldHasher>;
+
+#[derive(Default)]
+struct FoldHasher(u64);
+
+const FOLD_K: u64 = 0x9e37_79b9_7f4a_7c15;
+
+impl std::hash::Hasher for FoldHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(FOLD_K);
+        }
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 = (self.0.rotate_left(5) ^ (v as u64) ^ ((v >> 64) as u64)).wrapping_mul(FOLD_K);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.0 = (self.0.rotate_left(5) ^ v as u64).wrapping_mul(FOLD_K);
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The normalized tuple hashed for `h:` ids (occurrence index added by the caller), written into `out`:
+/// account, booking date, amount, currency, bank reference, clave de rastreo, referencia numérica, other
+/// references (joined by `|`), payer name, payer account, concepto, separated by `\x1f`.
+fn tuple_key(t: &Txn, account: &str, out: &mut String) {
+    use std::fmt::Write as _;
+    out.clear();
+    out.push_str(account);
+    out.push('\x1f');
+    let d = t.booked_on;
+    if (0..=9999).contains(&d.year()) {
+        let _ = write!(out, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day());
+    } else {
+        let _ = write!(out, "{}", d.format("%Y-%m-%d"));
+    }
+    out.push('\x1f');
+    let _ = write!(out, "{}", t.amount.amount().normalize());
+    out.push('\x1f');
+    let _ = write!(out, "{}", t.amount.currency());
+    for o in [&t.bank_reference, &t.clave_rastreo, &t.referencia_numerica] {
+        out.push('\x1f');
+        if let Some(s) = o {
+            push_norm_key(out, s);
+        }
+    }
+    out.push('\x1f');
+    for (i, r) in t.other_refs.iter().enumerate() {
+        if i > 0 {
+            out.push('|');
+        }
+        push_norm_key(out, r);
+    }
+    for o in [&t.payer_name, &t.payer_account, &t.concepto] {
+        out.push('\x1f');
+        if let Some(s) = o {
+            push_norm_key(out, s);
+        }
+    }
 }

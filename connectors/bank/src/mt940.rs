@@ -165,7 +165,7 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>), InputError> {
             "expected an MT940 statement (fields :20:, :25:, :60F:, :61:), found none",
         ));
     }
-    let mut txns = Vec::new();
+    let mut txns = Vec::with_capacity(fields.iter().filter(|f| f.tag == b"61").count());
     let mut problems = Vec::new();
     let mut stmt = StatementState::default();
     let mut index = 0usize;
@@ -175,7 +175,12 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>), InputError> {
         if new_statement && started {
             stmt.flush(&mut txns, &mut problems);
             index += 1;
-            stmt = StatementState::default();
+            // Keep the (drained) buffer's capacity for the next statement.
+            let pending = std::mem::take(&mut stmt.pending);
+            stmt = StatementState {
+                pending,
+                ..StatementState::default()
+            };
         }
         started = true;
         stmt.index = index;

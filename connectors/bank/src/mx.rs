@@ -30,11 +30,11 @@ pub fn enrich(t: &mut Txn) {
     }
     // Cheap pre-checks keep million-entry statements fast: most texts have no keyword and no long digit run.
     let upper = hay.to_ascii_uppercase();
-    if t.clave_rastreo.is_none() && upper.contains("RASTREO") {
-        t.clave_rastreo = find_rastreo(&hay);
+    if t.clave_rastreo.is_none() && after_keyword(&upper, &["RASTREO"]).is_some() {
+        t.clave_rastreo = rastreo_in(&hay, &upper);
     }
-    if t.referencia_numerica.is_none() && upper.contains("REF") {
-        t.referencia_numerica = find_ref_numerica(&hay);
+    if t.referencia_numerica.is_none() && after_keyword(&upper, &["REF"]).is_some() {
+        t.referencia_numerica = ref_numerica_in(&upper);
     }
     let digit_runs = has_digit_run(&hay, 6);
     if t.payer_account.is_none() && has_digit_run(&hay, 18) {
@@ -78,6 +78,9 @@ pub fn find_clabe(s: &str) -> Option<String> {
 /// The first token with the shape of an RFC (3–4 letters, a valid YYMMDD, a 3-character homoclave).
 pub fn find_rfc(s: &str) -> Option<String> {
     tokens(s).find_map(|t| {
+        if t.len() < 12 {
+            return None; // fewer bytes than characters needed
+        }
         let n = t.chars().count();
         if n != 12 && n != 13 {
             return None;
@@ -99,17 +102,38 @@ pub fn find_rfc(s: &str) -> Option<String> {
     })
 }
 
-/// Position just after `kw` (case-insensitive ASCII), if present.
+/// The smallest end of the first occurrence of any of `kws` in `upper` (one linear pass, no searcher setup).
 fn after_keyword(upper: &str, kws: &[&str]) -> Option<usize> {
-    kws.iter()
-        .filter_map(|kw| upper.find(kw).map(|i| i + kw.len()))
-        .min()
+    let b = upper.as_bytes();
+    let mut found = [false; 8];
+    let mut best: Option<usize> = None;
+    for i in 0..b.len() {
+        if best.is_some_and(|e| i >= e) {
+            break;
+        }
+        let rest = b.get(i..).unwrap_or(&[]);
+        for (k, kw) in kws.iter().enumerate() {
+            let done = found.get(k).copied().unwrap_or(false);
+            if !done && rest.starts_with(kw.as_bytes()) {
+                if let Some(f) = found.get_mut(k) {
+                    *f = true;
+                }
+                let end = i + kw.len();
+                best = Some(best.map_or(end, |e| e.min(end)));
+            }
+        }
+    }
+    best
 }
 
 /// The token after "CLAVE DE RASTREO", "CVE RASTREO", "RASTREO" (≤ 30 characters, letters, digits, `-`, `/`).
 pub fn find_rastreo(s: &str) -> Option<String> {
-    let upper = s.to_ascii_uppercase();
-    let start = after_keyword(&upper, &["RASTREO"])?;
+    rastreo_in(s, &s.to_ascii_uppercase())
+}
+
+/// [`find_rastreo`] with `upper` = `s.to_ascii_uppercase()` already computed.
+fn rastreo_in(s: &str, upper: &str) -> Option<String> {
+    let start = after_keyword(upper, &["RASTREO"])?;
     let rest = s.get(start..)?;
     let rest =
         rest.trim_start_matches(|c: char| c == ':' || c == '=' || c == '.' || c.is_whitespace());
@@ -122,7 +146,16 @@ pub fn find_rastreo(s: &str) -> Option<String> {
 
 /// 1–7 digits after "REFERENCIA NUMERICA", "REF NUMERICA", "REF. NUM", "REF NUM" or "REFERENCIA".
 pub fn find_ref_numerica(s: &str) -> Option<String> {
-    let upper = s.to_ascii_uppercase().replace(['É', 'é'], "E");
+    ref_numerica_in(&s.to_ascii_uppercase())
+}
+
+/// [`find_ref_numerica`] over the ASCII upper-cased text.
+fn ref_numerica_in(upper: &str) -> Option<String> {
+    let upper: std::borrow::Cow<'_, str> = if upper.contains(['É', 'é']) {
+        upper.replace(['É', 'é'], "E").into()
+    } else {
+        upper.into()
+    };
     let start = after_keyword(
         &upper,
         &[

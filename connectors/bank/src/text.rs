@@ -34,6 +34,16 @@ pub fn strip_bom(bytes: &[u8]) -> &[u8] {
 
 /// Collapses runs of whitespace (including newlines) into one space and trims; `None` when empty.
 pub fn clean(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    // Fast path: ASCII already clean (no control whitespace, no leading/trailing/double space).
+    if s.is_ascii()
+        && b.first().is_some_and(|c| *c != b' ')
+        && b.last().is_some_and(|c| *c != b' ')
+        && !b.iter().any(|c| (9..=13).contains(c))
+        && !b.windows(2).any(|w| w == b"  ")
+    {
+        return Some(s.to_string());
+    }
     let mut out = String::with_capacity(s.len());
     for w in s.split_whitespace() {
         if !out.is_empty() {
@@ -47,27 +57,36 @@ pub fn clean(s: &str) -> Option<String> {
 /// `clean`, and also treats the usual "nothing here" placeholders as empty.
 pub fn clean_ref(s: &str) -> Option<String> {
     let c = clean(s)?;
-    match c.to_ascii_uppercase().as_str() {
-        "NOTPROVIDED" | "NONREF" | "NONE" | "NA" | "N/A" | "ND" | "-" | "0" => None,
-        _ => Some(c),
+    const EMPTY: &[&str] = &["NOTPROVIDED", "NONREF", "NONE", "NA", "N/A", "ND", "-", "0"];
+    if EMPTY.iter().any(|e| e.eq_ignore_ascii_case(&c)) {
+        None
+    } else {
+        Some(c)
     }
 }
 
 /// Upper-case letters and digits only, for hashing and comparing references (`RF18 5390` = `rf185390`).
 pub fn norm_key(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_norm_key(&mut out, s);
+    out
+}
+
+/// [`norm_key`] appended to `out` (no allocation of its own).
+pub fn push_norm_key(out: &mut String, s: &str) {
     if s.is_ascii() {
-        let mut out = String::with_capacity(s.len());
         out.extend(
             s.bytes()
                 .filter(u8::is_ascii_alphanumeric)
                 .map(|b| b.to_ascii_uppercase() as char),
         );
-        return out;
+        return;
     }
-    s.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_uppercase)
-        .collect()
+    out.extend(
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_uppercase),
+    );
 }
 
 /// Civil date from the first 10 characters of an ISO date or date-time (`2014-12-31T13:15:00+01:00` →

@@ -140,8 +140,9 @@ impl EntryBuilder {
         }
     }
 
-    /// Turns the entry into one transaction, or one per `TxDtls` for a batch with per-transaction amounts.
-    pub fn finish(self) -> Result<Vec<Txn>, InputError> {
+    /// Turns the entry into one transaction, or one per `TxDtls` for a batch with per-transaction amounts,
+    /// appended to `out` (nothing is appended on error).
+    pub fn finish(self, out: &mut Vec<Txn>) -> Result<(), InputError> {
         let line = self.line;
         let currency = self.amt.currency.ok_or_else(|| {
             err_at(
@@ -203,7 +204,6 @@ impl EntryBuilder {
             t.bank_reference = self.acct_svcr_ref.clone().or(self.ntry_ref.clone());
             t
         };
-        let mut out = Vec::new();
         match split {
             Some(parts) => {
                 for (i, (tx, m)) in self.txs.iter().zip(parts).enumerate() {
@@ -240,7 +240,7 @@ impl EntryBuilder {
                 out.push(t);
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Per-`TxDtls` signed amounts when the entry is a batch whose parts carry amounts that add up.

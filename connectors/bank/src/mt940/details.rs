@@ -5,6 +5,7 @@
 
 use crate::model::Txn;
 use crate::text::{clean, clean_ref, decode_with};
+use std::borrow::Cow;
 
 /// Reads `raw` (the `:86:` value, lines separated by `\n`) into `t`.
 pub fn apply(t: &mut Txn, raw: &[u8], utf8: bool) {
@@ -13,13 +14,19 @@ pub fn apply(t: &mut Txn, raw: &[u8], utf8: bool) {
     }
     let decoded = decode_with(raw, utf8);
     // Lone `-` lines wrap text in some exports (ING) and are not content.
-    let lines: Vec<&str> = decoded
-        .split('\n')
-        .map(|l| l.trim_end_matches('\r'))
-        .filter(|l| l.trim() != "-")
-        .collect();
-    let text = lines.join("\n");
-    let joined: String = lines.concat();
+    let (text, joined): (Cow<'_, str>, Cow<'_, str>) = if decoded.contains('\n') {
+        let lines: Vec<&str> = decoded
+            .split('\n')
+            .map(|l| l.trim_end_matches('\r'))
+            .filter(|l| l.trim() != "-")
+            .collect();
+        (lines.join("\n").into(), lines.concat().into())
+    } else {
+        // One line (the common case): no joining needed.
+        let l = decoded.trim_end_matches('\r');
+        let l = if l.trim() == "-" { "" } else { l };
+        (l.into(), l.into())
+    };
     let b = joined.as_bytes();
     if b.len() > 4 && b[..3].iter().all(u8::is_ascii_digit) && matches!(b[3], b'?' | b'>') {
         german(t, &joined, b[3] as char);
