@@ -33,7 +33,7 @@
 
 use crate::model::{Entry, Parsed, Txn, UniqueRef};
 use crate::mx;
-use crate::text::{norm_key, push_norm_key};
+use crate::text::{norm_key, push_norm_key_bytes};
 use chrono::Datelike;
 use cuadra_sdk::{InputError, PaymentKind, PaymentRecord};
 use sha2::{Digest, Sha256};
@@ -54,7 +54,7 @@ pub fn finish(
     let mut entries = Vec::with_capacity(txns.len());
     let mut duplicates = 0;
     // Reused across entries: the hashed tuple, and the normalized account of the previous entry.
-    let mut tuple = String::new();
+    let mut tuple: Vec<u8> = Vec::new();
     let mut acct_cache: Option<(String, String)> = None;
     for mut t in txns {
         mx::enrich(&mut t);
@@ -86,13 +86,13 @@ pub fn finish(
             Some(i) if !hashed => format!("{base}/{i}"),
             _ => base,
         };
-        let base_key = key128(if hashed { &tuple } else { &base });
+        let base_key = key128(if hashed { &tuple } else { base.as_bytes() });
         let n = occurrences.entry((t.statement, base_key)).or_insert(0);
         let index = *n;
         *n += 1;
         let (id, id_key) = if hashed {
             let mut h = Sha256::new();
-            h.update(tuple.as_bytes());
+            h.update(&tuple);
             h.update(b"\x1f");
             h.update(index.to_string().as_bytes());
             let digest = h.finalize();
@@ -102,11 +102,11 @@ pub fn finish(
                 id.push(HEX[usize::from(b >> 4)] as char);
                 id.push(HEX[usize::from(b & 0xf)] as char);
             }
-            let k = key128(&id);
+            let k = key128(id.as_bytes());
             (id, k)
         } else if index > 0 {
             let id = format!("{base}#{}", index + 1);
-            let k = key128(&id);
+            let k = key128(id.as_bytes());
             (id, k)
         } else {
             (base, base_key)
@@ -162,14 +162,14 @@ pub fn finish(
 }
 
 /// Two independent SipHash-1-3 values of `s` (fixed keys, so stable within a run; only used as map keys).
-fn key128(s: &str) -> u128 {
+fn key128(s: &[u8]) -> u128 {
     use std::hash::{BuildHasher, Hasher};
     let a = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
     let mut h1 = a.build_hasher();
-    h1.write(s.as_bytes());
+    h1.write(s);
     let mut h2 = a.build_hasher();
     h2.write_u8(0x5a);
-    h2.write(s.as_bytes());
+    h2.write(s);
     (u128::from(h1.finish()) << 64) | u128::from(h2.finish())
 }
 
@@ -203,38 +203,38 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// The normalized tuple hashed for `h:` ids (occurrence index added by the caller), written into `out`:
 /// account, booking date, amount, currency, bank reference, clave de rastreo, referencia numérica, other
 /// references (joined by `|`), payer name, payer account, concepto, separated by `\x1f`.
-fn tuple_key(t: &Txn, account: &str, out: &mut String) {
-    use std::fmt::Write as _;
+fn tuple_key(t: &Txn, account: &str, out: &mut Vec<u8>) {
+    use std::io::Write as _;
     out.clear();
-    out.push_str(account);
-    out.push('\x1f');
+    out.extend_from_slice(account.as_bytes());
+    out.push(0x1f);
     let d = t.booked_on;
     if (0..=9999).contains(&d.year()) {
         let _ = write!(out, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day());
     } else {
         let _ = write!(out, "{}", d.format("%Y-%m-%d"));
     }
-    out.push('\x1f');
+    out.push(0x1f);
     let _ = write!(out, "{}", t.amount.amount().normalize());
-    out.push('\x1f');
+    out.push(0x1f);
     let _ = write!(out, "{}", t.amount.currency());
     for o in [&t.bank_reference, &t.clave_rastreo, &t.referencia_numerica] {
-        out.push('\x1f');
+        out.push(0x1f);
         if let Some(s) = o {
-            push_norm_key(out, s);
+            push_norm_key_bytes(out, s);
         }
     }
-    out.push('\x1f');
+    out.push(0x1f);
     for (i, r) in t.other_refs.iter().enumerate() {
         if i > 0 {
-            out.push('|');
+            out.push(b'|');
         }
-        push_norm_key(out, r);
+        push_norm_key_bytes(out, r);
     }
     for o in [&t.payer_name, &t.payer_account, &t.concepto] {
-        out.push('\x1f');
+        out.push(0x1f);
         if let Some(s) = o {
-            push_norm_key(out, s);
+            push_norm_key_bytes(out, s);
         }
     }
 }

@@ -18,7 +18,9 @@
 mod details;
 
 use crate::model::{err_at, Txn};
-use crate::text::{clamped_date, clean, clean_ref, decode_with, parse_amount, DecimalSep};
+use crate::text::{
+    clamped_date, clean, clean_ref, decode_cow, decode_with, parse_amount, DecimalSep,
+};
 use chrono::{Datelike, NaiveDate};
 use cuadra_sdk::{Currency, InputError, Money};
 use std::ops::Range;
@@ -55,7 +57,7 @@ fn bare_tag(s: &[u8]) -> Option<(&[u8], usize)> {
 
 /// Splits the file into fields.
 fn fields(bytes: &[u8]) -> Vec<Field<'_>> {
-    let mut out: Vec<Field<'_>> = Vec::new();
+    let mut out: Vec<Field<'_>> = Vec::with_capacity(bytes.len() / 64);
     let mut pos = 0usize;
     let mut line_no = 0u64;
     let mut boundary = true;
@@ -186,7 +188,7 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>), InputError> {
         stmt.index = index;
         match f.tag {
             b"25" => {
-                let (acct, ccy) = split_account(&decode_with(f.value, utf8));
+                let (acct, ccy) = split_account(&decode_cow(f.value, utf8));
                 stmt.account = acct;
                 stmt.account_ccy = ccy;
             }
@@ -407,8 +409,8 @@ fn statement_line(f: &Field<'_>, utf8: bool) -> Result<Pending, InputError> {
     // The currency is set when the statement ends (`StatementState::flush`).
     let mut txn = Txn::new(entry_date.unwrap_or(value_date), Money::zero(Currency::MXN));
     txn.value_date = Some(value_date);
-    txn.bank_reference = bank.and_then(|b| clean_ref(&decode_with(b, utf8)));
-    txn.other_refs.extend(clean_ref(&decode_with(cust, utf8)));
+    txn.bank_reference = bank.and_then(|b| clean_ref(&decode_cow(b, utf8)));
+    txn.other_refs.extend(clean_ref(&decode_cow(cust, utf8)));
     txn.span = f.start..f.end;
     txn.line = f.line;
     let amount = if credit { amount.abs() } else { -amount.abs() };

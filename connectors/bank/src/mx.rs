@@ -15,7 +15,7 @@ pub fn enrich(t: &mut Txn) {
     {
         return;
     }
-    let mut hay = String::new();
+    let mut hay = String::with_capacity(128);
     for s in t
         .concepto
         .iter()
@@ -30,7 +30,7 @@ pub fn enrich(t: &mut Txn) {
     }
     // Cheap pre-checks keep million-entry statements fast: most texts have no keyword and no long digit run.
     let upper = hay.to_ascii_uppercase();
-    if t.clave_rastreo.is_none() && after_keyword(&upper, &["RASTREO"]).is_some() {
+    if t.clave_rastreo.is_none() {
         t.clave_rastreo = rastreo_in(&hay, &upper);
     }
     if t.referencia_numerica.is_none() && after_keyword(&upper, &["REF"]).is_some() {
@@ -105,9 +105,19 @@ pub fn find_rfc(s: &str) -> Option<String> {
 /// The smallest end of the first occurrence of any of `kws` in `upper` (one linear pass, no searcher setup).
 fn after_keyword(upper: &str, kws: &[&str]) -> Option<usize> {
     let b = upper.as_bytes();
+    // All keywords here start with the same letter: jump from one occurrence of it to the next.
+    let first = kws.first()?.as_bytes().first().copied()?;
+    let shared = kws.iter().all(|k| k.as_bytes().first() == Some(&first));
     let mut found = [false; 8];
     let mut best: Option<usize> = None;
-    for i in 0..b.len() {
+    let mut i = 0;
+    while i < b.len() {
+        if shared {
+            match b.get(i..).and_then(|r| r.iter().position(|c| *c == first)) {
+                Some(p) => i += p,
+                None => break,
+            }
+        }
         if best.is_some_and(|e| i >= e) {
             break;
         }
@@ -122,6 +132,7 @@ fn after_keyword(upper: &str, kws: &[&str]) -> Option<usize> {
                 best = Some(best.map_or(end, |e| e.min(end)));
             }
         }
+        i += 1;
     }
     best
 }

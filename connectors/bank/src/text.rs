@@ -23,6 +23,15 @@ pub fn decode_with(bytes: &[u8], utf8: bool) -> String {
     }
 }
 
+/// [`decode_with`] without copying valid UTF-8.
+pub fn decode_cow(bytes: &[u8], utf8: bool) -> std::borrow::Cow<'_, str> {
+    if utf8 {
+        String::from_utf8_lossy(bytes)
+    } else {
+        latin1(bytes).into()
+    }
+}
+
 pub fn latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| b as char).collect()
 }
@@ -87,6 +96,26 @@ pub fn push_norm_key(out: &mut String, s: &str) {
             .filter(|c| c.is_alphanumeric())
             .flat_map(char::to_uppercase),
     );
+}
+
+/// [`norm_key`] appended to `out` as UTF-8 bytes.
+pub fn push_norm_key_bytes(out: &mut Vec<u8>, s: &str) {
+    if s.is_ascii() {
+        out.extend(
+            s.bytes()
+                .filter(u8::is_ascii_alphanumeric)
+                .map(|b| b.to_ascii_uppercase()),
+        );
+        return;
+    }
+    let mut buf = [0u8; 4];
+    for c in s
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_uppercase)
+    {
+        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+    }
 }
 
 /// Civil date from the first 10 characters of an ISO date or date-time (`2014-12-31T13:15:00+01:00` →

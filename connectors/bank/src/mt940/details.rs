@@ -4,7 +4,7 @@
 //! (banks wrap mid-word); free text is joined with spaces.
 
 use crate::model::Txn;
-use crate::text::{clean, clean_ref, decode_with};
+use crate::text::{clean, clean_ref, decode_cow};
 use std::borrow::Cow;
 
 /// Reads `raw` (the `:86:` value, lines separated by `\n`) into `t`.
@@ -12,7 +12,7 @@ pub fn apply(t: &mut Txn, raw: &[u8], utf8: bool) {
     if raw.is_empty() {
         return;
     }
-    let decoded = decode_with(raw, utf8);
+    let decoded = decode_cow(raw, utf8);
     // Lone `-` lines wrap text in some exports (ING) and are not content.
     let (text, joined): (Cow<'_, str>, Cow<'_, str>) = if decoded.contains('\n') {
         let lines: Vec<&str> = decoded
