@@ -55,9 +55,10 @@ pub fn finish(
     let mut duplicates = 0;
     // Reused across entries: the hashed tuple, and the normalized account of the previous entry.
     let mut tuple: Vec<u8> = Vec::new();
+    let (mut hay, mut upper) = (String::new(), String::new());
     let mut acct_cache: Option<(String, String)> = None;
     for mut t in txns {
-        mx::enrich(&mut t);
+        mx::enrich_with(&mut t, &mut hay, &mut upper);
         let acct_src = t.file_account.as_deref().or(account);
         let id_account: &str = match acct_src {
             None => "",

@@ -8,6 +8,11 @@ use cuadra_sdk::{Clabe, Rfc};
 
 /// Fills the Mexican fields a parser left empty from the transaction's texts.
 pub fn enrich(t: &mut Txn) {
+    enrich_with(t, &mut String::new(), &mut String::new());
+}
+
+/// [`enrich`] reusing the caller's scratch buffers (`hay`, `upper`) across transactions.
+pub fn enrich_with(t: &mut Txn, hay: &mut String, upper: &mut String) {
     if t.clave_rastreo.is_some()
         && t.payer_account.is_some()
         && t.payer_rfc.is_some()
@@ -15,7 +20,7 @@ pub fn enrich(t: &mut Txn) {
     {
         return;
     }
-    let mut hay = String::with_capacity(128);
+    hay.clear();
     for s in t
         .concepto
         .iter()
@@ -29,19 +34,22 @@ pub fn enrich(t: &mut Txn) {
         return;
     }
     // Cheap pre-checks keep million-entry statements fast: most texts have no keyword and no long digit run.
-    let upper = hay.to_ascii_uppercase();
+    upper.clear();
+    upper.push_str(hay);
+    upper.make_ascii_uppercase();
+    let (hay, upper): (&str, &str) = (hay, upper);
     if t.clave_rastreo.is_none() {
-        t.clave_rastreo = rastreo_in(&hay, &upper);
+        t.clave_rastreo = rastreo_in(hay, upper);
     }
-    if t.referencia_numerica.is_none() && after_keyword(&upper, &["REF"]).is_some() {
-        t.referencia_numerica = ref_numerica_in(&upper);
+    if t.referencia_numerica.is_none() && after_keyword(upper, &["REF"]).is_some() {
+        t.referencia_numerica = ref_numerica_in(upper);
     }
-    let digit_runs = has_digit_run(&hay, 6);
-    if t.payer_account.is_none() && has_digit_run(&hay, 18) {
-        t.payer_account = find_clabe(&hay);
+    let digit_runs = has_digit_run(hay, 6);
+    if t.payer_account.is_none() && has_digit_run(hay, 18) {
+        t.payer_account = find_clabe(hay);
     }
     if t.payer_rfc.is_none() && digit_runs {
-        t.payer_rfc = find_rfc(&hay);
+        t.payer_rfc = find_rfc(hay);
     }
 }
 

@@ -162,6 +162,9 @@ pub enum DecimalSep {
 /// the other kind, spaces and currency symbols (`$`, `€`); rejects anything else. Never goes through f64.
 pub fn parse_amount(s: &str, sep: DecimalSep) -> Result<Decimal, String> {
     let t = s.trim();
+    if let Some(d) = plain_amount(t, sep) {
+        return d;
+    }
     let mut neg = false;
     let mut body: String = t
         .chars()
@@ -202,6 +205,37 @@ pub fn parse_amount(s: &str, sep: DecimalSep) -> Result<Decimal, String> {
     let d = parse_decimal(&norm)
         .map_err(|_| format!("expected an amount such as 1160.00, found {t:?}"))?;
     Ok(if neg { -d } else { d })
+}
+
+/// The common case of [`parse_amount`] without allocating: only digits and the decimal separator (no sign,
+/// symbols, spaces or thousands separators), `sep` not `Auto`. `None` means "take the general path".
+fn plain_amount(t: &str, sep: DecimalSep) -> Option<Result<Decimal, String>> {
+    let dec = match sep {
+        DecimalSep::Comma => b',',
+        DecimalSep::Point => b'.',
+        DecimalSep::Auto => return None,
+    };
+    let b = t.as_bytes();
+    let mut buf = [0u8; 48];
+    if b.is_empty() || b.len() >= buf.len() {
+        return None;
+    }
+    for (o, c) in buf.iter_mut().zip(b) {
+        *o = match *c {
+            c if c.is_ascii_digit() => c,
+            c if c == dec => b'.',
+            _ => return None,
+        };
+    }
+    let mut n = b.len();
+    if buf.get(n - 1) == Some(&b'.') {
+        *buf.get_mut(n)? = b'0';
+        n += 1;
+    }
+    let norm = std::str::from_utf8(buf.get(..n)?).ok()?;
+    Some(
+        parse_decimal(norm).map_err(|_| format!("expected an amount such as 1160.00, found {t:?}")),
+    )
 }
 
 fn guess_sep(body: &str) -> DecimalSep {
