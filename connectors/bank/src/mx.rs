@@ -85,29 +85,41 @@ pub fn find_clabe(s: &str) -> Option<String> {
 
 /// The first token with the shape of an RFC (3–4 letters, a valid YYMMDD, a 3-character homoclave).
 pub fn find_rfc(s: &str) -> Option<String> {
-    tokens(s).find_map(|t| {
-        if t.len() < 12 {
-            return None; // fewer bytes than characters needed
-        }
-        let n = t.chars().count();
-        if n != 12 && n != 13 {
-            return None;
-        }
-        let letters = if n == 12 { 3 } else { 4 };
-        // Shape pre-check before the allocating parse: letters, then six digits.
-        let b = t.as_bytes();
-        if t.is_ascii()
-            && !(b[..letters].iter().all(u8::is_ascii_alphabetic)
-                && b[letters..letters + 6].iter().all(u8::is_ascii_digit))
-        {
-            return None;
-        }
-        let rfc = Rfc::parse(t).ok()?;
-        let date: String = rfc.as_str().chars().skip(letters).take(6).collect();
-        let m: u32 = date.get(2..4)?.parse().ok()?;
-        let d: u32 = date.get(4..6)?.parse().ok()?;
-        ((1..=12).contains(&m) && (1..=31).contains(&d)).then(|| rfc.as_str().to_string())
-    })
+    if s.is_ascii() {
+        // Same tokens as `tokens` (`Ñ` cannot occur), split on bytes instead of decoded characters.
+        return s
+            .as_bytes()
+            .split(|b| !(b.is_ascii_alphanumeric() || *b == b'&'))
+            .filter(|t| t.len() >= 12)
+            .filter_map(|t| std::str::from_utf8(t).ok())
+            .find_map(rfc_token);
+    }
+    tokens(s).find_map(rfc_token)
+}
+
+/// `t` as an RFC, if it has the shape of one.
+fn rfc_token(t: &str) -> Option<String> {
+    if t.len() < 12 {
+        return None; // fewer bytes than characters needed
+    }
+    let n = t.chars().count();
+    if n != 12 && n != 13 {
+        return None;
+    }
+    let letters = if n == 12 { 3 } else { 4 };
+    // Shape pre-check before the allocating parse: letters, then six digits.
+    let b = t.as_bytes();
+    if t.is_ascii()
+        && !(b[..letters].iter().all(u8::is_ascii_alphabetic)
+            && b[letters..letters + 6].iter().all(u8::is_ascii_digit))
+    {
+        return None;
+    }
+    let rfc = Rfc::parse(t).ok()?;
+    let date: String = rfc.as_str().chars().skip(letters).take(6).collect();
+    let m: u32 = date.get(2..4)?.parse().ok()?;
+    let d: u32 = date.get(4..6)?.parse().ok()?;
+    ((1..=12).contains(&m) && (1..=31).contains(&d)).then(|| rfc.as_str().to_string())
 }
 
 /// The smallest end of the first occurrence of any of `kws` in `upper` (one linear pass, no searcher setup).

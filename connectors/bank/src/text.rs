@@ -101,11 +101,12 @@ pub fn push_norm_key(out: &mut String, s: &str) {
 /// [`norm_key`] appended to `out` as UTF-8 bytes.
 pub fn push_norm_key_bytes(out: &mut Vec<u8>, s: &str) {
     if s.is_ascii() {
-        out.extend(
-            s.bytes()
-                .filter(u8::is_ascii_alphanumeric)
-                .map(|b| b.to_ascii_uppercase()),
-        );
+        out.reserve(s.len());
+        for b in s.bytes() {
+            if b.is_ascii_alphanumeric() {
+                out.push(b.to_ascii_uppercase());
+            }
+        }
         return;
     }
     let mut buf = [0u8; 4];
