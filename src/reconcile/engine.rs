@@ -53,8 +53,14 @@ struct Ctx<'a> {
     name_aliases: HashMap<String, Vec<String>>,
     erp_customers: HashMap<String, Vec<String>>,
     names_exact: HashMap<String, Vec<String>>,
-    name_blocks: HashMap<String, Vec<(String, String)>>,
+    /// (RFC, name key, its character counts) of every name in `names_exact`, and the indexes into it of the names
+    /// with each word.
+    names: Vec<(String, String, text::NameHistogram)>,
+    name_blocks: HashMap<String, Vec<u32>>,
     known_rfcs: HashSet<String>,
+    /// The tolerant comparison's outcome per name key (RFC and score when accepted): the same payer names (the
+    /// company itself, a bank, a factoring company) come back on many credits.
+    similar_names: std::cell::RefCell<HashMap<String, Option<(String, f64)>>>,
     rejected: &'a HashSet<(i64, i64)>,
     opts: &'a Options,
 }
@@ -92,8 +98,10 @@ impl<'a> Ctx<'a> {
             name_aliases: HashMap::new(),
             erp_customers: HashMap::new(),
             names_exact: HashMap::new(),
+            names: Vec::new(),
             name_blocks: HashMap::new(),
             known_rfcs: HashSet::new(),
+            similar_names: Default::default(),
             rejected: &input.rejected,
             opts,
         };
@@ -203,12 +211,12 @@ impl<'a> Ctx<'a> {
             return;
         }
         list.push(rfc.to_string());
+        let n = self.names.len() as u32;
         for t in text::block_tokens(&key) {
-            self.name_blocks
-                .entry(t.to_string())
-                .or_default()
-                .push((rfc.to_string(), key.clone()));
+            self.name_blocks.entry(t.to_string()).or_default().push(n);
         }
+        let h = text::name_histogram(&key);
+        self.names.push((rfc.to_string(), key, h));
     }
 
     fn name_of(&self, rfc: &str) -> String {
@@ -326,17 +334,55 @@ impl<'a> Ctx<'a> {
                 Payer::Conflict(format!("payer name {name:?} fits {} customers", list.len()))
             };
         }
-        // Tolerant comparison within the blocks of the name's words.
+        let cached = self.similar_names.borrow().get(&key).cloned();
+        let accepted = match cached {
+            Some(a) => a,
+            None => {
+                let a = self.similar_name(&key);
+                self.similar_names.borrow_mut().insert(key, a.clone());
+                a
+            }
+        };
+        match accepted {
+            Some((rfc, s)) => Payer::Known(Who {
+                how: "similar_name",
+                confidence: 82,
+                detail: format!(
+                    "payer name {name:?} resembles {} ({:.0}%)",
+                    self.name_of(&rfc),
+                    s * 100.0
+                ),
+                rfc,
+            }),
+            None => Payer::Unknown,
+        }
+    }
+
+    /// The customer whose names a payer name key resembles enough, and by how much.
+    fn similar_name(&self, key: &str) -> Option<(String, f64)> {
+        // Tolerant comparison within the blocks of the name's words. A name whose similarity cannot reach
+        // NAME_ACCEPT - NAME_MARGIN changes nothing (it can be neither accepted nor close enough to the best to
+        // veto it), so it is skipped on a cheap upper bound; a name in several of the blocks is compared once.
+        let floor = NAME_ACCEPT - NAME_MARGIN - 1e-6;
+        let hist = text::name_histogram(key);
+        let mut seen: HashSet<u32> = HashSet::new();
         let mut best: HashMap<&str, f64> = HashMap::new();
-        for t in text::block_tokens(&key) {
+        for t in text::block_tokens(key) {
             let Some(block) = self.name_blocks.get(t) else {
                 continue;
             };
             if block.len() > NAME_BLOCK_MAX {
                 continue;
             }
-            for (rfc, ckey) in block {
-                let s = text::name_similarity(&key, ckey);
+            for &n in block {
+                if !seen.insert(n) {
+                    continue;
+                }
+                let (rfc, ckey, ch) = &self.names[n as usize];
+                if text::name_similarity_bound(key, &hist, ckey, ch) < floor {
+                    continue;
+                }
+                let s = text::name_similarity(key, ckey);
                 let e = best.entry(rfc.as_str()).or_insert(0.0);
                 if s > *e {
                     *e = s;
@@ -350,18 +396,9 @@ impl<'a> Ctx<'a> {
                 if *s >= NAME_ACCEPT
                     && rest.first().is_none_or(|(_, s2)| s - s2 >= NAME_MARGIN) =>
             {
-                Payer::Known(Who {
-                    rfc: rfc.to_string(),
-                    how: "similar_name",
-                    confidence: 82,
-                    detail: format!(
-                        "payer name {name:?} resembles {} ({:.0}%)",
-                        self.name_of(rfc),
-                        s * 100.0
-                    ),
-                })
+                Some((rfc.to_string(), *s))
             }
-            _ => Payer::Unknown,
+            _ => None,
         }
     }
 
@@ -1157,6 +1194,8 @@ fn kind_rank(kind: &str) -> u8 {
 
 /// Decides allocations, same-money links and exceptions.
 pub fn decide(input: &Input, opts: &Options) -> Decision {
+    let t = std::time::Instant::now();
+    let lap = |phase: &str| tracing::debug!(phase, ms = t.elapsed().as_millis() as u64, "decide");
     // Content order, never database order.
     let mut invoices = input.invoices.clone();
     invoices.sort_by(|a, b| {
@@ -1171,9 +1210,11 @@ pub fn decide(input: &Input, opts: &Options) -> Decision {
     payments.sort_by(|a, b| sort_key_payment(a).cmp(&sort_key_payment(b)));
     let mut ctx = Ctx::new(input, &invoices, opts);
     let mut out = Decision::default();
+    lap("indexed");
 
     // Pass 3 first for everyone: linking the same money seen twice needs to know who paid.
     let payers: HashMap<i64, Payer> = payments.iter().map(|p| (p.id, ctx.identify(p))).collect();
+    lap("identified");
     for p in &payments {
         if let Some(Payer::Known(w)) = payers.get(&p.id) {
             if let Some(&cid) = ctx.customer_of_rfc.get(&w.rfc) {
@@ -1184,6 +1225,7 @@ pub fn decide(input: &Input, opts: &Options) -> Decision {
 
     // Pass 2: the same money seen twice.
     let linked = same_money(&payments, &payers, opts, &mut out);
+    lap("same_money");
 
     // Pending: cash not yet explained.
     let mut pending: Vec<&PaymentIn> = payments
@@ -1234,6 +1276,7 @@ pub fn decide(input: &Input, opts: &Options) -> Decision {
             None => true,
         }
     });
+    lap("references");
     // Pass 4b: amounts, combinations, partials; what is left is an exception.
     for p in pending {
         let payer = &payers[&p.id];
@@ -1260,6 +1303,7 @@ pub fn decide(input: &Input, opts: &Options) -> Decision {
         }
     }
     out.exceptions.sort_by_key(|e| e.payment_id);
+    lap("amounts");
     out
 }
 

@@ -22,6 +22,7 @@ pub struct LinkSummary {
 impl Store {
     /// Applies every link the documents state and that is not applied yet.
     pub async fn link_documents(&self) -> anyhow::Result<LinkSummary> {
+        let t = std::time::Instant::now();
         let mut tx = self.begin_write().await?;
         let status_applied = self.apply_sat_status(&mut tx).await?;
         let superseded = self.apply_substitutions(&mut tx).await?;
@@ -36,6 +37,7 @@ impl Store {
             superseded,
         };
         tx.tx.commit().await.context("committing document links")?;
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, summary = ?s, "documents linked");
         Ok(s)
     }
 

@@ -11,8 +11,10 @@ use sqlx::Row;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-/// Rows per multi-row statement (9 parameters a row stays far below SQLite's and PostgreSQL's limits).
-const BATCH: usize = 500;
+/// Rows per multi-row statement (9 parameters a row stays far below SQLite's and PostgreSQL's limits). Kept
+/// moderate: SQLite looks each numbered parameter up in a list as long as the statement's, so binding costs grow with
+/// the square of the rows per statement.
+const BATCH: usize = 100;
 /// `removed_by` prefix of a person's unmatch: such a pair is never proposed again by the engine.
 pub const MANUAL_REMOVAL: &str = "manual";
 
@@ -206,6 +208,12 @@ impl Store {
             s.allocations_replaced = self.write_decision(&decision, &s).await?;
             s.write_ms = t2.elapsed().as_millis();
         }
+        tracing::debug!(
+            load_ms = s.load_ms as u64,
+            decide_ms = s.decide_ms as u64,
+            write_ms = s.write_ms as u64,
+            "reconcile phases"
+        );
         Ok(s)
     }
 
