@@ -174,8 +174,8 @@ pub fn name_histogram(key: &str) -> NameHistogram {
 }
 
 /// An upper bound of [`name_similarity`] that costs a few dozen additions: the edit distance is at least the
-/// larger of the characters one key has in excess and the other lacks, so both Levenshtein terms (the plain one,
-/// plus its 0.1 allowance, and the token-sorted one, which has the same characters) are bounded by it.
+/// larger of the characters one key has in excess and the other lacks, which bounds both Levenshtein terms (the
+/// token-sorted one has the same characters), and Jaro cannot match more characters than the keys share.
 pub fn name_similarity_bound(a: &str, ha: &NameHistogram, b: &str, hb: &NameHistogram) -> f64 {
     if a.is_empty() || b.is_empty() {
         return 0.0;
@@ -184,16 +184,22 @@ pub fn name_similarity_bound(a: &str, ha: &NameHistogram, b: &str, hb: &NameHist
     if a == b || (short.len() >= 12 && long.starts_with(short)) {
         return 1.0;
     }
-    let (mut more, mut fewer) = (0usize, 0usize);
+    let (mut more, mut fewer, mut common) = (0usize, 0usize, 0usize);
     for (x, y) in ha.iter().zip(hb.iter()) {
+        common += usize::from(*x.min(y));
         if x > y {
             more += usize::from(x - y);
         } else {
             fewer += usize::from(y - x);
         }
     }
-    let m = a.chars().count().max(b.chars().count());
-    1.0 - (more.max(fewer) as f64) / (m as f64) + 0.1
+    let (la, lb) = (a.chars().count() as f64, b.chars().count() as f64);
+    let lev = 1.0 - (more.max(fewer) as f64) / la.max(lb);
+    // Jaro matches pair equal characters, so there are at most `common`; Winkler's prefix bonus is at most 4 × 0.1.
+    let c = common as f64;
+    let jaro = (c / la + c / lb + 1.0) / 3.0;
+    let jw = jaro + 0.4 * (1.0 - jaro);
+    jw.min(lev + 0.1).max(lev)
 }
 
 /// Tokens of a name key worth indexing for blocking (skip very short ones).
