@@ -36,7 +36,7 @@ enum Payer {
 }
 
 struct Ctx<'a> {
-    inv: &'a [InvoiceIn],
+    inv: &'a [&'a InvoiceIn],
     open: Vec<i64>,
     by_uuid: HashMap<String, usize>,
     by_uuid_prefix: HashMap<String, Vec<usize>>,
@@ -79,7 +79,7 @@ fn push_unique(v: &mut Vec<String>, s: &str) {
 }
 
 impl<'a> Ctx<'a> {
-    fn new(input: &'a Input, invoices: &'a [InvoiceIn], opts: &'a Options) -> Ctx<'a> {
+    fn new(input: &'a Input, invoices: &'a [&'a InvoiceIn], opts: &'a Options) -> Ctx<'a> {
         let mut c = Ctx {
             inv: invoices,
             open: invoices.iter().map(|i| i.open).collect(),
@@ -1197,7 +1197,7 @@ pub fn decide(input: &Input, opts: &Options) -> Decision {
     let t = std::time::Instant::now();
     let lap = |phase: &str| tracing::debug!(phase, ms = t.elapsed().as_millis() as u64, "decide");
     // Content order, never database order.
-    let mut invoices = input.invoices.clone();
+    let mut invoices: Vec<&InvoiceIn> = input.invoices.iter().collect();
     invoices.sort_by(|a, b| {
         a.issued_on
             .cmp(&b.issued_on)
