@@ -73,7 +73,7 @@ pub fn doctor(
     settings: &Settings,
     now: chrono::DateTime<chrono::Utc>,
 ) -> (bool, Vec<String>) {
-    let s = match settings_checked(name, c) {
+    let s = match self::settings(name, c) {
         Ok(s) => s,
         Err(e) => return (false, vec![format!("fail  {name}: {e:#}")]),
     };
@@ -113,8 +113,4 @@ pub fn doctor(
         }
         Err(e) => (false, vec![format!("fail  {name}: {e}")]),
     }
-}
-
-fn settings_checked(name: &str, c: &ConnectorSettings) -> anyhow::Result<SatSettings> {
-    settings(name, c)
 }

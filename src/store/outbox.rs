@@ -324,40 +324,6 @@ impl Store {
         Ok(())
     }
 
-    pub async fn outbox_delivered(&self, id: i64, remote_id: Option<&str>) -> anyhow::Result<()> {
-        sqlx::query(
-            "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_at = $1, remote_id = $2, \
-             locked_by = NULL, locked_until = NULL, last_error = NULL WHERE id = $3",
-        )
-        .bind(self.now_text())
-        .bind(remote_id)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    /// Records a failed attempt: retried at `next` or, when `dead`, moved to the dead letters.
-    pub async fn outbox_failed(
-        &self,
-        id: i64,
-        error: &str,
-        next: DateTime<Utc>,
-        dead: bool,
-    ) -> anyhow::Result<()> {
-        sqlx::query(
-            "UPDATE outbox SET state = $1, attempts = attempts + 1, next_attempt_at = $2, last_error = $3, \
-             locked_by = NULL, locked_until = NULL WHERE id = $4",
-        )
-        .bind(if dead { "dead" } else { "pending" })
-        .bind(ts(next))
-        .bind(error.chars().take(500).collect::<String>())
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
     /// Puts a message back in the queue now (from dead or pending), attempts reset.
     pub async fn outbox_retry(&self, id: i64) -> anyhow::Result<bool> {
         let n = sqlx::query(
