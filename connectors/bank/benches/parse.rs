@@ -2,10 +2,11 @@
 //! (one core, release build). Usage:
 //!
 //! ```text
-//! cargo bench -p cuadra-bank --bench parse -- [TRANSACTIONS] [--out DIR]
+//! cargo bench -p cuadra-bank --bench parse -- [TRANSACTIONS] [--out DIR] [--only FORMAT]
 //! ```
 //!
-//! `TRANSACTIONS` defaults to 200000; `--out DIR` also writes `bench.camt053.xml`, `bench.sta` and `bench.ofx`
+//! `TRANSACTIONS` defaults to 200000; `--only camt053|mt940|ofx` runs one format (handy under
+//! `valgrind --tool=callgrind --toggle-collect='*parse_statement*'`); `--out DIR` also writes `bench.camt053.xml`, `bench.sta` and `bench.ofx`
 //! there (for `benches/compare_python.py`). Prints MB/s and transactions/s per format.
 
 use cuadra_bank::{parse_statement, Format, ParseOptions};
@@ -94,6 +95,9 @@ fn thread_cpu_ns() -> Option<u64> {
     s.split_whitespace().next()?.parse().ok()
 }
 
+/// A format, the file name for `--out`, and the generator of a statement with N transactions.
+type Generator = (Format, &'static str, fn(usize) -> String);
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -101,20 +105,28 @@ fn main() {
         .collect();
     let mut n = 200_000usize;
     let mut out: Option<String> = None;
+    let mut only: Option<String> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--out" {
             out = it.next().cloned();
+        } else if a == "--only" {
+            only = it.next().cloned();
         } else if let Ok(v) = a.replace(['_', ','], "").parse() {
             n = v;
         }
     }
     println!("generating {n} transactions per format");
-    let files = [
-        (Format::Camt053, "bench.camt053.xml", camt053(n)),
-        (Format::Mt940, "bench.sta", mt940(n)),
-        (Format::Ofx, "bench.ofx", ofx(n)),
+    let gens: [Generator; 3] = [
+        (Format::Camt053, "bench.camt053.xml", camt053),
+        (Format::Mt940, "bench.sta", mt940),
+        (Format::Ofx, "bench.ofx", ofx),
     ];
+    let files: Vec<(Format, &str, String)> = gens
+        .iter()
+        .filter(|(f, _, _)| only.is_none() || only.as_deref() == Some(f.as_str()))
+        .map(|(f, name, g)| (*f, *name, g(n)))
+        .collect();
     for (format, name, data) in &files {
         if let Some(dir) = &out {
             let path = std::path::Path::new(dir).join(name);

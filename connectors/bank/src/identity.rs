@@ -46,76 +46,127 @@ pub fn finish(
     kind: PaymentKind,
     problems: Vec<InputError>,
 ) -> Parsed {
-    // Keyed by a 128-bit hash of the id rather than the id itself: far fewer allocations on million-entry files.
-    let mut seen_in: HashMap<u128, usize, FoldState> =
-        HashMap::with_capacity_and_hasher(txns.len(), FoldState::default());
-    let mut occurrences: HashMap<(usize, u128), usize, FoldState> =
-        HashMap::with_capacity_and_hasher(txns.len(), FoldState::default());
-    let mut entries = Vec::with_capacity(txns.len());
-    let mut duplicates = 0;
-    // Reused across entries: the hashed tuple, and the normalized account of the previous entry.
-    let mut tuple: Vec<u8> = Vec::new();
-    let (mut hay, mut upper) = (String::new(), String::new());
-    let mut acct_cache: Option<(String, String)> = None;
-    for mut t in txns {
-        mx::enrich_with(&mut t, &mut hay, &mut upper);
+    let mut f = Finisher::new(txns.len(), account, kind);
+    for t in txns {
+        f.push(t);
+    }
+    f.finish(problems)
+}
+
+/// [`finish`] one transaction at a time, so a parser can hand over each transaction as soon as it is complete
+/// instead of collecting them all first (same records, same order, same ids).
+pub struct Finisher<'o> {
+    account: Option<&'o str>,
+    kind: PaymentKind,
+    /// Keyed by a 128-bit hash of the id rather than the id itself: far fewer allocations on million-entry
+    /// files. For `h:` ids the key is the id's own 128 bits.
+    seen_in: HashMap<u128, usize, FoldState>,
+    occurrences: HashMap<(usize, u128), usize, FoldState>,
+    entries: Vec<Entry>,
+    duplicates: usize,
+    // Reused across entries: the hashed tuple, the enrichment scratch, and the normalized account of the
+    // previous entry.
+    tuple: Vec<u8>,
+    hay: String,
+    upper: String,
+    acct_cache: Option<(String, String)>,
+}
+
+impl<'o> Finisher<'o> {
+    /// `capacity`: the expected number of transactions.
+    pub fn new(capacity: usize, account: Option<&'o str>, kind: PaymentKind) -> Self {
+        Finisher {
+            account,
+            kind,
+            seen_in: HashMap::with_capacity_and_hasher(capacity, FoldState::default()),
+            occurrences: HashMap::with_capacity_and_hasher(capacity, FoldState::default()),
+            entries: Vec::with_capacity(capacity),
+            duplicates: 0,
+            tuple: Vec::new(),
+            hay: String::new(),
+            upper: String::new(),
+            acct_cache: None,
+        }
+    }
+
+    /// Room for `n` more transactions.
+    pub fn reserve(&mut self, n: usize) {
+        self.seen_in.reserve(n);
+        self.occurrences.reserve(n);
+        self.entries.reserve(n);
+    }
+
+    /// Identity, enrichment and record of the next transaction.
+    pub fn push(&mut self, mut t: Txn) {
+        mx::enrich_with(&mut t, &mut self.hay, &mut self.upper);
+        let account = self.account;
         let acct_src = t.file_account.as_deref().or(account);
         let id_account: &str = match acct_src {
             None => "",
             Some(src) => {
-                if acct_cache.as_ref().map(|c| c.0.as_str()) != Some(src) {
-                    acct_cache = Some((src.to_string(), norm_key(src)));
+                if self.acct_cache.as_ref().map(|c| c.0.as_str()) != Some(src) {
+                    self.acct_cache = Some((src.to_string(), norm_key(src)));
                 }
-                acct_cache.as_ref().map_or("", |c| c.1.as_str())
+                self.acct_cache.as_ref().map_or("", |c| c.1.as_str())
             }
         };
-        let (base, hashed) = match &t.unique_ref {
-            Some(UniqueRef::Uetr(u)) => (format!("uetr:{}", u.trim().to_ascii_lowercase()), false),
-            Some(UniqueRef::AcctSvcrRef(r)) => (format!("asr:{id_account}:{}", r.trim()), false),
-            Some(UniqueRef::Fitid(r)) => (format!("fitid:{id_account}:{}", r.trim()), false),
-            Some(UniqueRef::Rastreo(r)) => (
-                format!("rastreo:{}:{}", t.booked_on.format("%Y%m%d"), r.trim()),
-                false,
-            ),
-            Some(UniqueRef::RowId(r)) => (format!("row:{id_account}:{}", r.trim()), false),
+        let (id, id_key) = match &t.unique_ref {
             None => {
-                tuple_key(&t, id_account, &mut tuple);
-                (String::new(), true)
+                // `h:` + the first 128 bits of SHA-256(tuple, 0x1f, occurrence index). The id for index 0
+                // doubles as the occurrence key of the tuple (one hash per entry in the common case).
+                tuple_key(&t, id_account, &mut self.tuple);
+                let mut h = Sha256::new();
+                h.update(&self.tuple);
+                h.update(b"\x1f");
+                let first = h.clone().chain_update(b"0").finalize();
+                let base_key = prefix128(&first);
+                let n = self.occurrences.entry((t.statement, base_key)).or_insert(0);
+                let index = *n;
+                *n += 1;
+                let digest = if index == 0 {
+                    first
+                } else {
+                    h.chain_update(index.to_string().as_bytes()).finalize()
+                };
+                let mut id = String::with_capacity(34);
+                id.push_str("h:");
+                for b in digest.iter().take(16) {
+                    id.push(HEX[usize::from(b >> 4)] as char);
+                    id.push(HEX[usize::from(b & 0xf)] as char);
+                }
+                (id, prefix128(&digest))
+            }
+            Some(r) => {
+                let base = match r {
+                    UniqueRef::Uetr(u) => format!("uetr:{}", u.trim().to_ascii_lowercase()),
+                    UniqueRef::AcctSvcrRef(r) => format!("asr:{id_account}:{}", r.trim()),
+                    UniqueRef::Fitid(r) => format!("fitid:{id_account}:{}", r.trim()),
+                    UniqueRef::Rastreo(r) => {
+                        format!("rastreo:{}:{}", t.booked_on.format("%Y%m%d"), r.trim())
+                    }
+                    UniqueRef::RowId(r) => format!("row:{id_account}:{}", r.trim()),
+                };
+                let base = match t.part {
+                    Some(i) => format!("{base}/{i}"),
+                    None => base,
+                };
+                let base_key = key128(base.as_bytes());
+                let n = self.occurrences.entry((t.statement, base_key)).or_insert(0);
+                let index = *n;
+                *n += 1;
+                if index > 0 {
+                    let id = format!("{base}#{}", index + 1);
+                    let k = key128(id.as_bytes());
+                    (id, k)
+                } else {
+                    (base, base_key)
+                }
             }
         };
-        let base = match t.part {
-            Some(i) if !hashed => format!("{base}/{i}"),
-            _ => base,
-        };
-        let base_key = key128(if hashed { &tuple } else { base.as_bytes() });
-        let n = occurrences.entry((t.statement, base_key)).or_insert(0);
-        let index = *n;
-        *n += 1;
-        let (id, id_key) = if hashed {
-            let mut h = Sha256::new();
-            h.update(&tuple);
-            h.update(b"\x1f");
-            h.update(index.to_string().as_bytes());
-            let digest = h.finalize();
-            let mut id = String::with_capacity(34);
-            id.push_str("h:");
-            for b in digest.iter().take(16) {
-                id.push(HEX[usize::from(b >> 4)] as char);
-                id.push(HEX[usize::from(b & 0xf)] as char);
-            }
-            let k = key128(id.as_bytes());
-            (id, k)
-        } else if index > 0 {
-            let id = format!("{base}#{}", index + 1);
-            let k = key128(id.as_bytes());
-            (id, k)
-        } else {
-            (base, base_key)
-        };
-        match seen_in.entry(id_key) {
+        match self.seen_in.entry(id_key) {
             std::collections::hash_map::Entry::Occupied(o) if *o.get() != t.statement => {
-                duplicates += 1;
-                continue;
+                self.duplicates += 1;
+                return;
             }
             std::collections::hash_map::Entry::Occupied(_) => {}
             std::collections::hash_map::Entry::Vacant(v) => {
@@ -130,11 +181,11 @@ pub fn finish(
             let refs: Vec<&str> = t.other_refs.iter().map(String::as_str).collect();
             (!refs.is_empty()).then(|| refs.join(" "))
         });
-        entries.push(Entry {
-            span: t.span.clone(),
+        self.entries.push(Entry {
+            span: t.span,
             line: t.line,
             record: PaymentRecord {
-                kind,
+                kind: self.kind,
                 external_id: id,
                 own_account,
                 booked_on: t.booked_on,
@@ -155,11 +206,24 @@ pub fn finish(
             },
         });
     }
-    Parsed {
-        entries,
-        problems,
-        duplicates,
+
+    /// The records so far, with the parser's `problems`.
+    pub fn finish(self, problems: Vec<InputError>) -> Parsed {
+        Parsed {
+            entries: self.entries,
+            problems,
+            duplicates: self.duplicates,
+        }
     }
+}
+
+/// The first 128 bits of a digest.
+fn prefix128(d: &[u8]) -> u128 {
+    let mut b = [0u8; 16];
+    for (o, i) in b.iter_mut().zip(d) {
+        *o = *i;
+    }
+    u128::from_be_bytes(b)
 }
 
 /// Two independent SipHash-1-3 values of `s` (fixed keys, so stable within a run; only used as map keys).
@@ -205,20 +269,24 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// account, booking date, amount, currency, bank reference, clave de rastreo, referencia numérica, other
 /// references (joined by `|`), payer name, payer account, concepto, separated by `\x1f`.
 fn tuple_key(t: &Txn, account: &str, out: &mut Vec<u8>) {
-    use std::io::Write as _;
     out.clear();
     out.extend_from_slice(account.as_bytes());
     out.push(0x1f);
     let d = t.booked_on;
     if (0..=9999).contains(&d.year()) {
-        let _ = write!(out, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day());
+        push_padded(out, d.year().unsigned_abs(), 4);
+        out.push(b'-');
+        push_padded(out, d.month(), 2);
+        out.push(b'-');
+        push_padded(out, d.day(), 2);
     } else {
+        use std::io::Write as _;
         let _ = write!(out, "{}", d.format("%Y-%m-%d"));
     }
     out.push(0x1f);
-    let _ = write!(out, "{}", t.amount.amount().normalize());
+    push_decimal(out, &t.amount.amount().normalize());
     out.push(0x1f);
-    let _ = write!(out, "{}", t.amount.currency());
+    out.extend_from_slice(t.amount.currency().as_str().as_bytes());
     for o in [&t.bank_reference, &t.clave_rastreo, &t.referencia_numerica] {
         out.push(0x1f);
         if let Some(s) = o {
@@ -237,5 +305,119 @@ fn tuple_key(t: &Txn, account: &str, out: &mut Vec<u8>) {
         if let Some(s) = o {
             push_norm_key_bytes(out, s);
         }
+    }
+}
+
+/// `v` in decimal, left-padded with zeros to `width` digits (`{:0width$}` for a small unsigned number).
+fn push_padded(out: &mut Vec<u8>, v: u32, width: usize) {
+    let mut buf = [0u8; 10];
+    let mut n = 0;
+    let mut v = v;
+    while v > 0 || n < width {
+        buf[n] = b'0' + (v % 10) as u8;
+        v /= 10;
+        n += 1;
+        if n == buf.len() {
+            break;
+        }
+    }
+    out.extend(buf[..n].iter().rev());
+}
+
+/// Exactly `Display` of a [`Decimal`] without the formatting machinery: sign, integer digits (`0` when
+/// there are none), then `.` and `scale` fraction digits.
+fn push_decimal(out: &mut Vec<u8>, d: &rust_decimal::Decimal) {
+    let scale = d.scale() as usize;
+    let m = d.mantissa().unsigned_abs();
+    // 2^96 has 29 digits; the scale is at most 28.
+    let mut digits = [b'0'; 40];
+    let mut len = 0;
+    if let Ok(mut m) = u64::try_from(m) {
+        while m > 0 && len < digits.len() {
+            digits[len] = b'0' + (m % 10) as u8;
+            m /= 10;
+            len += 1;
+        }
+    } else {
+        let mut m = m;
+        while m > 0 && len < digits.len() {
+            digits[len] = b'0' + (m % 10) as u8;
+            m /= 10;
+            len += 1;
+        }
+    }
+    let len = len.max(scale).min(digits.len());
+    if d.is_sign_negative() {
+        out.push(b'-');
+    }
+    let whole = len - scale.min(len);
+    if whole == 0 {
+        out.push(b'0');
+    } else {
+        out.extend(digits[len - whole..len].iter().rev());
+    }
+    if scale > 0 {
+        out.push(b'.');
+        out.extend(digits[..len - whole].iter().rev());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::Decimal;
+
+    #[test]
+    fn decimal_text_matches_display() {
+        let mut vals: Vec<Decimal> = Vec::new();
+        for (m, sc) in [
+            (0i128, 0u32),
+            (0, 2),
+            (5, 3),
+            (-5, 3),
+            (12345, 2),
+            (-12345, 2),
+            (100, 0),
+            (1, 28),
+            (79_228_162_514_264_337_593_543_950_335, 0),
+            (-79_228_162_514_264_337_593_543_950_335, 28),
+            (18_446_744_073_709_551_616, 7),
+        ] {
+            vals.push(Decimal::from_i128_with_scale(m, sc));
+        }
+        vals.push(-Decimal::ZERO);
+        vals.push(-Decimal::from_i128_with_scale(0, 4));
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let m = i128::from(x as i64) * i128::from((x >> 11) as u32 | 1);
+            vals.push(Decimal::from_i128_with_scale(m, (x % 29) as u32));
+            vals.push(Decimal::from_i128_with_scale(
+                i128::from(x % 100_000),
+                (x % 5) as u32,
+            ));
+        }
+        for v in vals {
+            for d in [v, v.normalize()] {
+                let mut out = Vec::new();
+                push_decimal(&mut out, &d);
+                assert_eq!(String::from_utf8(out).unwrap(), d.to_string());
+            }
+        }
+        let mut out = Vec::new();
+        push_padded(&mut out, 7, 4);
+        push_padded(&mut out, 12, 2);
+        push_padded(&mut out, 2024, 4);
+        push_padded(&mut out, 0, 2);
+        assert_eq!(
+            out,
+            b"0007122024"
+                .iter()
+                .chain(b"00")
+                .copied()
+                .collect::<Vec<u8>>()
+        );
     }
 }

@@ -58,6 +58,12 @@ pub fn parse_statement(
     opts: &ParseOptions,
 ) -> Result<Parsed, InputError> {
     let account = opts.account.as_deref();
+    if format == Format::Mt940 {
+        // Records are built as each statement ends, without collecting the transactions first.
+        let mut finisher = identity::Finisher::new(0, account, PaymentKind::Bank);
+        let problems = mt940::parse_into(bytes, &mut finisher)?;
+        return Ok(finisher.finish(problems));
+    }
     let (txns, problems, kind) = match format {
         Format::Camt052 | Format::Camt053 | Format::Camt054 => {
             let (t, p, _) = camt::parse(bytes)?;

@@ -19,10 +19,11 @@ mod details;
 
 use crate::model::{err_at, Txn};
 use crate::text::{
-    clamped_date, clean, clean_ref, decode_cow, decode_with, parse_amount, DecimalSep,
+    clamped_date, clean, clean_ref, decode_cow, find_byte, parse_amount, DecimalSep,
 };
 use chrono::{Datelike, NaiveDate};
 use cuadra_sdk::{Currency, InputError, Money};
+use std::borrow::Cow;
 use std::ops::Range;
 
 /// One `:TAG:value` field: the tag, the value's byte range (continuation lines included) and where it starts.
@@ -55,88 +56,131 @@ fn bare_tag(s: &[u8]) -> Option<(&[u8], usize)> {
     KNOWN.contains(&tag).then_some((tag, end + 1))
 }
 
-/// Splits the file into fields.
-fn fields(bytes: &[u8]) -> Vec<Field<'_>> {
-    let mut out: Vec<Field<'_>> = Vec::with_capacity(bytes.len() / 64);
-    let mut pos = 0usize;
-    let mut line_no = 0u64;
-    let mut boundary = true;
-    let mut colon_pending = false;
-    let mut current: Option<Field<'_>> = None;
-    while pos < bytes.len() {
-        line_no += 1;
-        let nl = bytes[pos..].iter().position(|b| *b == b'\n');
-        let line_end = nl.map_or(bytes.len(), |i| pos + i);
-        let next = nl.map_or(bytes.len(), |i| pos + i + 1);
-        let mut content_end = line_end;
-        while content_end > pos && matches!(bytes[content_end - 1], b'\r' | b' ' | b'\t') {
-            content_end -= 1;
-        }
-        let mut line = &bytes[pos..content_end];
-        let mut line_start = pos;
-        pos = next;
-        // SOH/STX/ETX and other control bytes some transmissions add around messages.
-        while let Some((&c, rest)) = line.split_first() {
-            if c < 0x20 && c != b'\t' {
-                line = rest;
-                line_start += 1;
-            } else {
-                break;
-            }
-        }
-        if line.first() == Some(&b'{') {
-            // SWIFT envelope `{1:...}{2:...}{4:`: a message boundary; text after `{4:` is a line of its own.
-            out.extend(current.take());
-            boundary = true;
-            match find(line, b"{4:") {
-                Some(i) if i + 3 < line.len() => {
-                    line_start += i + 3;
-                    line = &line[i + 3..];
-                }
-                _ => continue,
-            }
-        }
-        if line == b"-" {
-            // A lone `-` separates messages in some exports but also wraps `:86:` text (ING): dropped, like
-            // mt-940 does; statements are split on `:20:` and envelopes.
-            continue;
-        }
-        if line.starts_with(b"-}") {
-            out.extend(current.take());
-            boundary = true;
-            continue;
-        }
-        let tagged = if colon_pending { bare_tag(line) } else { None }
-            .map(|(t, n)| (t, n, true))
-            .or_else(|| tag_of(line).map(|(t, n)| (t, n, false)));
-        colon_pending = false;
-        if line == b":" {
-            colon_pending = true;
-            continue;
-        }
-        match tagged {
-            Some((tag, off, _)) => {
-                out.extend(current.take());
-                current = Some(Field {
-                    tag,
-                    value: &line[off..],
-                    start: line_start,
-                    end: content_end,
-                    line: line_no,
-                    after_boundary: std::mem::take(&mut boundary),
-                });
-            }
-            None => {
-                if let Some(f) = current.as_mut() {
-                    let vstart = f.value.as_ptr() as usize - bytes.as_ptr() as usize;
-                    f.value = &bytes[vstart..content_end.max(vstart)];
-                    f.end = content_end.max(f.end);
-                }
-            }
-        }
+/// Splits the file into fields, lazily (a million-entry file need not hold all its fields at once).
+struct Fields<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    line_no: u64,
+    boundary: bool,
+    colon_pending: bool,
+    current: Option<Field<'a>>,
+}
+
+fn fields(bytes: &[u8]) -> Fields<'_> {
+    Fields {
+        bytes,
+        pos: 0,
+        line_no: 0,
+        boundary: true,
+        colon_pending: false,
+        current: None,
     }
-    out.extend(current);
-    out
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Field<'a>;
+
+    fn next(&mut self) -> Option<Field<'a>> {
+        let bytes = self.bytes;
+        while self.pos < bytes.len() {
+            let pos = self.pos;
+            self.line_no += 1;
+            let nl = find_byte(&bytes[pos..], b'\n');
+            let line_end = nl.map_or(bytes.len(), |i| pos + i);
+            let next = nl.map_or(bytes.len(), |i| pos + i + 1);
+            let mut content_end = line_end;
+            while content_end > pos && matches!(bytes[content_end - 1], b'\r' | b' ' | b'\t') {
+                content_end -= 1;
+            }
+            let mut line = &bytes[pos..content_end];
+            let mut line_start = pos;
+            self.pos = next;
+            // SOH/STX/ETX and other control bytes some transmissions add around messages.
+            while let Some((&c, rest)) = line.split_first() {
+                if c < 0x20 && c != b'\t' {
+                    line = rest;
+                    line_start += 1;
+                } else {
+                    break;
+                }
+            }
+            // At most one field is completed per line; it is returned once the line is processed.
+            let mut done = None;
+            if line.first() == Some(&b'{') {
+                // SWIFT envelope `{1:...}{2:...}{4:`: a message boundary; text after `{4:` is a line of its own.
+                done = self.current.take();
+                self.boundary = true;
+                match find(line, b"{4:") {
+                    Some(i) if i + 3 < line.len() => {
+                        line_start += i + 3;
+                        line = &line[i + 3..];
+                    }
+                    _ => {
+                        if done.is_some() {
+                            return done;
+                        }
+                        continue;
+                    }
+                }
+            }
+            if line == b"-" {
+                // A lone `-` separates messages in some exports but also wraps `:86:` text (ING): dropped, like
+                // mt-940 does; statements are split on `:20:` and envelopes.
+                if done.is_some() {
+                    return done;
+                }
+                continue;
+            }
+            if line.starts_with(b"-}") {
+                // (`done` is None here: a line after `{4:` cannot start with `-}` and be this line too.)
+                done = done.or(self.current.take());
+                self.boundary = true;
+                if done.is_some() {
+                    return done;
+                }
+                continue;
+            }
+            let tagged = if self.colon_pending {
+                bare_tag(line)
+            } else {
+                None
+            }
+            .or_else(|| tag_of(line));
+            self.colon_pending = false;
+            if line == b":" {
+                self.colon_pending = true;
+                if done.is_some() {
+                    return done;
+                }
+                continue;
+            }
+            match tagged {
+                Some((tag, off)) => {
+                    let prev = self.current.replace(Field {
+                        tag,
+                        value: &line[off..],
+                        start: line_start,
+                        end: content_end,
+                        line: self.line_no,
+                        after_boundary: std::mem::take(&mut self.boundary),
+                    });
+                    // `{` lines emptied `current` already, so at most one of the two is set.
+                    done = done.or(prev);
+                }
+                None => {
+                    if let Some(f) = self.current.as_mut() {
+                        let vstart = f.value.as_ptr() as usize - bytes.as_ptr() as usize;
+                        f.value = &bytes[vstart..content_end.max(vstart)];
+                        f.end = content_end.max(f.end);
+                    }
+                }
+            }
+            if done.is_some() {
+                return done;
+            }
+        }
+        self.current.take()
+    }
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -144,38 +188,69 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// A `:61:` line not yet given its currency.
-struct Pending {
+struct Pending<'a> {
     txn: Txn,
     amount: rust_decimal::Decimal,
-    details: Vec<u8>,
-    supplementary: String,
+    /// The `:86:` values, joined by `\n` (borrowed while there is only one).
+    details: Cow<'a, [u8]>,
+    /// The `:61:` text after its first line.
+    supplementary: &'a [u8],
+}
+
+/// Where [`parse_into`] delivers the transactions, in order.
+pub(crate) trait Sink {
+    /// About `n` transactions are coming (an estimate).
+    fn expect(&mut self, n: usize);
+    fn push(&mut self, t: Txn);
+}
+
+impl Sink for Vec<Txn> {
+    fn expect(&mut self, n: usize) {
+        self.reserve(n);
+    }
+    fn push(&mut self, t: Txn) {
+        Vec::push(self, t);
+    }
+}
+
+impl Sink for crate::identity::Finisher<'_> {
+    fn expect(&mut self, n: usize) {
+        self.reserve(n);
+    }
+    fn push(&mut self, t: Txn) {
+        crate::identity::Finisher::push(self, t);
+    }
 }
 
 /// Parses an MT940/MT942 file into transactions. A file without any `:61:`/`:20:`/`:25:` structure is an
 /// error; a bad `:61:` line is reported in `problems` and skipped.
 pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>), InputError> {
+    let mut txns = Vec::new();
+    let problems = parse_into(bytes, &mut txns)?;
+    Ok((txns, problems))
+}
+
+/// [`parse`], handing each transaction to `sink` as soon as its statement ends. On `Err` nothing was handed.
+pub(crate) fn parse_into(
+    bytes: &[u8],
+    sink: &mut impl Sink,
+) -> Result<Vec<InputError>, InputError> {
     let bytes = crate::text::strip_bom(bytes);
     let utf8 = std::str::from_utf8(bytes).is_ok();
-    let fields = fields(bytes);
-    if !fields
-        .iter()
-        .any(|f| matches!(f.tag, b"20" | b"25" | b"61" | b"60F" | b"62F"))
-    {
-        return Err(err_at(
-            1,
-            None,
-            "expected an MT940 statement (fields :20:, :25:, :60F:, :61:), found none",
-        ));
-    }
-    let mut txns = Vec::with_capacity(fields.iter().filter(|f| f.tag == b"61").count());
+    sink.expect(count_statement_lines(bytes));
     let mut problems = Vec::new();
     let mut stmt = StatementState::default();
+    let mut scratch = details::Scratch::default();
     let mut index = 0usize;
     let mut started = false;
-    for f in &fields {
+    // Whether any field shows MT940 structure; only a `:61:` can produce transactions or problems, so
+    // without one nothing has reached `sink` by the end.
+    let mut structured = false;
+    for f in fields(bytes) {
+        structured = structured || matches!(f.tag, b"20" | b"25" | b"61" | b"60F" | b"62F");
         let new_statement = f.tag == b"20" || (f.after_boundary && started && !stmt.is_empty());
         if new_statement && started {
-            stmt.flush(&mut txns, &mut problems);
+            stmt.flush(sink, &mut problems, &mut scratch);
             index += 1;
             // Keep the (drained) buffer's capacity for the next statement.
             let pending = std::mem::take(&mut stmt.pending);
@@ -205,7 +280,7 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>), InputError> {
                 stmt.closing_ccy = balance_currency(f.value).or(stmt.closing_ccy);
                 stmt.owner_open = false;
             }
-            b"61" => match statement_line(f, utf8) {
+            b"61" => match statement_line(&f, utf8) {
                 Ok(p) => {
                     stmt.pending.push(p);
                     stmt.owner_open = true;
@@ -217,10 +292,13 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>), InputError> {
             },
             b"86" if stmt.owner_open => {
                 if let Some(p) = stmt.pending.last_mut() {
-                    if !p.details.is_empty() {
-                        p.details.push(b'\n');
+                    if p.details.is_empty() {
+                        p.details = Cow::Borrowed(f.value);
+                    } else {
+                        let d = p.details.to_mut();
+                        d.push(b'\n');
+                        d.extend_from_slice(f.value);
                     }
-                    p.details.extend_from_slice(f.value);
                     p.txn.span.end = f.end;
                 }
             }
@@ -228,29 +306,55 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>), InputError> {
         }
         stmt.utf8 = utf8;
     }
-    stmt.flush(&mut txns, &mut problems);
-    Ok((txns, problems))
+    if !structured {
+        return Err(err_at(
+            1,
+            None,
+            "expected an MT940 statement (fields :20:, :25:, :60F:, :61:), found none",
+        ));
+    }
+    stmt.flush(sink, &mut problems, &mut scratch);
+    Ok(problems)
+}
+
+/// About how many `:61:` fields `bytes` has (for reserving).
+fn count_statement_lines(bytes: &[u8]) -> usize {
+    let mut n = 0;
+    let mut rest = bytes;
+    while let Some(i) = find_byte(rest, b':') {
+        rest = &rest[i + 1..];
+        if rest.starts_with(b"61:") {
+            n += 1;
+            rest = &rest[3..];
+        }
+    }
+    n
 }
 
 #[derive(Default)]
-struct StatementState {
+struct StatementState<'a> {
     index: usize,
     utf8: bool,
     account: Option<String>,
     account_ccy: Option<Currency>,
     opening_ccy: Option<Currency>,
     closing_ccy: Option<Currency>,
-    pending: Vec<Pending>,
+    pending: Vec<Pending<'a>>,
     /// Whether a following `:86:` belongs to the last `:61:`.
     owner_open: bool,
 }
 
-impl StatementState {
+impl StatementState<'_> {
     fn is_empty(&self) -> bool {
         self.account.is_none() && self.pending.is_empty() && self.opening_ccy.is_none()
     }
 
-    fn flush(&mut self, txns: &mut Vec<Txn>, problems: &mut Vec<InputError>) {
+    fn flush(
+        &mut self,
+        sink: &mut impl Sink,
+        problems: &mut Vec<InputError>,
+        scratch: &mut details::Scratch,
+    ) {
         let ccy = self.opening_ccy.or(self.closing_ccy).or(self.account_ccy);
         for p in self.pending.drain(..) {
             let Some(ccy) = ccy else {
@@ -264,12 +368,12 @@ impl StatementState {
             let mut t = p.txn;
             t.amount = Money::new(p.amount, ccy);
             t.statement = self.index;
-            t.file_account = self.account.clone();
-            details::apply(&mut t, &p.details, self.utf8);
-            if t.concepto.is_none() {
-                t.concepto = clean(&p.supplementary);
+            t.file_account.clone_from(&self.account);
+            details::apply_with(&mut t, &p.details, self.utf8, scratch);
+            if t.concepto.is_none() && !p.supplementary.is_empty() {
+                t.concepto = clean(&decode_cow(p.supplementary, self.utf8));
             }
-            txns.push(t);
+            sink.push(t);
         }
     }
 }
@@ -308,15 +412,15 @@ fn balance_currency(v: &[u8]) -> Option<Currency> {
 }
 
 /// Parses `:61:` (bank.md §5.3) into a pending transaction.
-fn statement_line(f: &Field<'_>, utf8: bool) -> Result<Pending, InputError> {
+fn statement_line<'a>(f: &Field<'a>, utf8: bool) -> Result<Pending<'a>, InputError> {
     let v = f.value;
     let bad = |field: &str, msg: String| err_at(f.line, Some(field), msg);
     let digits = |r: Range<usize>| -> Option<u32> {
         let s = v.get(r)?;
-        if !s.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        std::str::from_utf8(s).ok()?.parse().ok()
+        s.iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit()
+                .then(|| n.wrapping_mul(10).wrapping_add(u32::from(c - b'0')))
+        })
     };
     let (yy, mm, dd) = match (digits(0..2), digits(2..4), digits(4..6)) {
         (Some(y), Some(m), Some(d)) => (y, m, d),
@@ -379,13 +483,18 @@ fn statement_line(f: &Field<'_>, utf8: bool) -> Result<Pending, InputError> {
     {
         i += 1;
     }
-    let amt_raw = std::str::from_utf8(&v[amt_start..i]).unwrap_or("");
-    let sep = if amt_raw.contains(',') {
-        DecimalSep::Comma
-    } else {
-        DecimalSep::Point
+    let amount = match plain_amount(&v[amt_start..i]) {
+        Some(a) => a,
+        None => {
+            let amt_raw = std::str::from_utf8(&v[amt_start..i]).unwrap_or("");
+            let sep = if amt_raw.contains(',') {
+                DecimalSep::Comma
+            } else {
+                DecimalSep::Point
+            };
+            parse_amount(amt_raw, sep).map_err(|m| bad(":61: amount", m))?
+        }
     };
-    let amount = parse_amount(amt_raw, sep).map_err(|m| bad(":61: amount", m))?;
     if amount.is_sign_negative() {
         credit = !credit;
     }
@@ -417,9 +526,51 @@ fn statement_line(f: &Field<'_>, utf8: bool) -> Result<Pending, InputError> {
     Ok(Pending {
         txn,
         amount,
-        details: Vec::new(),
-        supplementary: decode_with(supplementary, utf8),
+        details: Cow::Borrowed(&[]),
+        supplementary,
     })
+}
+
+/// The common `:61:` amount `1234,56` (also `1234.56`, `1234,`, `1234`) read straight from its digits, as
+/// [`parse_amount`] reads it (same value and scale); `None` for anything else (then `parse_amount` decides).
+fn plain_amount(b: &[u8]) -> Option<rust_decimal::Decimal> {
+    let mut mantissa: u64 = 0;
+    let mut digits = 0u32;
+    let mut scale: Option<u32> = None;
+    let mut int_digits = 0u32;
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(c - b'0');
+                digits += 1;
+                if digits > 18 {
+                    return None;
+                }
+                match scale.as_mut() {
+                    Some(s) => *s += 1,
+                    None => int_digits += 1,
+                }
+            }
+            b',' | b'.' if scale.is_none() => scale = Some(0),
+            _ => return None,
+        }
+    }
+    if int_digits == 0 {
+        return None;
+    }
+    let scale = match scale {
+        // `1234,` reads as `1234.0`.
+        Some(0) => {
+            mantissa *= 10;
+            1
+        }
+        Some(s) => s,
+        None => 0,
+    };
+    Some(rust_decimal::Decimal::from_i128_with_scale(
+        i128::from(mantissa),
+        scale,
+    ))
 }
 
 /// The entry date `MMDD` in the year that puts it closest to the value date (year-end crossings).

@@ -26,10 +26,39 @@ pub fn decode_with(bytes: &[u8], utf8: bool) -> String {
 /// [`decode_with`] without copying valid UTF-8.
 pub fn decode_cow(bytes: &[u8], utf8: bool) -> std::borrow::Cow<'_, str> {
     if utf8 {
-        String::from_utf8_lossy(bytes)
+        // A slice of a UTF-8 file is nearly always UTF-8 itself; `from_utf8` checks that faster than the
+        // lossy decoder, which remains for slices that cut a character.
+        match std::str::from_utf8(bytes) {
+            Ok(s) => s.into(),
+            Err(_) => String::from_utf8_lossy(bytes),
+        }
     } else {
         latin1(bytes).into()
     }
+}
+
+/// Position of the first `needle` in `hay` (a word at a time; no dependency needed for this one search).
+pub fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pattern = LO.wrapping_mul(u64::from(needle));
+    let mut chunks = hay.chunks_exact(8);
+    let mut base = 0;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w) ^ pattern;
+        let found = x.wrapping_sub(LO) & !x & HI;
+        if found != 0 {
+            return Some(base + (found.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|b| *b == needle)
+        .map(|i| base + i)
 }
 
 pub fn latin1(bytes: &[u8]) -> String {
@@ -43,14 +72,7 @@ pub fn strip_bom(bytes: &[u8]) -> &[u8] {
 
 /// Collapses runs of whitespace (including newlines) into one space and trims; `None` when empty.
 pub fn clean(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    // Fast path: ASCII already clean (no control whitespace, no leading/trailing/double space).
-    if s.is_ascii()
-        && b.first().is_some_and(|c| *c != b' ')
-        && b.last().is_some_and(|c| *c != b' ')
-        && !b.iter().any(|c| (9..=13).contains(c))
-        && !b.windows(2).any(|w| w == b"  ")
-    {
+    if is_clean_ascii(s.as_bytes()) {
         return Some(s.to_string());
     }
     let mut out = String::with_capacity(s.len());
@@ -61,6 +83,24 @@ pub fn clean(s: &str) -> Option<String> {
         out.push_str(w);
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// ASCII already clean: not empty, no control whitespace, no leading/trailing/double space (one pass).
+fn is_clean_ascii(b: &[u8]) -> bool {
+    let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
+        return false;
+    };
+    if first == b' ' || last == b' ' {
+        return false;
+    }
+    let mut bad = false;
+    let mut prev_space = false;
+    for &c in b {
+        let space = c == b' ';
+        bad |= (c >= 0x80) | (9..=13).contains(&c) | (space & prev_space);
+        prev_space = space;
+    }
+    !bad
 }
 
 /// `clean`, and also treats the usual "nothing here" placeholders as empty.

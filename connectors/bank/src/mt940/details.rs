@@ -7,8 +7,21 @@ use crate::model::Txn;
 use crate::text::{clean, clean_ref, decode_cow};
 use std::borrow::Cow;
 
+/// Buffers reused from one `:86:` to the next.
+#[derive(Default)]
+pub struct Scratch {
+    purpose: String,
+    name: String,
+}
+
 /// Reads `raw` (the `:86:` value, lines separated by `\n`) into `t`.
+#[cfg(test)]
 pub fn apply(t: &mut Txn, raw: &[u8], utf8: bool) {
+    apply_with(t, raw, utf8, &mut Scratch::default());
+}
+
+/// Reads `raw` (the `:86:` value, lines separated by `\n`) into `t`, reusing `scratch`.
+pub fn apply_with(t: &mut Txn, raw: &[u8], utf8: bool, scratch: &mut Scratch) {
     if raw.is_empty() {
         return;
     }
@@ -29,7 +42,7 @@ pub fn apply(t: &mut Txn, raw: &[u8], utf8: bool) {
     };
     let b = joined.as_bytes();
     if b.len() > 4 && b[..3].iter().all(u8::is_ascii_digit) && matches!(b[3], b'?' | b'>') {
-        german(t, &joined, b[3] as char);
+        german(t, &joined, b[3] as char, scratch);
     } else if joined.trim_start().starts_with('/') && dutch(t, joined.trim_start()) {
         // done
     } else {
@@ -38,11 +51,14 @@ pub fn apply(t: &mut Txn, raw: &[u8], utf8: bool) {
 }
 
 /// `GGG?00text?20purpose...?32name` (separator `?`, or `>` for Triodos).
-fn german(t: &mut Txn, s: &str, sep: char) {
-    let mut purpose = String::new();
-    let mut name = String::new();
-    let mut posting = None;
-    let mut account = None;
+fn german(t: &mut Txn, s: &str, sep: char, scratch: &mut Scratch) {
+    let purpose = &mut scratch.purpose;
+    let name = &mut scratch.name;
+    purpose.clear();
+    name.clear();
+    // The last `?00` / `?31` values, cleaned only when used.
+    let mut posting: Option<&str> = None;
+    let mut account: Option<&str> = None;
     let body = s.get(3..).unwrap_or("");
     for part in body.split(sep).filter(|p| !p.is_empty()) {
         let (code, val) = match (part.get(..2), part.get(2..)) {
@@ -53,31 +69,31 @@ fn german(t: &mut Txn, s: &str, sep: char) {
             }
         };
         match code {
-            "00" => posting = clean(val),
+            "00" => posting = Some(val),
             "20" | "21" | "22" | "23" | "24" | "25" | "26" | "27" | "28" | "29" | "60" | "61"
             | "62" | "63" => purpose.push_str(val),
-            "31" => account = clean(val),
+            "31" => account = Some(val),
             "32" | "33" => name.push_str(val),
             _ => {}
         }
     }
-    let kw = sepa_keywords(&purpose);
+    let kw = sepa_keywords(purpose);
     let get = |k: &str| {
         kw.iter()
             .find(|(key, _)| *key == k)
             .and_then(|(_, v)| clean_ref(v))
     };
-    t.payer_name = clean(&name).or_else(|| get("ABWA"));
-    t.payer_account = account.or_else(|| get("IBAN"));
+    t.payer_name = clean(name).or_else(|| get("ABWA"));
+    t.payer_account = account.and_then(clean).or_else(|| get("IBAN"));
     t.other_refs.extend(get("EREF"));
     t.other_refs.extend(get("KREF"));
     t.other_refs.extend(get("MREF"));
     t.concepto = if kw.is_empty() {
-        clean(&purpose)
+        clean(purpose)
     } else {
         get("SVWZ")
     }
-    .or(posting);
+    .or_else(|| posting.and_then(clean));
 }
 
 const SEPA_KEYS: &[&str] = &[
