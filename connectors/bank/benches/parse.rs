@@ -98,6 +98,16 @@ fn thread_cpu_ns() -> Option<u64> {
 /// A format, the file name for `--out`, and the generator of a statement with N transactions.
 type Generator = (Format, &'static str, fn(usize) -> String);
 
+/// User and system CPU time of this thread in seconds (`/proc/thread-self/stat`, clock ticks of 10 ms): the
+/// system part is mostly the kernel zeroing fresh pages for the result, which a busy machine makes slower.
+fn thread_user_sys() -> Option<(f64, f64)> {
+    let s = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let mut it = s.get(s.rfind(')')? + 2..)?.split_whitespace().skip(11);
+    let user: f64 = it.next()?.parse().ok()?;
+    let sys: f64 = it.next()?.parse().ok()?;
+    Some((user / 100.0, sys / 100.0))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -135,6 +145,7 @@ fn main() {
             }
         }
         let bytes = data.as_bytes();
+        let us0 = thread_user_sys();
         let cpu0 = thread_cpu_ns();
         let start = Instant::now();
         let parsed = match parse_statement(*format, bytes, &ParseOptions::default()) {
@@ -150,9 +161,15 @@ fn main() {
             (Some(a), Some(b)) if b > a => (b - a) as f64 / 1e9,
             _ => wall,
         };
+        let split = match (us0, thread_user_sys()) {
+            (Some((u0, s0)), Some((u1, s1))) => {
+                format!("  [{:.2} s user, {:.2} s sys]", u1 - u0, s1 - s0)
+            }
+            _ => String::new(),
+        };
         let mb = bytes.len() as f64 / 1_000_000.0;
         println!(
-            "{:<8} {:>8.1} MB  {:>9} tx  {:>7.3} s cpu ({:.3} s wall)  {:>7.1} MB/s  {:>10.0} tx/s  ({} problems)",
+            "{:<8} {:>8.1} MB  {:>9} tx  {:>7.3} s cpu ({:.3} s wall)  {:>7.1} MB/s  {:>10.0} tx/s  ({} problems){split}",
             format.as_str(),
             mb,
             parsed.entries.len(),

@@ -60,7 +60,7 @@ pub struct Finisher<'o> {
     kind: PaymentKind,
     /// Keyed by a 128-bit hash of the id rather than the id itself: far fewer allocations on million-entry
     /// files. For `h:` ids the key is the id's own 128 bits.
-    seen_in: HashMap<u128, usize, FoldState>,
+    seen_in: SeenIds,
     occurrences: HashMap<(usize, u128), usize, FoldState>,
     entries: Vec<Entry>,
     duplicates: usize,
@@ -78,7 +78,7 @@ impl<'o> Finisher<'o> {
         Finisher {
             account,
             kind,
-            seen_in: HashMap::with_capacity_and_hasher(capacity, FoldState::default()),
+            seen_in: SeenIds::with_capacity(capacity),
             occurrences: HashMap::with_capacity_and_hasher(capacity, FoldState::default()),
             entries: Vec::with_capacity(capacity),
             duplicates: 0,
@@ -89,11 +89,16 @@ impl<'o> Finisher<'o> {
         }
     }
 
-    /// Room for `n` more transactions.
+    /// Room for `n` more transactions (the per-statement occurrence counts grow on demand).
     pub fn reserve(&mut self, n: usize) {
         self.seen_in.reserve(n);
-        self.occurrences.reserve(n);
         self.entries.reserve(n);
+    }
+
+    /// The caller promises that no transaction of the statements pushed so far follows: their occurrence
+    /// counts are forgotten (keeps that map as small as one statement instead of the whole file).
+    pub fn statements_done(&mut self) {
+        self.occurrences.clear();
     }
 
     /// Identity, enrichment and record of the next transaction.
@@ -163,14 +168,10 @@ impl<'o> Finisher<'o> {
                 }
             }
         };
-        match self.seen_in.entry(id_key) {
-            std::collections::hash_map::Entry::Occupied(o) if *o.get() != t.statement => {
+        if let Some(first) = self.seen_in.check_insert(id_key, t.statement) {
+            if first != t.statement {
                 self.duplicates += 1;
                 return;
-            }
-            std::collections::hash_map::Entry::Occupied(_) => {}
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(t.statement);
             }
         }
         let own_account = match account {
@@ -213,6 +214,96 @@ impl<'o> Finisher<'o> {
             entries: self.entries,
             problems,
             duplicates: self.duplicates,
+        }
+    }
+}
+
+/// The ids seen so far (by 128-bit key) and the statement each was first seen in.
+///
+/// A million-entry file would make a hash map of all keys tens of megabytes, probed at random once per entry.
+/// Since a repeated id is rare, keys are first only appended to a list and entered in a Bloom filter (one cache
+/// line per key, 64 bits per expected key): while the filter says "new", the key is certainly new. The first
+/// time it says "maybe" (a repeat, or rarely a false positive), or when more keys come than planned, the exact
+/// map is built from the list and used from then on. Same answers either way.
+struct SeenIds {
+    /// The exact map, once built.
+    map: Option<HashMap<u128, usize, FoldState>>,
+    /// Until then: (key high, key low, first statement) in arrival order, all distinct.
+    list: Vec<(u64, u64, usize)>,
+    /// Blocked Bloom filter over `list` (a power-of-two number of 512-bit blocks).
+    filter: Vec<[u64; 8]>,
+    /// How many keys the filter was sized for.
+    planned: usize,
+}
+
+impl SeenIds {
+    /// Below this many expected keys the exact map is small enough to stay in cache: no filter.
+    const FILTER_MIN: usize = 4096;
+
+    fn with_capacity(n: usize) -> Self {
+        if n < Self::FILTER_MIN {
+            return SeenIds {
+                map: Some(HashMap::with_capacity_and_hasher(n, FoldState::default())),
+                list: Vec::new(),
+                filter: Vec::new(),
+                planned: 0,
+            };
+        }
+        SeenIds {
+            map: None,
+            list: Vec::with_capacity(n),
+            filter: vec![[0u64; 8]; (n / 8).next_power_of_two()],
+            planned: n,
+        }
+    }
+
+    fn reserve(&mut self, n: usize) {
+        let empty = self.list.is_empty() && !matches!(&self.map, Some(m) if !m.is_empty());
+        if empty {
+            *self = SeenIds::with_capacity(n);
+        } else if let Some(m) = self.map.as_mut() {
+            m.reserve(n);
+        }
+    }
+
+    /// The statement `key` was first seen in; `None` when it is new, and then it is recorded with `statement`.
+    fn check_insert(&mut self, key: u128, statement: usize) -> Option<usize> {
+        if self.map.is_none() {
+            let hi = (key >> 64) as u64;
+            let lo = key as u64;
+            let mask = self.filter.len() - 1;
+            let block = &mut self.filter[(lo as usize) & mask];
+            // Seven bit positions inside the block, 9 bits of the key each.
+            let mut maybe = true;
+            for j in 0..7 {
+                let p = (hi >> (9 * j)) as usize & 511;
+                maybe &= block[p >> 6] & (1u64 << (p & 63)) != 0;
+            }
+            if !maybe && self.list.len() < self.planned {
+                for j in 0..7 {
+                    let p = (hi >> (9 * j)) as usize & 511;
+                    block[p >> 6] |= 1u64 << (p & 63);
+                }
+                self.list.push((hi, lo, statement));
+                return None;
+            }
+            let mut map = HashMap::with_capacity_and_hasher(
+                self.planned.max(self.list.len()) + 1,
+                FoldState::default(),
+            );
+            for &(hi, lo, s) in &self.list {
+                map.insert((u128::from(hi) << 64) | u128::from(lo), s);
+            }
+            self.map = Some(map);
+            self.list = Vec::new();
+            self.filter = Vec::new();
+        }
+        match self.map.as_mut()?.entry(key) {
+            std::collections::hash_map::Entry::Occupied(o) => Some(*o.get()),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(statement);
+                None
+            }
         }
     }
 }
@@ -366,6 +457,48 @@ fn push_decimal(out: &mut Vec<u8>, d: &rust_decimal::Decimal) {
 mod tests {
     use super::*;
     use rust_decimal::Decimal;
+
+    /// The Bloom-filtered path of `SeenIds` drops exactly what the plain map drops (overlapping statements,
+    /// repeats inside one statement, more entries than planned).
+    #[test]
+    fn seen_ids_filter_matches_map() {
+        use chrono::NaiveDate;
+        use cuadra_sdk::{Currency, Money};
+        let day = NaiveDate::from_ymd_opt(2024, 11, 8).unwrap_or_default();
+        let mut txns = Vec::new();
+        for stmt in 0..4usize {
+            // Statement 2 repeats the second half of statement 1; statement 3 is new; each has repeats.
+            let range = match stmt {
+                2 => 3000..9000,
+                3 => 9000..15000,
+                _ => stmt * 6000..stmt * 6000 + 6000,
+            };
+            for i in range {
+                let mut t = Txn::new(day, Money::new(Decimal::from(i % 5000), Currency::MXN));
+                t.statement = stmt;
+                t.concepto = Some(format!("pago {i}"));
+                if i % 3 == 0 {
+                    t.unique_ref = Some(UniqueRef::Fitid(format!("F{}", i % 4000)));
+                }
+                txns.push(t);
+            }
+        }
+        let run = |plan: Option<usize>| {
+            let mut f = Finisher::new(0, Some("acct"), PaymentKind::Bank);
+            if let Some(n) = plan {
+                f.reserve(n);
+            }
+            for t in txns.clone() {
+                f.push(t);
+            }
+            format!("{:?}", f.finish(Vec::new()))
+        };
+        let exact = run(None);
+        assert!(exact.contains("duplicates: ") && !exact.ends_with("duplicates: 0 }"));
+        assert_eq!(run(Some(txns.len())), exact);
+        assert_eq!(run(Some(5000)), exact, "more entries than planned");
+        assert_eq!(run(Some(100_000)), exact);
+    }
 
     #[test]
     fn decimal_text_matches_display() {

@@ -202,6 +202,8 @@ pub(crate) trait Sink {
     /// About `n` transactions are coming (an estimate).
     fn expect(&mut self, n: usize);
     fn push(&mut self, t: Txn);
+    /// The statement ended: no more transactions of it (or of earlier ones) follow.
+    fn statement_done(&mut self) {}
 }
 
 impl Sink for Vec<Txn> {
@@ -219,6 +221,9 @@ impl Sink for crate::identity::Finisher<'_> {
     }
     fn push(&mut self, t: Txn) {
         crate::identity::Finisher::push(self, t);
+    }
+    fn statement_done(&mut self) {
+        self.statements_done();
     }
 }
 
@@ -375,6 +380,8 @@ impl StatementState<'_> {
             }
             sink.push(t);
         }
+        // Statement indexes only grow: this one is complete.
+        sink.statement_done();
     }
 }
 

@@ -87,15 +87,36 @@ pub fn find_clabe(s: &str) -> Option<String> {
 pub fn find_rfc(s: &str) -> Option<String> {
     if s.is_ascii() {
         // Same tokens as `tokens` (`Ñ` cannot occur), split on bytes instead of decoded characters.
-        return s
-            .as_bytes()
-            .split(|b| !(b.is_ascii_alphanumeric() || *b == b'&'))
-            .filter(|t| t.len() >= 12)
-            .filter_map(|t| std::str::from_utf8(t).ok())
-            .find_map(rfc_token);
+        // An ASCII token is an RFC candidate only with 12 or 13 characters (see `rfc_token`).
+        let b = s.as_bytes();
+        let mut start = 0;
+        for end in 0..=b.len() {
+            if b.get(end).is_some_and(|c| RFC_TOKEN[usize::from(*c)]) {
+                continue;
+            }
+            if matches!(end - start, 12 | 13) {
+                if let Some(r) = s.get(start..end).and_then(rfc_token) {
+                    return Some(r);
+                }
+            }
+            start = end + 1;
+        }
+        return None;
     }
     tokens(s).find_map(rfc_token)
 }
+
+/// ASCII letters, digits and `&`.
+static RFC_TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 128 {
+        let c = i as u8;
+        t[i] = c.is_ascii_alphanumeric() || c == b'&';
+        i += 1;
+    }
+    t
+};
 
 /// `t` as an RFC, if it has the shape of one.
 fn rfc_token(t: &str) -> Option<String> {
@@ -122,32 +143,33 @@ fn rfc_token(t: &str) -> Option<String> {
     ((1..=12).contains(&m) && (1..=31).contains(&d)).then(|| rfc.as_str().to_string())
 }
 
-/// The smallest end of the first occurrence of any of `kws` in `upper` (one linear pass, no searcher setup).
+/// The smallest end of the first occurrence of any of `kws` in `upper`.
 fn after_keyword(upper: &str, kws: &[&str]) -> Option<usize> {
     let b = upper.as_bytes();
-    // All keywords here start with the same letter: jump from one occurrence of it to the next.
-    let first = kws.first()?.as_bytes().first().copied()?;
-    let shared = kws.iter().all(|k| k.as_bytes().first() == Some(&first));
-    let mut found = [false; 8];
+    let first = match kws.first().and_then(|k| k.as_bytes().first()) {
+        Some(f) => *f,
+        None => return None,
+    };
+    if !kws.iter().all(|k| k.as_bytes().first() == Some(&first)) {
+        return kws
+            .iter()
+            .filter_map(|k| upper.find(k).map(|p| p + k.len()))
+            .min();
+    }
+    // All keywords start with the same letter: jump from one occurrence of it to the next, and stop once no
+    // match could end before the best one found.
     let mut best: Option<usize> = None;
     let mut i = 0;
-    while i < b.len() {
-        if shared {
-            match b.get(i..).and_then(|r| r.iter().position(|c| *c == first)) {
-                Some(p) => i += p,
-                None => break,
-            }
-        }
+    while let Some(p) = b.get(i..).and_then(|r| crate::text::find_byte(r, first)) {
+        i += p;
         if best.is_some_and(|e| i >= e) {
             break;
         }
-        let rest = b.get(i..).unwrap_or(&[]);
-        for (k, kw) in kws.iter().enumerate() {
-            let done = found.get(k).copied().unwrap_or(false);
-            if !done && rest.starts_with(kw.as_bytes()) {
-                if let Some(f) = found.get_mut(k) {
-                    *f = true;
-                }
+        let rest = &b[i..];
+        for kw in kws {
+            let kw = kw.as_bytes();
+            // Second letter first: most candidates fail there, without a slice comparison.
+            if rest.get(1) == kw.get(1) && rest.starts_with(kw) {
                 let end = i + kw.len();
                 best = Some(best.map_or(end, |e| e.min(end)));
             }
@@ -168,11 +190,13 @@ fn rastreo_in(s: &str, upper: &str) -> Option<String> {
     let rest = s.get(start..)?;
     let rest =
         rest.trim_start_matches(|c: char| c == ':' || c == '=' || c == '.' || c.is_whitespace());
-    let tok: String = rest
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '/')
-        .collect();
-    (!tok.is_empty() && tok.len() <= 30 && tok.chars().any(|c| c.is_ascii_digit())).then_some(tok)
+    let len = rest
+        .bytes()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'/')
+        .count();
+    let tok = &rest[..len];
+    (!tok.is_empty() && tok.len() <= 30 && tok.bytes().any(|c| c.is_ascii_digit()))
+        .then(|| tok.to_string())
 }
 
 /// 1–7 digits after "REFERENCIA NUMERICA", "REF NUMERICA", "REF. NUM", "REF NUM" or "REFERENCIA".

@@ -138,17 +138,41 @@ pub fn push_norm_key(out: &mut String, s: &str) {
     );
 }
 
+/// Per byte: its upper-case image if it is an ASCII letter or digit, else 0.
+static NORM_ASCII: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 128 {
+        let c = i as u8;
+        if c.is_ascii_alphanumeric() {
+            t[i] = c.to_ascii_uppercase();
+        }
+        i += 1;
+    }
+    t
+};
+
 /// [`norm_key`] appended to `out` as UTF-8 bytes.
 pub fn push_norm_key_bytes(out: &mut Vec<u8>, s: &str) {
-    if s.is_ascii() {
-        out.reserve(s.len());
-        for b in s.bytes() {
-            if b.is_ascii_alphanumeric() {
-                out.push(b.to_ascii_uppercase());
-            }
+    // ASCII first: write every byte's image, advance only past the kept ones (no per-byte branch).
+    let start = out.len();
+    out.resize(start + s.len(), 0);
+    let dst = &mut out[start..];
+    let mut high = 0u8;
+    let mut kept = 0;
+    for b in s.bytes() {
+        high |= b;
+        let v = NORM_ASCII[usize::from(b)];
+        if let Some(d) = dst.get_mut(kept) {
+            *d = v;
         }
+        kept += usize::from(v != 0);
+    }
+    if high < 0x80 {
+        out.truncate(start + kept);
         return;
     }
+    out.truncate(start);
     let mut buf = [0u8; 4];
     for c in s
         .chars()

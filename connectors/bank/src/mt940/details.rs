@@ -60,20 +60,27 @@ fn german(t: &mut Txn, s: &str, sep: char, scratch: &mut Scratch) {
     let mut posting: Option<&str> = None;
     let mut account: Option<&str> = None;
     let body = s.get(3..).unwrap_or("");
-    for part in body.split(sep).filter(|p| !p.is_empty()) {
-        let (code, val) = match (part.get(..2), part.get(2..)) {
-            (Some(c), Some(v)) if c.bytes().all(|b| b.is_ascii_digit()) => (c, v),
-            _ => {
-                purpose.push_str(part);
-                continue;
-            }
-        };
-        match code {
-            "00" => posting = Some(val),
-            "20" | "21" | "22" | "23" | "24" | "25" | "26" | "27" | "28" | "29" | "60" | "61"
-            | "62" | "63" => purpose.push_str(val),
-            "31" => account = Some(val),
-            "32" | "33" => name.push_str(val),
+    // `sep` is ASCII, so splitting the bytes cuts the text at character boundaries.
+    let sep = sep as u8;
+    let mut rest = body;
+    while !rest.is_empty() {
+        let end = crate::text::find_byte(rest.as_bytes(), sep).unwrap_or(rest.len());
+        let part = &rest[..end];
+        rest = rest.get(end + 1..).unwrap_or("");
+        let p = part.as_bytes();
+        if p.is_empty() {
+            continue;
+        }
+        if !(p.len() >= 2 && p[0].is_ascii_digit() && p[1].is_ascii_digit()) {
+            purpose.push_str(part);
+            continue;
+        }
+        let val = &part[2..];
+        match (p[0], p[1]) {
+            (b'0', b'0') => posting = Some(val),
+            (b'2', _) | (b'6', b'0'..=b'3') => purpose.push_str(val),
+            (b'3', b'1') => account = Some(val),
+            (b'3', b'2' | b'3') => name.push_str(val),
             _ => {}
         }
     }
