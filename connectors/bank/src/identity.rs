@@ -63,6 +63,8 @@ pub struct Finisher<'o> {
     seen_in: SeenIds,
     occurrences: HashMap<(usize, u128), usize, FoldState>,
     entries: Vec<Entry>,
+    /// Id keys and statements of the last entries, not yet checked against earlier statements.
+    unchecked: Vec<(u128, usize)>,
     duplicates: usize,
     // Reused across entries: the hashed tuple, the enrichment scratch, and the normalized account of the
     // previous entry.
@@ -81,6 +83,7 @@ impl<'o> Finisher<'o> {
             seen_in: SeenIds::with_capacity(capacity),
             occurrences: HashMap::with_capacity_and_hasher(capacity, FoldState::default()),
             entries: Vec::with_capacity(capacity),
+            unchecked: Vec::with_capacity(Self::BATCH),
             duplicates: 0,
             tuple: Vec::new(),
             hay: String::new(),
@@ -98,6 +101,7 @@ impl<'o> Finisher<'o> {
     /// The caller promises that no transaction of the statements pushed so far follows: their occurrence
     /// counts are forgotten (keeps that map as small as one statement instead of the whole file).
     pub fn statements_done(&mut self) {
+        self.check_unchecked();
         self.occurrences.clear();
     }
 
@@ -168,12 +172,14 @@ impl<'o> Finisher<'o> {
                 }
             }
         };
-        if let Some(first) = self.seen_in.check_insert(id_key, t.statement) {
-            if first != t.statement {
-                self.duplicates += 1;
-                return;
-            }
+        // Whether an earlier statement had this id is decided in batches (`check_unchecked`), which drops
+        // the entry again if so.
+        if self.unchecked.last().is_some_and(|u| u.1 != t.statement)
+            || self.unchecked.len() >= Self::BATCH
+        {
+            self.check_unchecked();
         }
+        self.unchecked.push((id_key, t.statement));
         let own_account = match account {
             Some(a) => Some(a.to_string()),
             None => t.file_account.take(),
@@ -208,8 +214,49 @@ impl<'o> Finisher<'o> {
         });
     }
 
+    /// Most entries checked against the ids of earlier statements at once.
+    const BATCH: usize = 1024;
+
+    /// Records the ids of the entries not checked yet, in order, and drops those an earlier statement already
+    /// had. Batched so that the lookups, independent of each other, can overlap their cache misses.
+    fn check_unchecked(&mut self) {
+        if self.unchecked.is_empty() {
+            return;
+        }
+        let start = self.entries.len() - self.unchecked.len();
+        self.seen_in.warm(&self.unchecked);
+        let mut dropped = 0;
+        let mut keep = Vec::new();
+        for (i, &(key, statement)) in self.unchecked.iter().enumerate() {
+            let dup = self
+                .seen_in
+                .check_insert(key, statement)
+                .is_some_and(|first| first != statement);
+            if dup {
+                if keep.is_empty() {
+                    keep = vec![true; self.unchecked.len()];
+                }
+                keep[i] = false;
+                dropped += 1;
+            }
+        }
+        self.unchecked.clear();
+        if dropped > 0 {
+            self.duplicates += dropped;
+            let mut w = start;
+            for (r, k) in (start..self.entries.len()).zip(&keep) {
+                if *k {
+                    self.entries.swap(w, r);
+                    w += 1;
+                }
+            }
+            self.entries.truncate(w);
+        }
+    }
+
     /// The records so far, with the parser's `problems`.
-    pub fn finish(self, problems: Vec<InputError>) -> Parsed {
+    pub fn finish(mut self, problems: Vec<InputError>) -> Parsed {
+        self.check_unchecked();
         Parsed {
             entries: self.entries,
             problems,
@@ -222,7 +269,7 @@ impl<'o> Finisher<'o> {
 ///
 /// A million-entry file would make a hash map of all keys tens of megabytes, probed at random once per entry.
 /// Since a repeated id is rare, keys are first only appended to a list and entered in a Bloom filter (one cache
-/// line per key, 64 bits per expected key): while the filter says "new", the key is certainly new. The first
+/// line per key, 64 bits per expected key, 12 bits set): while the filter says "new", the key is certainly new. The first
 /// time it says "maybe" (a repeat, or rarely a false positive), or when more keys come than planned, the exact
 /// map is built from the list and used from then on. Same answers either way.
 struct SeenIds {
@@ -231,7 +278,7 @@ struct SeenIds {
     /// Until then: (key high, key low, first statement) in arrival order, all distinct.
     list: Vec<(u64, u64, usize)>,
     /// Blocked Bloom filter over `list` (a power-of-two number of 512-bit blocks).
-    filter: Vec<[u64; 8]>,
+    filter: Vec<Block>,
     /// How many keys the filter was sized for.
     planned: usize,
 }
@@ -252,7 +299,7 @@ impl SeenIds {
         SeenIds {
             map: None,
             list: Vec::with_capacity(n),
-            filter: vec![[0u64; 8]; (n / 8).next_power_of_two()],
+            filter: vec![Block([0; 8]); (n / 8).next_power_of_two()],
             planned: n,
         }
     }
@@ -266,22 +313,45 @@ impl SeenIds {
         }
     }
 
+    /// Loads the filter blocks of `keys` (independent loads overlap their misses; `check_insert` then finds
+    /// them in cache).
+    fn warm(&self, keys: &[(u128, usize)]) {
+        if self.map.is_some() || self.filter.is_empty() {
+            return;
+        }
+        let mask = self.filter.len() - 1;
+        let mut acc = 0u64;
+        for (key, _) in keys {
+            acc ^= self.filter[(*key as u64 as usize) & mask].0[0];
+        }
+        std::hint::black_box(acc);
+    }
+
     /// The statement `key` was first seen in; `None` when it is new, and then it is recorded with `statement`.
     fn check_insert(&mut self, key: u128, statement: usize) -> Option<usize> {
         if self.map.is_none() {
             let hi = (key >> 64) as u64;
             let lo = key as u64;
             let mask = self.filter.len() - 1;
-            let block = &mut self.filter[(lo as usize) & mask];
-            // Seven bit positions inside the block, 9 bits of the key each.
+            let block = &mut self.filter[(lo as usize) & mask].0;
+            // Twelve bit positions inside the block, 9 bits of the key each: seven from the high half, five
+            // from the low half above bit 20 (the block index, for up to 2^20 blocks, is below it).
+            let pos = |j: u32| -> usize {
+                let bits = if j < 7 {
+                    hi >> (9 * j)
+                } else {
+                    lo >> (20 + 9 * (j - 7))
+                };
+                bits as usize & 511
+            };
             let mut maybe = true;
-            for j in 0..7 {
-                let p = (hi >> (9 * j)) as usize & 511;
+            for j in 0..12 {
+                let p = pos(j);
                 maybe &= block[p >> 6] & (1u64 << (p & 63)) != 0;
             }
             if !maybe && self.list.len() < self.planned {
-                for j in 0..7 {
-                    let p = (hi >> (9 * j)) as usize & 511;
+                for j in 0..12 {
+                    let p = pos(j);
                     block[p >> 6] |= 1u64 << (p & 63);
                 }
                 self.list.push((hi, lo, statement));
@@ -307,6 +377,11 @@ impl SeenIds {
         }
     }
 }
+
+/// One cache line of the Bloom filter.
+#[derive(Clone, Copy)]
+#[repr(align(64))]
+struct Block([u64; 8]);
 
 /// The first 128 bits of a digest.
 fn prefix128(d: &[u8]) -> u128 {
