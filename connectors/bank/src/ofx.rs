@@ -165,6 +165,18 @@ struct TrnFields {
     cursym: Option<String>,
 }
 
+/// `name` upper-cased, in `buf` when it fits (element names are short) instead of a new allocation.
+fn upper_small<'b>(name: &[u8], buf: &'b mut [u8; 32]) -> std::borrow::Cow<'b, [u8]> {
+    match buf.get_mut(..name.len()) {
+        Some(dst) => {
+            dst.copy_from_slice(name);
+            dst.make_ascii_uppercase();
+            std::borrow::Cow::Borrowed(dst)
+        }
+        None => std::borrow::Cow::Owned(name.to_ascii_uppercase()),
+    }
+}
+
 /// Parses an OFX file into transactions.
 pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>), InputError> {
     let bytes = crate::text::strip_bom(bytes);
@@ -194,8 +206,9 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>), InputError> {
     for tok in tokens(bytes) {
         match tok {
             Tok::Open(name, pos) => {
-                let upper = name.to_ascii_uppercase();
-                match upper.as_slice() {
+                let mut ubuf = [0u8; 32];
+                let upper = upper_small(name, &mut ubuf);
+                match &*upper {
                     b"STMTRS" | b"CCSTMTRS" | b"INVSTMTRS" => {
                         statements += 1;
                         currency = None;
@@ -231,12 +244,10 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>), InputError> {
                 }
             }
             Tok::Leaf(name, value) => {
-                let upper = name.to_ascii_uppercase();
-                let parent = stack
-                    .last()
-                    .map(|p| p.to_ascii_uppercase())
-                    .unwrap_or_default();
-                match (parent.as_slice(), upper.as_slice()) {
+                let (mut ubuf, mut pbuf) = ([0u8; 32], [0u8; 32]);
+                let upper = upper_small(name, &mut ubuf);
+                let parent = upper_small(stack.last().copied().unwrap_or_default(), &mut pbuf);
+                match (&*parent, &*upper) {
                     (b"STATUS", b"CODE") => code = Some(val(value)),
                     (b"STATUS", b"SEVERITY") if value.eq_ignore_ascii_case(b"ERROR") => {
                         status_error = Some(format!("code {}", code.clone().unwrap_or_default()))
