@@ -19,6 +19,9 @@ const NAME_ACCEPT: f64 = 0.92;
 const NAME_MARGIN: f64 = 0.04;
 /// Blocks larger than this are too common a word to compare against.
 const NAME_BLOCK_MAX: usize = 5_000;
+/// Blocks probed per payer name: the rarest two, then more while they add up to few names.
+const NAME_PROBE_BLOCKS: usize = 2;
+const NAME_PROBE_SMALL: usize = 256;
 
 #[derive(Debug, Clone)]
 struct Who {
@@ -27,6 +30,8 @@ struct Who {
     confidence: u8,
     detail: String,
 }
+
+type NameMemo = HashMap<String, Option<(String, f64)>>;
 
 #[derive(Debug, Clone)]
 enum Payer {
@@ -55,12 +60,9 @@ struct Ctx<'a> {
     names_exact: HashMap<String, Vec<String>>,
     /// (RFC, name key, its character counts) of every name in `names_exact`, and the indexes into it of the names
     /// with each word.
-    names: Vec<(String, String, text::NameHistogram)>,
+    names: Vec<(String, String, text::NameHistogram, String)>,
     name_blocks: HashMap<String, Vec<u32>>,
     known_rfcs: HashSet<String>,
-    /// The tolerant comparison's outcome per name key (RFC and score when accepted): the same payer names (the
-    /// company itself, a bank, a factoring company) come back on many credits.
-    similar_names: std::cell::RefCell<HashMap<String, Option<(String, f64)>>>,
     rejected: &'a HashSet<(i64, i64)>,
     opts: &'a Options,
 }
@@ -101,7 +103,6 @@ impl<'a> Ctx<'a> {
             names: Vec::new(),
             name_blocks: HashMap::new(),
             known_rfcs: HashSet::new(),
-            similar_names: Default::default(),
             rejected: &input.rejected,
             opts,
         };
@@ -216,7 +217,8 @@ impl<'a> Ctx<'a> {
             self.name_blocks.entry(t.to_string()).or_default().push(n);
         }
         let h = text::name_histogram(&key);
-        self.names.push((rfc.to_string(), key, h));
+        let sorted = text::sorted_tokens(&key);
+        self.names.push((rfc.to_string(), key, h, sorted));
     }
 
     fn name_of(&self, rfc: &str) -> String {
@@ -227,7 +229,9 @@ impl<'a> Ctx<'a> {
     }
 
     /// Pass 3: who paid.
-    fn identify(&self, p: &PaymentIn) -> Payer {
+    /// `memo` keeps the tolerant comparison's outcome per name key (RFC and score when accepted): the same payer
+    /// names (the company itself, a bank, a factoring company) come back on many credits.
+    fn identify(&self, p: &PaymentIn, memo: &mut NameMemo) -> Payer {
         let mut strong: Vec<Who> = Vec::new();
         if let Some(acct) = p
             .payer_account
@@ -334,12 +338,11 @@ impl<'a> Ctx<'a> {
                 Payer::Conflict(format!("payer name {name:?} fits {} customers", list.len()))
             };
         }
-        let cached = self.similar_names.borrow().get(&key).cloned();
-        let accepted = match cached {
-            Some(a) => a,
+        let accepted = match memo.get(&key) {
+            Some(a) => a.clone(),
             None => {
                 let a = self.similar_name(&key);
-                self.similar_names.borrow_mut().insert(key, a.clone());
+                memo.insert(key, a.clone());
                 a
             }
         };
@@ -365,24 +368,31 @@ impl<'a> Ctx<'a> {
         // veto it), so it is skipped on a cheap upper bound; a name in several of the blocks is compared once.
         let floor = NAME_ACCEPT - NAME_MARGIN - 1e-6;
         let hist = text::name_histogram(key);
+        let query = text::NameQuery::new(key);
         let mut seen: HashSet<u32> = HashSet::new();
         let mut best: HashMap<&str, f64> = HashMap::new();
-        for t in text::block_tokens(key) {
-            let Some(block) = self.name_blocks.get(t) else {
-                continue;
-            };
-            if block.len() > NAME_BLOCK_MAX {
-                continue;
+        // Names that similar share all but a typo's worth of their words: the rarest words of the payer name
+        // (two, or more while the blocks stay small) find every name that can reach the floor.
+        let mut blocks: Vec<&Vec<u32>> = text::block_tokens(key)
+            .filter_map(|t| self.name_blocks.get(t))
+            .filter(|b| b.len() <= NAME_BLOCK_MAX)
+            .collect();
+        blocks.sort_by_key(|b| b.len());
+        let mut probed = 0usize;
+        for (k, block) in blocks.into_iter().enumerate() {
+            if k >= NAME_PROBE_BLOCKS && probed + block.len() > NAME_PROBE_SMALL {
+                break;
             }
+            probed += block.len();
             for &n in block {
                 if !seen.insert(n) {
                     continue;
                 }
-                let (rfc, ckey, ch) = &self.names[n as usize];
+                let (rfc, ckey, ch, csorted) = &self.names[n as usize];
                 if text::name_similarity_bound(key, &hist, ckey, ch) < floor {
                     continue;
                 }
-                let s = text::name_similarity(key, ckey);
+                let s = query.similarity(ckey, csorted, floor);
                 let e = best.entry(rfc.as_str()).or_insert(0.0);
                 if s > *e {
                     *e = s;
@@ -1213,12 +1223,34 @@ pub fn decide(input: &Input, opts: &Options) -> Decision {
     lap("indexed");
 
     // Pass 3 first for everyone: linking the same money seen twice needs to know who paid.
-    let payers: HashMap<i64, Payer> = payments.iter().map(|p| (p.id, ctx.identify(p))).collect();
+    // Identifying is a pure function of the payment: the payments are shared out over the cores.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let per = payments.len().div_ceil(threads).max(1);
+    let payers: HashMap<i64, Payer> = std::thread::scope(|sc| {
+        let ctx = &ctx;
+        let parts: Vec<_> = payments
+            .chunks(per)
+            .map(|part| {
+                sc.spawn(move || {
+                    let mut memo = NameMemo::new();
+                    part.iter()
+                        .map(|p| (p.id, ctx.identify(p, &mut memo)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().expect("identifying payers panicked"))
+            .collect()
+    });
     lap("identified");
     for p in &payments {
         if let Some(Payer::Known(w)) = payers.get(&p.id) {
             if let Some(&cid) = ctx.customer_of_rfc.get(&w.rfc) {
-                out.customers.push((p.id, cid));
+                if p.customer_id != Some(cid) {
+                    out.customers.push((p.id, cid));
+                }
             }
         }
     }

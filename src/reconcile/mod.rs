@@ -81,6 +81,8 @@ pub struct PaymentIn {
     pub operation_number: Option<String>,
     pub customer_hint: Option<String>,
     pub remittance: Vec<RemittanceLine>,
+    /// The customer the payment is recorded against now.
+    pub customer_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -146,7 +148,8 @@ pub struct ExceptionOut {
 pub struct Decision {
     pub allocations: Vec<NewAllocation>,
     pub links: Vec<SameMoney>,
-    /// Payments whose payer was identified: (payment, customer id in the master).
+    /// Payments whose payer was identified as another customer than the one recorded: (payment, customer id in
+    /// the master).
     pub customers: Vec<(i64, i64)>,
     pub exceptions: Vec<ExceptionOut>,
 }

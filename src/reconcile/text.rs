@@ -132,35 +132,120 @@ pub fn name_key(name: &str) -> String {
 
 /// How alike two name keys are, 0.0–1.0. A key that is a long prefix of the other (bank truncation) scores 0.95.
 pub fn name_similarity(a: &str, b: &str) -> f64 {
-    if a.is_empty() || b.is_empty() {
-        return 0.0;
-    }
-    if a == b {
-        return 1.0;
-    }
-    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    if short.len() >= 12 && long.starts_with(short) {
-        return 0.95;
-    }
-    let jw = strsim::jaro_winkler(a, b);
-    // Token-sorted comparison tolerates word order ("PEREZ JUAN" vs "JUAN PEREZ").
-    let sort = |s: &str| {
-        let mut t: Vec<&str> = s.split(' ').collect();
-        t.sort_unstable();
-        t.join(" ")
-    };
-    let ts = strsim::normalized_levenshtein(&sort(a), &sort(b));
-    let lev = strsim::normalized_levenshtein(a, b);
-    // Jaro-Winkler alone is generous to short names sharing a prefix; require the edit distance to agree.
-    (jw.min(lev + 0.1)).max(ts)
+    NameQuery::new(a).similarity(b, &sorted_tokens(b), 0.0)
 }
 
-/// Character counts of a name key (`A`–`Z`, `0`–`9`, space; anything else in the last bin), for
-/// [`name_similarity_bound`].
-pub type NameHistogram = [u16; 38];
+/// A name key's words in sorted order, for the order-tolerant comparison ("PEREZ JUAN" vs "JUAN PEREZ").
+pub fn sorted_tokens(s: &str) -> String {
+    let mut t: Vec<&str> = s.split(' ').collect();
+    t.sort_unstable();
+    t.join(" ")
+}
+
+/// One name key compared with many: its bit-parallel Levenshtein tables (Hyyrö's formulation of Myers'
+/// algorithm, exact for ASCII keys up to 64 bytes, which name keys are) are built once per query.
+pub struct NameQuery<'a> {
+    key: &'a str,
+    sorted: String,
+    peq: Option<Box<[u64; 128]>>,
+    peq_sorted: Option<Box<[u64; 128]>>,
+}
+
+fn pattern_table(p: &str) -> Option<Box<[u64; 128]>> {
+    if p.is_empty() || p.len() > 64 || !p.is_ascii() {
+        return None;
+    }
+    let mut t = Box::new([0u64; 128]);
+    for (i, c) in p.bytes().enumerate() {
+        t[usize::from(c)] |= 1u64 << i;
+    }
+    Some(t)
+}
+
+/// Levenshtein distance between the pattern of `peq` (length `m`, 1..=64) and an ASCII text.
+fn myers(peq: &[u64; 128], m: usize, text: &[u8]) -> usize {
+    let last = 1u64 << (m - 1);
+    let (mut pv, mut mv, mut score) = (!0u64, 0u64, m);
+    for &c in text {
+        let eq = peq[usize::from(c & 0x7f)];
+        let xv = eq | mv;
+        let xh = ((eq & pv).wrapping_add(pv) ^ pv) | eq;
+        let ph = mv | !(xh | pv);
+        let mh = pv & xh;
+        if ph & last != 0 {
+            score += 1;
+        } else if mh & last != 0 {
+            score -= 1;
+        }
+        let ph = (ph << 1) | 1;
+        let mh = mh << 1;
+        pv = mh | !(xv | ph);
+        mv = ph & xv;
+    }
+    score
+}
+
+/// `strsim::normalized_levenshtein`, through the query's table when both sides are ASCII.
+fn normalized_lev(peq: Option<&[u64; 128]>, a: &str, b: &str) -> f64 {
+    match peq {
+        Some(t) if b.is_ascii() => {
+            if b.is_empty() {
+                return 0.0;
+            }
+            let d = myers(t, a.len(), b.as_bytes());
+            1.0 - d as f64 / a.len().max(b.len()) as f64
+        }
+        _ => strsim::normalized_levenshtein(a, b),
+    }
+}
+
+impl<'a> NameQuery<'a> {
+    pub fn new(key: &'a str) -> NameQuery<'a> {
+        let sorted = sorted_tokens(key);
+        NameQuery {
+            key,
+            peq: pattern_table(key),
+            peq_sorted: pattern_table(&sorted),
+            sorted,
+        }
+    }
+
+    /// [`name_similarity`] of the query and `b` (whose [`sorted_tokens`] are `b_sorted`). When the result is
+    /// below `floor` it may be returned as any value below `floor` (the costlier Jaro-Winkler is then skipped).
+    pub fn similarity(&self, b: &str, b_sorted: &str, floor: f64) -> f64 {
+        let a = self.key;
+        if a.is_empty() || b.is_empty() {
+            return 0.0;
+        }
+        if a == b {
+            return 1.0;
+        }
+        let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+        if short.len() >= 12 && long.starts_with(short) {
+            return 0.95;
+        }
+        let ts = normalized_lev(self.peq_sorted.as_deref(), &self.sorted, b_sorted);
+        let lev = normalized_lev(self.peq.as_deref(), a, b);
+        // Jaro-Winkler alone is generous to short names sharing a prefix; require the edit distance to agree.
+        if lev + 0.1 <= ts || (lev + 0.1 < floor && ts < floor) {
+            return ts;
+        }
+        let jw = strsim::jaro_winkler(a, b);
+        (jw.min(lev + 0.1)).max(ts)
+    }
+}
+
+/// Character counts of a name key (`A`–`Z`, `0`–`9`, space; anything else in the last bin) and its length in
+/// characters, for [`name_similarity_bound`].
+#[derive(Debug, Clone)]
+pub struct NameHistogram {
+    counts: [u16; 38],
+    chars: u32,
+}
 
 pub fn name_histogram(key: &str) -> NameHistogram {
-    let mut h = [0u16; 38];
+    let mut counts = [0u16; 38];
+    let mut chars = 0u32;
     for c in key.chars() {
         let bin = match c {
             'A'..='Z' => c as usize - 'A' as usize,
@@ -168,35 +253,44 @@ pub fn name_histogram(key: &str) -> NameHistogram {
             ' ' => 36,
             _ => 37,
         };
-        h[bin] = h[bin].saturating_add(1);
+        counts[bin] = counts[bin].saturating_add(1);
+        chars += 1;
     }
-    h
+    NameHistogram { counts, chars }
 }
 
 /// An upper bound of [`name_similarity`] that costs a few dozen additions: the edit distance is at least the
 /// larger of the characters one key has in excess and the other lacks, which bounds both Levenshtein terms (the
 /// token-sorted one has the same characters), and Jaro cannot match more characters than the keys share.
 pub fn name_similarity_bound(a: &str, ha: &NameHistogram, b: &str, hb: &NameHistogram) -> f64 {
-    if a.is_empty() || b.is_empty() {
+    let (ab, bb) = (a.as_bytes(), b.as_bytes());
+    if ab.is_empty() || bb.is_empty() {
         return 0.0;
     }
-    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    if a == b || (short.len() >= 12 && long.starts_with(short)) {
-        return 1.0;
-    }
-    let (mut more, mut fewer, mut common) = (0usize, 0usize, 0usize);
-    for (x, y) in ha.iter().zip(hb.iter()) {
-        common += usize::from(*x.min(y));
-        if x > y {
-            more += usize::from(x - y);
+    // Equal, or a long prefix of the other: only when the first bytes agree (a cheap test before the memcmp).
+    if ab[0] == bb[0] {
+        let (short, long) = if ab.len() <= bb.len() {
+            (ab, bb)
         } else {
-            fewer += usize::from(y - x);
+            (bb, ab)
+        };
+        if short.len() == long.len() && short == long
+            || short.len() >= 12 && long.starts_with(short)
+        {
+            return 1.0;
         }
     }
-    let (la, lb) = (a.chars().count() as f64, b.chars().count() as f64);
-    let lev = 1.0 - (more.max(fewer) as f64) / la.max(lb);
+    let (mut more, mut fewer, mut common) = (0u32, 0u32, 0u32);
+    for (x, y) in ha.counts.iter().zip(hb.counts.iter()) {
+        let (x, y) = (u32::from(*x), u32::from(*y));
+        common += x.min(y);
+        more += x.saturating_sub(y);
+        fewer += y.saturating_sub(x);
+    }
+    let (la, lb) = (f64::from(ha.chars), f64::from(hb.chars));
+    let lev = 1.0 - f64::from(more.max(fewer)) / la.max(lb);
     // Jaro matches pair equal characters, so there are at most `common`; Winkler's prefix bonus is at most 4 × 0.1.
-    let c = common as f64;
+    let c = f64::from(common);
     let jaro = (c / la + c / lb + 1.0) / 3.0;
     let jw = jaro + 0.4 * (1.0 - jaro);
     jw.min(lev + 0.1).max(lev)
@@ -406,6 +500,51 @@ mod tests {
                 let s = name_similarity(a, b);
                 let u = name_similarity_bound(a, &name_histogram(a), b, &name_histogram(b));
                 assert!(s <= u, "{a} / {b}: {s} > {u}");
+            }
+        }
+    }
+
+    #[test]
+    fn bit_parallel_similarity_is_strsim() {
+        let reference = |a: &str, b: &str| -> f64 {
+            if a.is_empty() || b.is_empty() {
+                return 0.0;
+            }
+            if a == b {
+                return 1.0;
+            }
+            let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+            if short.len() >= 12 && long.starts_with(short) {
+                return 0.95;
+            }
+            let jw = strsim::jaro_winkler(a, b);
+            let ts = strsim::normalized_levenshtein(&sorted_tokens(a), &sorted_tokens(b));
+            let lev = strsim::normalized_levenshtein(a, b);
+            (jw.min(lev + 0.1)).max(ts)
+        };
+        let names = [
+            "GONZALEZ HERNANDEZ COMERCIALIZADORA NORTE",
+            "GONZALEZ HERNANDEZ COMERCIALIZADORA NO",
+            "HERNANDEZ MARTINEZ COMERCIALIZADORA NORTE",
+            "HERNANDEZ GONZALEZ COMERCIALIZADORA NORTE",
+            "PEREZ JUAN",
+            "JUAN PEREZ",
+            "A",
+            "AB",
+            "ACME",
+            "ACMA SOLUCIONES",
+            "ÑANDU",
+            "X 1234567890123456789012345678901234567890123456789012345678901234567890",
+            "X 123456789012345678901234567890123456789012345678901234567890123",
+        ];
+        for a in names {
+            let q = NameQuery::new(a);
+            for b in names {
+                let want = reference(a, b);
+                assert_eq!(q.similarity(b, &sorted_tokens(b), 0.0), want, "{a} / {b}");
+                assert_eq!(name_similarity(a, b), want, "{a} / {b}");
+                let cut = q.similarity(b, &sorted_tokens(b), 0.88);
+                assert!(cut == want || (cut < 0.88 && want < 0.88), "{a} / {b}");
             }
         }
     }

@@ -4,8 +4,7 @@
 use super::{ts, Store, WriteTx};
 use anyhow::Context;
 use cuadra_sdk::{
-    to_micros, CfdiState, CustomerRecord, Delivery, InvoiceRecord, PaymentKind, PaymentRecord,
-    Record,
+    to_micros, CfdiState, CustomerRecord, Delivery, InvoiceRecord, PaymentRecord, Record,
 };
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -67,6 +66,13 @@ impl IngestSummary {
 /// Kinds whose `external_id` is a document identity: the same id with other bytes is a conflict for a person.
 const DOCUMENT_KINDS: &[&str] = &["cfdi"];
 
+pub(super) const CONFLICT_DETAIL: &str =
+    "same identity, different content: the first version is kept; compare the two raw documents";
+
+pub(super) fn delivery_is_document(d: &Delivery) -> bool {
+    DOCUMENT_KINDS.contains(&d.kind.as_str())
+}
+
 /// A label for summaries: the CFDI tipo for CFDI, else the delivery kind.
 pub fn delivery_label(d: &Delivery) -> String {
     if d.kind != "cfdi" {
@@ -91,10 +97,8 @@ impl Store {
         checkpoint: Option<(&str, &serde_json::Value)>,
     ) -> anyhow::Result<Vec<IngestOutcome>> {
         let mut tx = self.begin_write().await?;
-        let mut outcomes = Vec::with_capacity(deliveries.len());
-        for d in deliveries {
-            outcomes.push(self.ingest_one(&mut tx, source, d).await?);
-        }
+        let items: Vec<(&str, &Delivery)> = deliveries.iter().map(|d| (source, d)).collect();
+        let outcomes = self.ingest_items(&mut tx, &items).await?;
         if let Some((connector, value)) = checkpoint {
             self.put_checkpoint(&mut tx, connector, value).await?;
         }
@@ -108,12 +112,57 @@ impl Store {
         items: &[(&str, &Delivery)],
     ) -> anyhow::Result<Vec<IngestOutcome>> {
         let mut tx = self.begin_write().await?;
-        let mut outcomes = Vec::with_capacity(items.len());
-        for (source, d) in items {
-            outcomes.push(self.ingest_one(&mut tx, source, d).await?);
-        }
+        let outcomes = self.ingest_items(&mut tx, items).await?;
         tx.tx.commit().await.context("committing deliveries")?;
         Ok(outcomes)
+    }
+
+    /// Batched when every record is a plain insert, else one by one in arrival order.
+    async fn ingest_items(
+        &self,
+        tx: &mut WriteTx<'_>,
+        items: &[(&str, &Delivery)],
+    ) -> anyhow::Result<Vec<IngestOutcome>> {
+        if let Some(outcomes) = self.ingest_batch(tx, items).await? {
+            return Ok(outcomes);
+        }
+        let mut outcomes = Vec::with_capacity(items.len());
+        for (source, d) in items {
+            outcomes.push(self.ingest_one(tx, source, d).await?);
+        }
+        Ok(outcomes)
+    }
+
+    /// Records that `raw_id` carries a document identity first stored as `kept` with other bytes.
+    pub(super) async fn record_conflict(
+        &self,
+        tx: &mut WriteTx<'_>,
+        source: &str,
+        d: &Delivery,
+        kept: i64,
+        raw_id: i64,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO conflicts (kind, external_id, kept_raw_id, conflicting_raw_id, detail, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kept_raw_id, conflicting_raw_id) DO NOTHING",
+        )
+        .bind(&d.kind)
+        .bind(&d.external_id)
+        .bind(kept)
+        .bind(raw_id)
+        .bind(CONFLICT_DETAIL)
+        .bind(self.now_text())
+        .execute(&mut *tx.tx)
+        .await?;
+        self.audit(
+            tx,
+            source,
+            "conflict",
+            &d.kind,
+            &d.external_id,
+            serde_json::json!({"kept_raw_id": kept, "conflicting_raw_id": raw_id}),
+        )
+        .await
     }
 
     async fn ingest_one(
@@ -141,7 +190,7 @@ impl Store {
             return Ok(IngestOutcome::Unchanged);
         };
         let raw_id: i64 = row.try_get(0)?;
-        if DOCUMENT_KINDS.contains(&d.kind.as_str()) {
+        if delivery_is_document(d) {
             let earlier = sqlx::query(
                 "SELECT id FROM raw_inbox WHERE kind = $1 AND external_id = $2 AND id <> $3 ORDER BY id LIMIT 1",
             )
@@ -152,27 +201,7 @@ impl Store {
             .await?;
             if let Some(e) = earlier {
                 let kept: i64 = e.try_get(0)?;
-                sqlx::query(
-                    "INSERT INTO conflicts (kind, external_id, kept_raw_id, conflicting_raw_id, detail, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kept_raw_id, conflicting_raw_id) DO NOTHING",
-                )
-                .bind(&d.kind)
-                .bind(&d.external_id)
-                .bind(kept)
-                .bind(raw_id)
-                .bind("same identity, different content: the first version is kept; compare the two raw documents")
-                .bind(&now)
-                .execute(&mut *tx.tx)
-                .await?;
-                self.audit(
-                    tx,
-                    source,
-                    "conflict",
-                    &d.kind,
-                    &d.external_id,
-                    serde_json::json!({"kept_raw_id": kept, "conflicting_raw_id": raw_id}),
-                )
-                .await?;
+                self.record_conflict(tx, source, d, kept, raw_id).await?;
                 return Ok(IngestOutcome::Conflicting);
             }
         }
@@ -199,28 +228,10 @@ impl Store {
             Record::Customer(c) => self.upsert_customer(tx, source, c).await,
             Record::Invoice(i) => self.upsert_invoice(tx, source, raw_id, i).await,
             Record::Credit(c) => {
-                let applies: Vec<&str> = c.applies_to.iter().map(|u| u.as_str()).collect();
-                let res = sqlx::query(
-                    "INSERT INTO credits (uuid, serie, folio, issuer_rfc, customer_rfc, issued_at, currency, \
-                     total_micros, exchange_rate, relation_type, applies_to, version, raw_id, created_at) \
-                     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) ON CONFLICT (uuid) DO NOTHING",
-                )
-                .bind(c.uuid.as_str())
-                .bind(c.serie.clone())
-                .bind(c.folio.clone())
-                .bind(c.issuer_rfc.as_ref().map(|x| x.to_string()))
-                .bind(c.customer_rfc.as_ref().map(|x| x.to_string()))
-                .bind(ts(c.issued_at))
-                .bind(c.total.currency().to_string())
-                .bind(c.total.to_micros()?)
-                .bind(c.exchange_rate.map(|x| x.to_string()))
-                .bind(c.relation_type.clone())
-                .bind(serde_json::to_string(&applies)?)
-                .bind(&c.version)
-                .bind(raw_id)
-                .bind(self.now_text())
-                .execute(&mut *tx.tx)
-                .await?;
+                let sql = super::bulk::insert_sql("credits", super::bulk::CREDIT_COLUMNS, 1)
+                    + " ON CONFLICT (uuid) DO NOTHING";
+                let q = super::bulk::bind_credit(sqlx::query(&sql), c, raw_id, &self.now_text())?;
+                let res = q.execute(&mut *tx.tx).await?;
                 Ok(res.rows_affected() > 0)
             }
             Record::Payment(p) => self.insert_payment(tx, source, raw_id, p).await,
@@ -451,38 +462,11 @@ impl Store {
         if i.uuid.is_none() {
             tx.uuidless_invoices = Some(true);
         }
-        let replaces: Vec<&str> = i.replaces.iter().map(|u| u.as_str()).collect();
-        let row = sqlx::query(
-            "INSERT INTO invoices (uuid, serie, folio, issuer_rfc, customer_rfc, customer_name, issued_at, issued_on, \
-             due_on, due_source, currency, total_micros, subtotal_micros, exchange_rate, payment_method, payment_form, \
-             version, erp_id, erp_residual_micros, replaces, raw_id, created_at, updated_at) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$22) \
-             ON CONFLICT (uuid) DO NOTHING RETURNING id",
-        )
-        .bind(i.uuid.as_ref().map(|u| u.to_string()))
-        .bind(i.serie.clone())
-        .bind(i.folio.clone())
-        .bind(i.issuer_rfc.as_ref().map(|r| r.to_string()))
-        .bind(i.customer_rfc.as_ref().map(|r| r.to_string()))
-        .bind(i.customer_name.clone())
-        .bind(ts(i.issued_at))
-        .bind(&issued_on)
-        .bind(i.due_at.map(|d| d.to_string()))
-        .bind(i.due_at.map(|_| if from_erp { "erp" } else { "source" }))
-        .bind(i.total.currency().to_string())
-        .bind(i.total.to_micros()?)
-        .bind(i.subtotal.map(to_micros).transpose()?)
-        .bind(i.exchange_rate.map(|x| x.to_string()))
-        .bind(i.payment_method.map(|m| format!("{m:?}").to_uppercase()))
-        .bind(i.payment_form.clone())
-        .bind(&i.version)
-        .bind(i.erp_id.clone())
-        .bind(i.erp_residual.map(to_micros).transpose()?)
-        .bind(serde_json::to_string(&replaces)?)
-        .bind(raw_id)
-        .bind(&now)
-        .fetch_optional(&mut *tx.tx)
-        .await?;
+        let sql = super::bulk::insert_sql("invoices", super::bulk::INVOICE_COLUMNS, 1)
+            + " ON CONFLICT (uuid) DO NOTHING RETURNING id";
+        let row = super::bulk::bind_invoice(sqlx::query(&sql), i, issued_on, raw_id, &now)?
+            .fetch_optional(&mut *tx.tx)
+            .await?;
         if row.is_none() && fast {
             // The UUID is known already: the same merge checks as the slow path.
             if let Some((id, _)) = find_invoice(tx, i).await? {
@@ -499,37 +483,12 @@ impl Store {
         raw_id: i64,
         p: &PaymentRecord,
     ) -> anyhow::Result<bool> {
-        let res = sqlx::query(
-            "INSERT INTO payments (source, kind, external_id, own_account, booked_on, value_date, currency, \
-             amount_micros, bank_reference, clave_rastreo, payer_name, payer_rfc, payer_account, referencia_numerica, \
-             concepto, document_id, operation_number, customer_hint, status, remittance, raw_id, created_at) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22) \
-             ON CONFLICT (kind, external_id) DO NOTHING",
-        )
-        .bind(source)
-        .bind(p.kind.as_str())
-        .bind(&p.external_id)
-        .bind(p.own_account.clone())
-        .bind(p.booked_on.to_string())
-        .bind(p.value_date.map(|d| d.to_string()))
-        .bind(p.amount.currency().to_string())
-        .bind(p.amount.to_micros()?)
-        .bind(p.bank_reference.clone())
-        .bind(p.clave_rastreo.clone())
-        .bind(p.payer_name.clone())
-        .bind(p.payer_rfc.clone())
-        .bind(p.payer_account.as_deref().map(normalize_account))
-        .bind(p.referencia_numerica.clone())
-        .bind(p.concepto.clone())
-        .bind(p.document_id.clone().map(|d| if p.kind == PaymentKind::Rep { d.to_lowercase() } else { d }))
-        .bind(p.operation_number.clone())
-        .bind(p.customer_hint.clone())
-        .bind(p.status.clone())
-        .bind(serde_json::to_string(&p.remittance)?)
-        .bind(raw_id)
-        .bind(self.now_text())
-        .execute(&mut *tx.tx)
-        .await?;
+        let sql = super::bulk::insert_sql("payments", super::bulk::PAYMENT_COLUMNS, 1)
+            + " ON CONFLICT (kind, external_id) DO NOTHING";
+        let res =
+            super::bulk::bind_payment(sqlx::query(&sql), source, p, raw_id, &self.now_text())?
+                .execute(&mut *tx.tx)
+                .await?;
         Ok(res.rows_affected() > 0)
     }
 }
@@ -538,7 +497,7 @@ impl Store {
     /// When an ERP invoice and a CFDI are merged into one row, differences in what both state (total, currency,
     /// customer) are recorded as a conflict for a person: the CFDI stays the authority on amounts, the ERP on the
     /// due date, and nothing else is resolved silently.
-    async fn compare_with_erp(
+    pub(super) async fn compare_with_erp(
         &self,
         tx: &mut WriteTx<'_>,
         id: i64,
@@ -630,7 +589,7 @@ pub fn normalize_account(a: &str) -> String {
 }
 
 /// Whether invoices without a UUID (ERP-only) exist; looked up once per transaction.
-async fn uuidless_invoices(tx: &mut WriteTx<'_>) -> anyhow::Result<bool> {
+pub(super) async fn uuidless_invoices(tx: &mut WriteTx<'_>) -> anyhow::Result<bool> {
     if let Some(v) = tx.uuidless_invoices {
         return Ok(v);
     }
@@ -643,7 +602,7 @@ async fn uuidless_invoices(tx: &mut WriteTx<'_>) -> anyhow::Result<bool> {
     Ok(n > 0)
 }
 
-async fn find_invoice(
+pub(super) async fn find_invoice(
     tx: &mut WriteTx<'_>,
     i: &InvoiceRecord,
 ) -> anyhow::Result<Option<(i64, bool)>> {

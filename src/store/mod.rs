@@ -5,6 +5,7 @@
 //! The schema lives in `migrations/sqlite` and `migrations/postgres` (one schema, two dialects). On SQLite, write
 //! transactions are serialized inside the process (a lock upgrade between two readers would fail with BUSY).
 
+mod bulk;
 mod ingest;
 mod link;
 mod outbox;

@@ -1,7 +1,7 @@
 //! The store side of reconciliation: loads what the engine needs in a few big queries, writes its decision in one
 //! transaction with batched statements, and records manual matches and unmatches (audited, teaching aliases).
 
-use super::{get_i64, get_str, opt_i64, opt_str, Store, WriteTx};
+use super::{get_i64, get_str, opt_str, Store, WriteTx};
 use crate::reconcile::{
     self, AliasIn, CustomerIn, Decision, Input, InvoiceIn, Options, PaymentIn, Summary,
 };
@@ -40,39 +40,76 @@ pub struct ManualMatch {
 }
 
 impl Store {
-    /// Loads the engine's input.
+    /// Loads the engine's input: one streamed pass over the invoices (open balances computed here from two small
+    /// aggregates, receptor names gathered on the way) and one over the payments, so that no more than one row at a
+    /// time is held beside what the engine keeps.
     pub async fn reconcile_input(&self) -> anyhow::Result<Input> {
+        use futures_util::TryStreamExt;
         let pool = self.pool();
-        let rows = sqlx::query(
-            "SELECT id, uuid, serie, folio, erp_id, customer_rfc, currency, issued_on, open_micros FROM ( \
-             SELECT i.id, i.uuid, i.serie, i.folio, i.erp_id, i.customer_rfc, i.currency, i.issued_on, \
-             CAST(i.total_micros - COALESCE(c.credited, 0) - COALESCE(a.paid, 0) AS BIGINT) AS open_micros \
-             FROM invoices i \
-             LEFT JOIN (SELECT ca.invoice_id, SUM(ca.amount_micros) AS credited FROM credit_applications ca \
-                        JOIN credits cr ON cr.id = ca.credit_id WHERE cr.sat_state = 'vigente' GROUP BY ca.invoice_id) c \
-               ON c.invoice_id = i.id \
-             LEFT JOIN (SELECT invoice_id, SUM(amount_micros) AS paid FROM allocations WHERE removed_at IS NULL \
-                        GROUP BY invoice_id) a ON a.invoice_id = i.id \
-             WHERE i.sat_state = 'vigente' AND i.superseded_by IS NULL) o WHERE open_micros > 0",
+        let sums = |sql: &'static str| async move {
+            let mut m: HashMap<i64, i64> = HashMap::new();
+            let mut rows = sqlx::query(sql).fetch(pool);
+            while let Some(r) = rows.try_next().await? {
+                m.insert(r.try_get(0)?, r.try_get::<Option<i64>, _>(1)?.unwrap_or(0));
+            }
+            anyhow::Ok(m)
+        };
+        let credited = sums(
+            "SELECT ca.invoice_id, CAST(SUM(ca.amount_micros) AS BIGINT) FROM credit_applications ca \
+             JOIN credits cr ON cr.id = ca.credit_id WHERE cr.sat_state = 'vigente' GROUP BY ca.invoice_id",
         )
-        .fetch_all(pool)
         .await
-        .context("loading open invoices")?;
-        let invoices = rows
-            .iter()
-            .map(|r| InvoiceIn {
-                id: get_i64(r, "id"),
-                uuid: opt_str(r, "uuid"),
-                serie: opt_str(r, "serie"),
-                folio: opt_str(r, "folio"),
-                erp_id: opt_str(r, "erp_id"),
-                customer_rfc: opt_str(r, "customer_rfc"),
-                currency: get_str(r, "currency"),
-                issued_on: date(&get_str(r, "issued_on")),
-                open: get_i64(r, "open_micros"),
-            })
-            .collect();
-        drop(rows);
+        .context("loading credit notes")?;
+        let paid = sums(
+            "SELECT invoice_id, CAST(SUM(amount_micros) AS BIGINT) FROM allocations WHERE removed_at IS NULL \
+             GROUP BY invoice_id",
+        )
+        .await
+        .context("loading allocations")?;
+        let mut invoices = Vec::new();
+        // (RFC, smallest receptor name as written on its invoices), compared byte-wise on both backends.
+        let mut names: HashMap<String, String> = HashMap::new();
+        {
+            let mut rows = sqlx::query(
+                "SELECT id, uuid, serie, folio, erp_id, customer_rfc, customer_name, currency, issued_on, total_micros, \
+                 CASE WHEN sat_state = 'vigente' AND superseded_by IS NULL THEN 1 ELSE 0 END FROM invoices",
+            )
+            .fetch(pool);
+            while let Some(r) = rows.try_next().await.context("loading open invoices")? {
+                let id: i64 = r.try_get(0)?;
+                let customer_rfc: Option<String> = r.try_get(5)?;
+                if let (Some(rfc), Some(name)) = (&customer_rfc, r.try_get::<Option<String>, _>(6)?)
+                {
+                    match names.get_mut(rfc.as_str()) {
+                        Some(n) if name < *n => *n = name,
+                        Some(_) => {}
+                        None => {
+                            names.insert(rfc.clone(), name);
+                        }
+                    }
+                }
+                let open = r.try_get::<Option<i64>, _>(9)?.unwrap_or(0)
+                    - credited.get(&id).copied().unwrap_or(0)
+                    - paid.get(&id).copied().unwrap_or(0);
+                if r.try_get::<i64, _>(10)? != 1 || open <= 0 {
+                    continue;
+                }
+                invoices.push(InvoiceIn {
+                    id,
+                    uuid: r.try_get(1)?,
+                    serie: r.try_get(2)?,
+                    folio: r.try_get(3)?,
+                    erp_id: r.try_get(4)?,
+                    customer_rfc,
+                    currency: r.try_get::<Option<String>, _>(7)?.unwrap_or_default(),
+                    issued_on: date(&r.try_get::<Option<String>, _>(8)?.unwrap_or_default()),
+                    open,
+                });
+            }
+        }
+        drop((credited, paid));
+        let mut invoice_names: Vec<(String, String)> = names.into_iter().collect();
+        invoice_names.sort_unstable();
         let customers =
             sqlx::query("SELECT id, rfc, name, payment_reference, erp_id FROM customers")
                 .fetch_all(pool)
@@ -97,60 +134,50 @@ impl Store {
                 source: get_str(r, "source"),
             })
             .collect();
-        let invoice_names = sqlx::query(
-            "SELECT customer_rfc, MIN(customer_name) AS name FROM invoices \
-             WHERE customer_rfc IS NOT NULL AND customer_name IS NOT NULL GROUP BY customer_rfc",
-        )
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|r| (get_str(r, "customer_rfc"), get_str(r, "name")))
-        .collect();
-        let rows = sqlx::query(
-            "SELECT p.id, p.kind, p.external_id, p.booked_on, p.currency, p.amount_micros, p.same_as_payment_id, \
-             p.payer_name, p.payer_rfc, p.payer_account, p.referencia_numerica, p.clave_rastreo, p.bank_reference, \
-             p.concepto, p.operation_number, p.customer_hint, p.remittance, \
-             CAST(COALESCE(a.allocated, 0) AS BIGINT) AS allocated, CAST(COALESCE(a.manual, 0) AS BIGINT) AS manual \
-             FROM payments p LEFT JOIN (SELECT payment_id, SUM(amount_micros) AS allocated, \
-               SUM(CASE WHEN created_by = 'manual' THEN 1 ELSE 0 END) AS manual \
-               FROM allocations WHERE removed_at IS NULL GROUP BY payment_id) a ON a.payment_id = p.id \
-             WHERE p.amount_micros > 0 AND p.sat_state = 'vigente'",
-        )
-        .fetch_all(pool)
-        .await
-        .context("loading payments")?;
-        let payments = rows
-            .iter()
-            .map(|r| {
-                let remittance = get_str(r, "remittance");
-                PaymentIn {
-                    id: get_i64(r, "id"),
-                    kind: get_str(r, "kind"),
-                    external_id: get_str(r, "external_id"),
-                    booked_on: date(&get_str(r, "booked_on")),
-                    currency: get_str(r, "currency"),
-                    amount: get_i64(r, "amount_micros"),
-                    allocated: get_i64(r, "allocated"),
-                    manual: get_i64(r, "manual") > 0,
-                    same_as: opt_i64(r, "same_as_payment_id"),
-                    payer_name: opt_str(r, "payer_name"),
-                    payer_rfc: opt_str(r, "payer_rfc"),
-                    payer_account: opt_str(r, "payer_account"),
-                    referencia: opt_str(r, "referencia_numerica"),
-                    clave_rastreo: opt_str(r, "clave_rastreo"),
-                    bank_reference: opt_str(r, "bank_reference"),
-                    concepto: opt_str(r, "concepto"),
-                    operation_number: opt_str(r, "operation_number"),
-                    customer_hint: opt_str(r, "customer_hint"),
+        let mut payments = Vec::new();
+        {
+            let mut rows = sqlx::query(
+                "SELECT p.id, p.kind, p.external_id, p.booked_on, p.currency, p.amount_micros, p.same_as_payment_id, \
+                 p.payer_name, p.payer_rfc, p.payer_account, p.referencia_numerica, p.clave_rastreo, p.bank_reference, \
+                 p.concepto, p.operation_number, p.customer_hint, p.remittance, \
+                 CAST(COALESCE(a.allocated, 0) AS BIGINT), CAST(COALESCE(a.manual, 0) AS BIGINT), p.customer_id \
+                 FROM payments p LEFT JOIN (SELECT payment_id, SUM(amount_micros) AS allocated, \
+                   SUM(CASE WHEN created_by = 'manual' THEN 1 ELSE 0 END) AS manual \
+                   FROM allocations WHERE removed_at IS NULL GROUP BY payment_id) a ON a.payment_id = p.id \
+                 WHERE p.amount_micros > 0 AND p.sat_state = 'vigente'",
+            )
+            .fetch(pool);
+            while let Some(r) = rows.try_next().await.context("loading payments")? {
+                let s = |i: usize| r.try_get::<Option<String>, _>(i);
+                let remittance = s(16)?.unwrap_or_default();
+                payments.push(PaymentIn {
+                    id: r.try_get(0)?,
+                    kind: s(1)?.unwrap_or_default(),
+                    external_id: s(2)?.unwrap_or_default(),
+                    booked_on: date(&s(3)?.unwrap_or_default()),
+                    currency: s(4)?.unwrap_or_default(),
+                    amount: r.try_get::<Option<i64>, _>(5)?.unwrap_or(0),
+                    same_as: r.try_get(6)?,
+                    payer_name: s(7)?,
+                    payer_rfc: s(8)?,
+                    payer_account: s(9)?,
+                    referencia: s(10)?,
+                    clave_rastreo: s(11)?,
+                    bank_reference: s(12)?,
+                    concepto: s(13)?,
+                    operation_number: s(14)?,
+                    customer_hint: s(15)?,
                     remittance: if remittance == "[]" || remittance.is_empty() {
                         vec![]
                     } else {
                         serde_json::from_str(&remittance).unwrap_or_default()
                     },
-                }
-            })
-            .collect();
-        drop(rows);
+                    allocated: r.try_get::<Option<i64>, _>(17)?.unwrap_or(0),
+                    manual: r.try_get::<Option<i64>, _>(18)?.unwrap_or(0) > 0,
+                    customer_id: r.try_get(19)?,
+                });
+            }
+        }
         let rejected = sqlx::query(
             "SELECT payment_id, invoice_id FROM allocations WHERE removed_at IS NOT NULL AND removed_by LIKE 'manual%'",
         )
@@ -231,13 +258,6 @@ impl Store {
                     )
                 })
                 .collect();
-        let current_customer: HashMap<i64, Option<i64>> =
-            sqlx::query("SELECT id, customer_id FROM payments WHERE amount_micros > 0")
-                .fetch_all(self.pool())
-                .await?
-                .iter()
-                .map(|r| (get_i64(r, "id"), opt_i64(r, "customer_id")))
-                .collect();
         let mut tx = self.begin_write().await?;
         let mut replaced = 0usize;
         for l in &d.links {
@@ -273,13 +293,7 @@ impl Store {
             .await?;
         }
         // Payer identified: batched updates of payments.customer_id where it changes.
-        let changed: Vec<(i64, i64)> = d
-            .customers
-            .iter()
-            .copied()
-            .filter(|(p, c)| current_customer.get(p).copied().flatten() != Some(*c))
-            .collect();
-        for chunk in changed.chunks(BATCH) {
+        for chunk in d.customers.chunks(BATCH) {
             let mut sql = String::from("UPDATE payments SET customer_id = CASE id");
             let mut n = 1;
             for _ in chunk {

@@ -382,3 +382,147 @@ async fn erp_and_cfdi_disagreeing_is_a_visible_conflict() {
         );
     }
 }
+
+/// Every row of the tables an import writes, without the wall-clock columns, as text.
+async fn ledger_dump(s: &Store) -> Vec<String> {
+    use sqlx::Row;
+    let mut out = Vec::new();
+    for (table, cols) in [
+        ("raw_inbox", "id, source, kind, external_id, sha256"),
+        (
+            "invoices",
+            "id, uuid, folio, customer_rfc, currency, total_micros, raw_id",
+        ),
+        ("credits", "id, uuid, total_micros, applies_to, raw_id"),
+        (
+            "payments",
+            "id, kind, external_id, amount_micros, payer_name, concepto, raw_id",
+        ),
+        (
+            "conflicts",
+            "kind, external_id, kept_raw_id, conflicting_raw_id",
+        ),
+    ] {
+        let rows = sqlx::query(&format!("SELECT {cols} FROM {table} ORDER BY 1, 2, 3"))
+            .fetch_all(s.pool())
+            .await
+            .unwrap();
+        for r in rows {
+            let vals: Vec<String> = (0..r.len())
+                .map(|i| {
+                    r.try_get::<Option<String>, _>(i)
+                        .ok()
+                        .flatten()
+                        .or_else(|| {
+                            r.try_get::<Option<i64>, _>(i)
+                                .ok()
+                                .flatten()
+                                .map(|v| v.to_string())
+                        })
+                        .unwrap_or_default()
+                })
+                .collect();
+            out.push(format!("{table}: {}", vals.join("|")));
+        }
+    }
+    out
+}
+
+fn bank_credit(id: &str, amount: &str) -> Record {
+    Record::Payment(PaymentRecord {
+        kind: PaymentKind::Bank,
+        external_id: id.into(),
+        own_account: Some("012180001234567897".into()),
+        booked_on: NaiveDate::from_ymd_opt(2026, 2, 3).unwrap(),
+        value_date: None,
+        amount: Money::parse(amount, Currency::MXN).unwrap(),
+        bank_reference: Some(format!("REF{id}")),
+        clave_rastreo: None,
+        payer_name: Some("CLIENTE SA DE CV".into()),
+        payer_rfc: None,
+        payer_account: None,
+        referencia_numerica: None,
+        concepto: Some(format!("PAGO {id}")),
+        document_id: None,
+        operation_number: None,
+        remittance: vec![],
+        customer_hint: None,
+        status: None,
+    })
+}
+
+/// The batched path (many deliveries in one call) stores exactly what storing them one at a time does: same
+/// outcomes, same rows, same ids, same conflicts, including repeats and conflicts inside one batch.
+#[tokio::test]
+async fn batched_ingest_equals_one_by_one() {
+    for b in backends().await {
+        let (batched, _db1) = store(b).await;
+        let (single, _db2) = store(b).await;
+        let mut altered = invoice(INV1, "1", "1160.00");
+        altered.raw = b"<cfdi other bytes/>".to_vec();
+        let statement = Delivery {
+            kind: "camt053".into(),
+            external_id: "stmt-1".into(),
+            raw: b"<statement 1/>".to_vec(),
+            // The same transaction twice in one file, and one more.
+            records: vec![
+                bank_credit("T1", "10.00"),
+                bank_credit("T1", "10.00"),
+                bank_credit("T2", "20.50"),
+            ],
+        };
+        let overlapping = Delivery {
+            kind: "camt053".into(),
+            external_id: "stmt-2".into(),
+            raw: b"<statement 2/>".to_vec(),
+            records: vec![bank_credit("T2", "20.50"), bank_credit("T3", "7.00")],
+        };
+        let seen = Delivery {
+            kind: "cfdi".into(),
+            external_id: "55555555-5555-4555-8555-555555555555".into(),
+            raw: b"<received/>".to_vec(),
+            records: vec![Record::Seen(SeenRecord {
+                uuid: Some(CfdiUuid::parse("55555555-5555-4555-8555-555555555555").unwrap()),
+                tipo: "I".into(),
+                reason: "received".into(),
+            })],
+        };
+        let first = vec![invoice(INV1, "1", "1160.00"), rep("500.25")];
+        let second = vec![
+            invoice(INV1, "1", "1160.00"), // unchanged
+            altered.clone(),               // conflicts with the stored one
+            invoice(INV2, "2", "2000.00"),
+            invoice(INV2, "2", "2000.00"), // twice in the batch
+            credit_note("100.10"),
+            statement,
+            overlapping,
+            seen,
+            rep("500.25"),
+        ];
+        let mut outcomes = (Vec::new(), Vec::new());
+        for batch in [&first, &second] {
+            outcomes
+                .0
+                .extend(batched.ingest("test", batch, None).await.unwrap());
+            for d in batch.iter() {
+                outcomes.1.extend(
+                    single
+                        .ingest("test", std::slice::from_ref(d), None)
+                        .await
+                        .unwrap(),
+                );
+            }
+        }
+        assert_eq!(outcomes.0, outcomes.1, "{b:?}");
+        assert!(
+            outcomes.0.contains(&IngestOutcome::Conflicting),
+            "{b:?} {:?}",
+            outcomes.0
+        );
+        assert_eq!(
+            ledger_dump(&batched).await,
+            ledger_dump(&single).await,
+            "{b:?}"
+        );
+    }
+}

@@ -1,0 +1,372 @@
+//! The batched ingest path: a batch of deliveries whose records are all plain inserts (stamped CFDI invoices,
+//! credit notes, payments, documents seen) is stored with a few multi-row statements per hundred deliveries
+//! instead of three or four statements per delivery. Same outcomes, same rows and the same conflict rules as
+//! storing the deliveries one by one in arrival order (`tests/it/store.rs` compares both); anything else (ERP
+//! invoices, customers, SAT status, invoices that may merge into an ERP row) takes the one-by-one path.
+
+use super::ingest::delivery_is_document;
+use super::{ts, Store, WriteTx};
+use anyhow::Context;
+use cuadra_sdk::{
+    to_micros, CreditRecord, Delivery, InvoiceRecord, PaymentKind, PaymentRecord, Record,
+};
+use sqlx::Row;
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
+
+use super::ingest::{normalize_account, IngestOutcome};
+
+pub(crate) type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Columns of the row inserts shared by both paths.
+pub(crate) const RAW_COLUMNS: &str = "source, kind, external_id, sha256, body, received_at";
+pub(crate) const INVOICE_COLUMNS: &str = "uuid, serie, folio, issuer_rfc, customer_rfc, customer_name, issued_at, \
+     issued_on, due_on, due_source, currency, total_micros, subtotal_micros, exchange_rate, payment_method, \
+     payment_form, version, erp_id, erp_residual_micros, replaces, raw_id, created_at, updated_at";
+pub(crate) const CREDIT_COLUMNS: &str =
+    "uuid, serie, folio, issuer_rfc, customer_rfc, issued_at, currency, \
+     total_micros, exchange_rate, relation_type, applies_to, version, raw_id, created_at";
+pub(crate) const PAYMENT_COLUMNS: &str = "source, kind, external_id, own_account, booked_on, value_date, currency, \
+     amount_micros, bank_reference, clave_rastreo, payer_name, payer_rfc, payer_account, referencia_numerica, \
+     concepto, document_id, operation_number, customer_hint, status, remittance, raw_id, created_at";
+
+/// Parameters per multi-row statement: far below both backends' limits, and small enough that SQLite's lookup
+/// of numbered parameters stays cheap.
+const PARAMS_PER_STATEMENT: usize = 960;
+
+/// `INSERT INTO table (columns) VALUES ($1,..),(..)` for `rows` rows.
+pub(crate) fn insert_sql(table: &str, columns: &str, rows: usize) -> String {
+    let cols = columns.split(',').count();
+    let mut sql = format!("INSERT INTO {table} ({columns}) VALUES ");
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                sql.push(',');
+            }
+            let _ = write!(sql, "${}", r * cols + c + 1);
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+fn rows_per_statement(columns: &str) -> usize {
+    (PARAMS_PER_STATEMENT / columns.split(',').count()).max(1)
+}
+
+pub(crate) fn bind_invoice<'q>(
+    q: Query<'q>,
+    i: &InvoiceRecord,
+    issued_on: String,
+    raw_id: i64,
+    now: &str,
+) -> anyhow::Result<Query<'q>> {
+    let from_erp = i.version == "erp";
+    let replaces: Vec<&str> = i.replaces.iter().map(|u| u.as_str()).collect();
+    Ok(q.bind(i.uuid.as_ref().map(|u| u.to_string()))
+        .bind(i.serie.clone())
+        .bind(i.folio.clone())
+        .bind(i.issuer_rfc.as_ref().map(|r| r.to_string()))
+        .bind(i.customer_rfc.as_ref().map(|r| r.to_string()))
+        .bind(i.customer_name.clone())
+        .bind(ts(i.issued_at))
+        .bind(issued_on)
+        .bind(i.due_at.map(|d| d.to_string()))
+        .bind(i.due_at.map(|_| if from_erp { "erp" } else { "source" }))
+        .bind(i.total.currency().to_string())
+        .bind(i.total.to_micros()?)
+        .bind(i.subtotal.map(to_micros).transpose()?)
+        .bind(i.exchange_rate.map(|x| x.to_string()))
+        .bind(i.payment_method.map(|m| format!("{m:?}").to_uppercase()))
+        .bind(i.payment_form.clone())
+        .bind(i.version.clone())
+        .bind(i.erp_id.clone())
+        .bind(i.erp_residual.map(to_micros).transpose()?)
+        .bind(serde_json::to_string(&replaces)?)
+        .bind(raw_id)
+        .bind(now.to_string())
+        .bind(now.to_string()))
+}
+
+pub(crate) fn bind_credit<'q>(
+    q: Query<'q>,
+    c: &CreditRecord,
+    raw_id: i64,
+    now: &str,
+) -> anyhow::Result<Query<'q>> {
+    let applies: Vec<&str> = c.applies_to.iter().map(|u| u.as_str()).collect();
+    Ok(q.bind(c.uuid.as_str().to_string())
+        .bind(c.serie.clone())
+        .bind(c.folio.clone())
+        .bind(c.issuer_rfc.as_ref().map(|x| x.to_string()))
+        .bind(c.customer_rfc.as_ref().map(|x| x.to_string()))
+        .bind(ts(c.issued_at))
+        .bind(c.total.currency().to_string())
+        .bind(c.total.to_micros()?)
+        .bind(c.exchange_rate.map(|x| x.to_string()))
+        .bind(c.relation_type.clone())
+        .bind(serde_json::to_string(&applies)?)
+        .bind(c.version.clone())
+        .bind(raw_id)
+        .bind(now.to_string()))
+}
+
+pub(crate) fn bind_payment<'q>(
+    q: Query<'q>,
+    source: &str,
+    p: &PaymentRecord,
+    raw_id: i64,
+    now: &str,
+) -> anyhow::Result<Query<'q>> {
+    Ok(q.bind(source.to_string())
+        .bind(p.kind.as_str().to_string())
+        .bind(p.external_id.clone())
+        .bind(p.own_account.clone())
+        .bind(p.booked_on.to_string())
+        .bind(p.value_date.map(|d| d.to_string()))
+        .bind(p.amount.currency().to_string())
+        .bind(p.amount.to_micros()?)
+        .bind(p.bank_reference.clone())
+        .bind(p.clave_rastreo.clone())
+        .bind(p.payer_name.clone())
+        .bind(p.payer_rfc.clone())
+        .bind(p.payer_account.as_deref().map(normalize_account))
+        .bind(p.referencia_numerica.clone())
+        .bind(p.concepto.clone())
+        .bind(p.document_id.clone().map(|d| {
+            if p.kind == PaymentKind::Rep {
+                d.to_lowercase()
+            } else {
+                d
+            }
+        }))
+        .bind(p.operation_number.clone())
+        .bind(p.customer_hint.clone())
+        .bind(p.status.clone())
+        .bind(serde_json::to_string(&p.remittance)?)
+        .bind(raw_id)
+        .bind(now.to_string()))
+}
+
+/// Whether a record can be stored by a plain insert (see the module documentation).
+fn plain(r: &Record) -> bool {
+    match r {
+        Record::Invoice(i) => i.uuid.is_some() && i.version != "erp",
+        Record::Credit(_) | Record::Payment(_) | Record::Seen(_) => true,
+        _ => false,
+    }
+}
+
+/// Positions waiting for the row a multi-row `RETURNING` gives back, first come first served (a key twice in one
+/// batch: the first delivery inserted it, the second changed nothing, as one by one).
+struct Claims<K>(HashMap<K, VecDeque<usize>>);
+
+impl<K: std::hash::Hash + Eq> Claims<K> {
+    fn new() -> Self {
+        Claims(HashMap::new())
+    }
+    fn wait(&mut self, key: K, pos: usize) {
+        self.0.entry(key).or_default().push_back(pos);
+    }
+    fn take(&mut self, key: &K) -> Option<usize> {
+        self.0.get_mut(key).and_then(|q| q.pop_front())
+    }
+}
+
+impl Store {
+    /// Stores a batch of deliveries with multi-row statements when every record is a plain insert; `None` (and
+    /// nothing written) when the batch needs the one-by-one path.
+    pub(crate) async fn ingest_batch(
+        &self,
+        tx: &mut WriteTx<'_>,
+        items: &[(&str, &Delivery)],
+    ) -> anyhow::Result<Option<Vec<IngestOutcome>>> {
+        if items.len() < 2 || !items.iter().all(|(_, d)| d.records.iter().all(plain)) {
+            return Ok(None);
+        }
+        let has_invoices = items
+            .iter()
+            .any(|(_, d)| d.records.iter().any(|r| matches!(r, Record::Invoice(_))));
+        if has_invoices && super::ingest::uuidless_invoices(tx).await? {
+            return Ok(None);
+        }
+        let now = self.now_text();
+        let mut outcomes = vec![IngestOutcome::Unchanged; items.len()];
+        let mut raw_ids: Vec<Option<i64>> = vec![None; items.len()];
+
+        // 1. The raw bytes; a delivery already stored (or twice in the batch) is unchanged.
+        let shas: Vec<String> = items.iter().map(|(_, d)| d.sha256_hex()).collect();
+        let per = rows_per_statement(RAW_COLUMNS);
+        for start in (0..items.len()).step_by(per) {
+            let end = (start + per).min(items.len());
+            let mut sql = insert_sql("raw_inbox", RAW_COLUMNS, end - start);
+            sql.push_str(
+                " ON CONFLICT (kind, external_id, sha256) DO NOTHING RETURNING id, kind, external_id, sha256",
+            );
+            let mut q = sqlx::query(&sql);
+            let mut claims = Claims::new();
+            for k in start..end {
+                let (source, d) = items[k];
+                claims.wait((d.kind.clone(), d.external_id.clone(), shas[k].clone()), k);
+                q = q
+                    .bind(source.to_string())
+                    .bind(d.kind.clone())
+                    .bind(d.external_id.clone())
+                    .bind(shas[k].clone())
+                    .bind(d.raw.clone())
+                    .bind(now.clone());
+            }
+            let rows = q
+                .fetch_all(&mut *tx.tx)
+                .await
+                .context("storing raw deliveries")?;
+            for r in rows {
+                let id: i64 = r.try_get(0)?;
+                let key: (String, String, String) = (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+                if let Some(k) = claims.take(&key) {
+                    raw_ids[k] = Some(id);
+                }
+            }
+        }
+
+        // 2. A document identity stored before with other bytes: the first version is kept, this one is a
+        //    conflict for a person (its records are not applied).
+        let docs: Vec<usize> = (0..items.len())
+            .filter(|&k| raw_ids[k].is_some() && delivery_is_document(items[k].1))
+            .collect();
+        let mut first: HashMap<(String, String), i64> = HashMap::new();
+        for chunk in docs.chunks(PARAMS_PER_STATEMENT / 2) {
+            let mut sql = String::from("SELECT kind, external_id, MIN(id) FROM raw_inbox WHERE ");
+            for (n, _) in chunk.iter().enumerate() {
+                if n > 0 {
+                    sql.push_str(" OR ");
+                }
+                let _ = write!(
+                    sql,
+                    "(kind = ${} AND external_id = ${})",
+                    2 * n + 1,
+                    2 * n + 2
+                );
+            }
+            sql.push_str(" GROUP BY kind, external_id");
+            let mut q = sqlx::query(&sql);
+            for &k in chunk {
+                q = q
+                    .bind(items[k].1.kind.clone())
+                    .bind(items[k].1.external_id.clone());
+            }
+            for r in q.fetch_all(&mut *tx.tx).await? {
+                first.insert((r.try_get(0)?, r.try_get(1)?), r.try_get(2)?);
+            }
+        }
+        let mut apply: Vec<usize> = Vec::with_capacity(items.len());
+        for k in 0..items.len() {
+            let Some(raw_id) = raw_ids[k] else { continue };
+            let (source, d) = items[k];
+            if delivery_is_document(d) {
+                let kept = first
+                    .get(&(d.kind.clone(), d.external_id.clone()))
+                    .copied()
+                    .unwrap_or(raw_id);
+                if kept < raw_id {
+                    self.record_conflict(tx, source, d, kept, raw_id).await?;
+                    outcomes[k] = IngestOutcome::Conflicting;
+                    continue;
+                }
+            }
+            if d.records.is_empty() {
+                outcomes[k] = IngestOutcome::New;
+            }
+            apply.push(k);
+        }
+
+        // 3. The records, by table.
+        let mut invoices: Vec<(usize, &InvoiceRecord)> = Vec::new();
+        let mut credits: Vec<(usize, &CreditRecord)> = Vec::new();
+        let mut payments: Vec<(usize, &PaymentRecord)> = Vec::new();
+        for &k in &apply {
+            for r in &items[k].1.records {
+                match r {
+                    Record::Invoice(i) => invoices.push((k, i)),
+                    Record::Credit(c) => credits.push((k, c)),
+                    Record::Payment(p) => payments.push((k, p)),
+                    Record::Seen(_) => outcomes[k] = IngestOutcome::New,
+                    _ => unreachable!("checked by plain()"),
+                }
+            }
+        }
+        let tz = self.timezone();
+        let per = rows_per_statement(INVOICE_COLUMNS);
+        for chunk in invoices.chunks(per) {
+            let mut sql = insert_sql("invoices", INVOICE_COLUMNS, chunk.len());
+            sql.push_str(" ON CONFLICT (uuid) DO NOTHING RETURNING uuid");
+            let mut q = sqlx::query(&sql);
+            let mut claims = Claims::new();
+            for (n, (k, i)) in chunk.iter().enumerate() {
+                claims.wait(
+                    i.uuid.as_ref().map(|u| u.to_string()).unwrap_or_default(),
+                    n,
+                );
+                let issued_on = i.issued_at.with_timezone(&tz).date_naive().to_string();
+                q = bind_invoice(q, i, issued_on, raw_ids[*k].unwrap_or_default(), &now)?;
+            }
+            let rows = q.fetch_all(&mut *tx.tx).await.context("storing invoices")?;
+            let mut inserted = vec![false; chunk.len()];
+            for r in rows {
+                if let Some(n) = claims.take(&r.try_get::<String, _>(0)?) {
+                    inserted[n] = true;
+                }
+            }
+            for (n, (k, i)) in chunk.iter().enumerate() {
+                if inserted[n] {
+                    outcomes[*k] = IngestOutcome::New;
+                } else if let Some((id, _)) = super::ingest::find_invoice(tx, i).await? {
+                    // The UUID is known already: the same merge checks as one by one.
+                    self.compare_with_erp(tx, id, raw_ids[*k].unwrap_or_default(), i)
+                        .await?;
+                }
+            }
+        }
+        let per = rows_per_statement(CREDIT_COLUMNS);
+        for chunk in credits.chunks(per) {
+            let mut sql = insert_sql("credits", CREDIT_COLUMNS, chunk.len());
+            sql.push_str(" ON CONFLICT (uuid) DO NOTHING RETURNING uuid");
+            let mut q = sqlx::query(&sql);
+            let mut claims = Claims::new();
+            for (k, c) in chunk {
+                claims.wait(c.uuid.as_str().to_string(), *k);
+                q = bind_credit(q, c, raw_ids[*k].unwrap_or_default(), &now)?;
+            }
+            for r in q
+                .fetch_all(&mut *tx.tx)
+                .await
+                .context("storing credit notes")?
+            {
+                if let Some(k) = claims.take(&r.try_get::<String, _>(0)?) {
+                    outcomes[k] = IngestOutcome::New;
+                }
+            }
+        }
+        let per = rows_per_statement(PAYMENT_COLUMNS);
+        for chunk in payments.chunks(per) {
+            let mut sql = insert_sql("payments", PAYMENT_COLUMNS, chunk.len());
+            sql.push_str(" ON CONFLICT (kind, external_id) DO NOTHING RETURNING kind, external_id");
+            let mut q = sqlx::query(&sql);
+            let mut claims = Claims::new();
+            for (k, p) in chunk {
+                claims.wait((p.kind.as_str().to_string(), p.external_id.clone()), *k);
+                q = bind_payment(q, items[*k].0, p, raw_ids[*k].unwrap_or_default(), &now)?;
+            }
+            for r in q.fetch_all(&mut *tx.tx).await.context("storing payments")? {
+                if let Some(k) = claims.take(&(r.try_get(0)?, r.try_get(1)?)) {
+                    outcomes[k] = IngestOutcome::New;
+                }
+            }
+        }
+        Ok(Some(outcomes))
+    }
+}
