@@ -34,8 +34,22 @@ pub(crate) const PAYMENT_COLUMNS: &str = "source, kind, external_id, own_account
 /// of numbered parameters stays cheap.
 const PARAMS_PER_STATEMENT: usize = 960;
 
+/// Parameter `n` (1-based) of a statement: numbered for PostgreSQL; anonymous and bound in order for SQLite,
+/// which looks numbered parameters up by a linear scan (costs that grow with the square of a statement's size).
+pub(crate) fn placeholder(backend: super::Backend, n: usize) -> String {
+    match backend {
+        super::Backend::Sqlite => "?".to_string(),
+        super::Backend::Postgres => format!("${n}"),
+    }
+}
+
 /// `INSERT INTO table (columns) VALUES ($1,..),(..)` for `rows` rows.
-pub(crate) fn insert_sql(table: &str, columns: &str, rows: usize) -> String {
+pub(crate) fn insert_sql(
+    backend: super::Backend,
+    table: &str,
+    columns: &str,
+    rows: usize,
+) -> String {
     let cols = columns.split(',').count();
     let mut sql = format!("INSERT INTO {table} ({columns}) VALUES ");
     for r in 0..rows {
@@ -47,7 +61,7 @@ pub(crate) fn insert_sql(table: &str, columns: &str, rows: usize) -> String {
             if c > 0 {
                 sql.push(',');
             }
-            let _ = write!(sql, "${}", r * cols + c + 1);
+            sql.push_str(&placeholder(backend, r * cols + c + 1));
         }
         sql.push(')');
     }
@@ -203,7 +217,7 @@ impl Store {
         let per = rows_per_statement(RAW_COLUMNS);
         for start in (0..items.len()).step_by(per) {
             let end = (start + per).min(items.len());
-            let mut sql = insert_sql("raw_inbox", RAW_COLUMNS, end - start);
+            let mut sql = insert_sql(self.backend(), "raw_inbox", RAW_COLUMNS, end - start);
             sql.push_str(
                 " ON CONFLICT (kind, external_id, sha256) DO NOTHING RETURNING id, kind, external_id, sha256",
             );
@@ -302,7 +316,7 @@ impl Store {
         let tz = self.timezone();
         let per = rows_per_statement(INVOICE_COLUMNS);
         for chunk in invoices.chunks(per) {
-            let mut sql = insert_sql("invoices", INVOICE_COLUMNS, chunk.len());
+            let mut sql = insert_sql(self.backend(), "invoices", INVOICE_COLUMNS, chunk.len());
             sql.push_str(" ON CONFLICT (uuid) DO NOTHING RETURNING uuid");
             let mut q = sqlx::query(&sql);
             let mut claims = Claims::new();
@@ -333,7 +347,7 @@ impl Store {
         }
         let per = rows_per_statement(CREDIT_COLUMNS);
         for chunk in credits.chunks(per) {
-            let mut sql = insert_sql("credits", CREDIT_COLUMNS, chunk.len());
+            let mut sql = insert_sql(self.backend(), "credits", CREDIT_COLUMNS, chunk.len());
             sql.push_str(" ON CONFLICT (uuid) DO NOTHING RETURNING uuid");
             let mut q = sqlx::query(&sql);
             let mut claims = Claims::new();
@@ -353,7 +367,7 @@ impl Store {
         }
         let per = rows_per_statement(PAYMENT_COLUMNS);
         for chunk in payments.chunks(per) {
-            let mut sql = insert_sql("payments", PAYMENT_COLUMNS, chunk.len());
+            let mut sql = insert_sql(self.backend(), "payments", PAYMENT_COLUMNS, chunk.len());
             sql.push_str(" ON CONFLICT (kind, external_id) DO NOTHING RETURNING kind, external_id");
             let mut q = sqlx::query(&sql);
             let mut claims = Claims::new();
