@@ -31,7 +31,14 @@ struct Who {
     detail: String,
 }
 
-type NameMemo = HashMap<String, Option<(String, f64)>>;
+/// One identifying thread's scratch: the tolerant comparison's outcome per name key, and marks of the names
+/// already compared for the current key (a generation number per name instead of a hash set per key).
+#[derive(Default)]
+struct NameMemo {
+    outcomes: HashMap<String, Option<(String, f64)>>,
+    marks: Vec<u32>,
+    generation: u32,
+}
 
 #[derive(Debug, Clone)]
 enum Payer {
@@ -43,13 +50,15 @@ enum Payer {
 struct Ctx<'a> {
     inv: &'a [&'a InvoiceIn],
     open: Vec<i64>,
-    by_uuid: HashMap<String, usize>,
-    by_uuid_prefix: HashMap<String, Vec<usize>>,
-    by_uuid_suffix: HashMap<String, Vec<usize>>,
-    by_folio: HashMap<String, Vec<usize>>,
+    by_uuid: MultiIndex<u128>,
+    by_uuid_prefix: MultiIndex<u32>,
+    by_uuid_suffix: MultiIndex<u32>,
+    /// By a 64-bit hash of the folio key (look-ups check the folio itself).
+    by_folio: MultiIndex<u64>,
     by_erp: HashMap<String, Vec<usize>>,
     by_customer: HashMap<&'a str, Vec<usize>>,
-    by_amount: HashMap<(&'a str, i64), Vec<usize>>,
+    by_amount: MultiIndex<(u16, i64)>,
+    currencies: HashMap<&'a str, u16>,
     rfc_of_customer: HashMap<i64, String>,
     customer_of_rfc: HashMap<String, i64>,
     display_name: HashMap<String, String>,
@@ -60,7 +69,9 @@ struct Ctx<'a> {
     names_exact: HashMap<String, Vec<String>>,
     /// (RFC, name key, its character counts) of every name in `names_exact`, and the indexes into it of the names
     /// with each word.
-    names: Vec<(String, String, text::NameHistogram, String)>,
+    names: Vec<(String, String, String)>,
+    /// The sketch of each of `names`, apart: the one thing read for most compared names.
+    sketches: Vec<text::NameHistogram>,
     name_blocks: HashMap<String, Vec<u32>>,
     known_rfcs: HashSet<String>,
     rejected: &'a HashSet<(i64, i64)>,
@@ -74,6 +85,65 @@ fn uuid_key(u: &str) -> String {
         .to_uppercase()
 }
 
+/// The 128 bits of a UUID written with 32 hexadecimal digits (any dashes or case).
+fn uuid_num(u: &str) -> Option<u128> {
+    let mut k: u128 = 0;
+    let mut digits = 0;
+    for c in u.chars() {
+        if let Some(d) = c.to_digit(16) {
+            k = (k << 4) | u128::from(d);
+            digits += 1;
+            if digits > 32 {
+                return None;
+            }
+        }
+    }
+    (digits == 32).then_some(k)
+}
+
+fn folio_hash(folio_key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    folio_key.hash(&mut h);
+    h.finish()
+}
+
+/// A read-only multimap from a small key to invoice indexes: one sorted array (a few bytes per invoice, no
+/// allocation per key) instead of a hash map of vectors.
+struct MultiIndex<K> {
+    keys: Vec<K>,
+    at: Vec<u32>,
+}
+
+impl<K> Default for MultiIndex<K> {
+    fn default() -> Self {
+        MultiIndex {
+            keys: Vec::new(),
+            at: Vec::new(),
+        }
+    }
+}
+
+impl<K: Ord + Copy> MultiIndex<K> {
+    fn new(mut pairs: Vec<(K, u32)>) -> Self {
+        pairs.sort_unstable();
+        let (keys, at) = pairs.into_iter().unzip();
+        MultiIndex { keys, at }
+    }
+
+    /// The invoices under `k`, in index order.
+    fn get(&self, k: &K) -> Vec<usize> {
+        let start = self.keys.partition_point(|x| x < k);
+        let end = start + self.keys[start..].partition_point(|x| x == k);
+        self.at[start..end].iter().map(|&i| i as usize).collect()
+    }
+
+    fn first(&self, k: &K) -> Option<usize> {
+        let start = self.keys.partition_point(|x| x < k);
+        (self.keys.get(start) == Some(k)).then(|| self.at[start] as usize)
+    }
+}
+
 fn push_unique(v: &mut Vec<String>, s: &str) {
     if !v.iter().any(|x| x == s) {
         v.push(s.to_string());
@@ -85,13 +155,14 @@ impl<'a> Ctx<'a> {
         let mut c = Ctx {
             inv: invoices,
             open: invoices.iter().map(|i| i.open).collect(),
-            by_uuid: HashMap::with_capacity(invoices.len()),
-            by_uuid_prefix: HashMap::with_capacity(invoices.len()),
-            by_uuid_suffix: HashMap::with_capacity(invoices.len()),
-            by_folio: HashMap::with_capacity(invoices.len()),
+            by_uuid: MultiIndex::default(),
+            by_uuid_prefix: MultiIndex::default(),
+            by_uuid_suffix: MultiIndex::default(),
+            by_folio: MultiIndex::default(),
             by_erp: HashMap::new(),
             by_customer: HashMap::new(),
-            by_amount: HashMap::with_capacity(invoices.len()),
+            by_amount: MultiIndex::default(),
+            currencies: HashMap::new(),
             rfc_of_customer: HashMap::new(),
             customer_of_rfc: HashMap::new(),
             display_name: HashMap::new(),
@@ -101,43 +172,50 @@ impl<'a> Ctx<'a> {
             erp_customers: HashMap::new(),
             names_exact: HashMap::new(),
             names: Vec::new(),
+            sketches: Vec::new(),
             name_blocks: HashMap::new(),
             known_rfcs: HashSet::new(),
             rejected: &input.rejected,
             opts,
         };
+        let n = invoices.len();
+        let (mut uuids, mut prefixes, mut suffixes, mut folios, mut amounts) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
         for (idx, i) in invoices.iter().enumerate() {
-            if let Some(u) = &i.uuid {
-                let k = uuid_key(u);
-                if k.len() == 32 {
-                    c.by_uuid_prefix
-                        .entry(k[..8].to_string())
-                        .or_default()
-                        .push(idx);
-                    c.by_uuid_suffix
-                        .entry(k[24..].to_string())
-                        .or_default()
-                        .push(idx);
-                }
-                c.by_uuid.insert(k, idx);
+            let at = idx as u32;
+            if let Some(k) = i.uuid.as_deref().and_then(uuid_num) {
+                uuids.push((k, at));
+                prefixes.push(((k >> 96) as u32, at));
+                suffixes.push((k as u32, at));
             }
             if let Some(f) = &i.folio {
-                c.by_folio.entry(text::folio_key(f)).or_default().push(idx);
+                folios.push((folio_hash(&text::folio_key(f)), at));
             }
+            let next = c.currencies.len() as u16;
+            let cur = *c.currencies.entry(i.currency.as_str()).or_insert(next);
+            amounts.push(((cur, i.open), at));
             if let Some(e) = &i.erp_id {
                 c.by_erp.entry(e.trim().to_string()).or_default().push(idx);
             }
             if let Some(r) = &i.customer_rfc {
                 if !GENERIC_RFCS.contains(&r.as_str()) {
                     c.by_customer.entry(r.as_str()).or_default().push(idx);
-                    c.known_rfcs.insert(r.clone());
+                    if !c.known_rfcs.contains(r.as_str()) {
+                        c.known_rfcs.insert(r.clone());
+                    }
                 }
             }
-            c.by_amount
-                .entry((i.currency.as_str(), i.open))
-                .or_default()
-                .push(idx);
         }
+        c.by_uuid = MultiIndex::new(uuids);
+        c.by_uuid_prefix = MultiIndex::new(prefixes);
+        c.by_uuid_suffix = MultiIndex::new(suffixes);
+        c.by_folio = MultiIndex::new(folios);
+        c.by_amount = MultiIndex::new(amounts);
         for cu in &input.customers {
             let Some(rfc) = cu
                 .rfc
@@ -218,7 +296,8 @@ impl<'a> Ctx<'a> {
         }
         let h = text::name_histogram(&key);
         let sorted = text::sorted_tokens(&key);
-        self.names.push((rfc.to_string(), key, h, sorted));
+        self.names.push((rfc.to_string(), key, sorted));
+        self.sketches.push(h);
     }
 
     fn name_of(&self, rfc: &str) -> String {
@@ -338,11 +417,11 @@ impl<'a> Ctx<'a> {
                 Payer::Conflict(format!("payer name {name:?} fits {} customers", list.len()))
             };
         }
-        let accepted = match memo.get(&key) {
+        let accepted = match memo.outcomes.get(&key) {
             Some(a) => a.clone(),
             None => {
-                let a = self.similar_name(&key);
-                memo.insert(key, a.clone());
+                let a = self.similar_name(&key, memo);
+                memo.outcomes.insert(key, a.clone());
                 a
             }
         };
@@ -362,14 +441,18 @@ impl<'a> Ctx<'a> {
     }
 
     /// The customer whose names a payer name key resembles enough, and by how much.
-    fn similar_name(&self, key: &str) -> Option<(String, f64)> {
+    fn similar_name(&self, key: &str, memo: &mut NameMemo) -> Option<(String, f64)> {
         // Tolerant comparison within the blocks of the name's words. A name whose similarity cannot reach
         // NAME_ACCEPT - NAME_MARGIN changes nothing (it can be neither accepted nor close enough to the best to
         // veto it), so it is skipped on a cheap upper bound; a name in several of the blocks is compared once.
         let floor = NAME_ACCEPT - NAME_MARGIN - 1e-6;
         let hist = text::name_histogram(key);
         let query = text::NameQuery::new(key);
-        let mut seen: HashSet<u32> = HashSet::new();
+        if memo.marks.len() != self.names.len() {
+            memo.marks = vec![0; self.names.len()];
+        }
+        memo.generation += 1;
+        let generation = memo.generation;
         let mut best: HashMap<&str, f64> = HashMap::new();
         // Names that similar share all but a typo's worth of their words: the rarest words of the payer name
         // (two, or more while the blocks stay small) find every name that can reach the floor.
@@ -385,11 +468,14 @@ impl<'a> Ctx<'a> {
             }
             probed += block.len();
             for &n in block {
-                if !seen.insert(n) {
+                let mark = &mut memo.marks[n as usize];
+                if *mark == generation {
                     continue;
                 }
-                let (rfc, ckey, ch, csorted) = &self.names[n as usize];
-                if text::name_similarity_bound(key, &hist, ckey, ch) < floor {
+                *mark = generation;
+                let (bound, maybe_prefix) = text::sketch_bound(&hist, &self.sketches[n as usize]);
+                let (rfc, ckey, csorted) = &self.names[n as usize];
+                if bound < floor && !(maybe_prefix && text::is_long_prefix(key, ckey)) {
                     continue;
                 }
                 let s = query.similarity(ckey, csorted, floor);
@@ -410,6 +496,18 @@ impl<'a> Ctx<'a> {
             }
             _ => None,
         }
+    }
+
+    /// Invoices whose folio key is `number`.
+    fn folio_matches(&self, number: &str) -> Vec<usize> {
+        let mut v = self.by_folio.get(&folio_hash(number));
+        v.retain(|&i| {
+            self.inv[i]
+                .folio
+                .as_deref()
+                .is_some_and(|f| text::folio_key(f) == number)
+        });
+        v
     }
 
     fn usable(&self, p: &PaymentIn, idx: usize) -> bool {
@@ -443,35 +541,36 @@ impl<'a> Ctx<'a> {
             match f {
                 Fragment::Uuid(hex) => {
                     if hex.len() == 32 {
-                        if let Some(&i) = self.by_uuid.get(hex) {
+                        if let Some(i) = uuid_num(hex).and_then(|k| self.by_uuid.first(&k)) {
                             add(i, "uuid", &mut out);
                         }
                         continue;
                     }
-                    if let Some(l) = self.by_uuid_prefix.get(&hex[..8]) {
-                        for &i in l {
-                            if uuid_key(self.inv[i].uuid.as_deref().unwrap_or(""))
-                                .starts_with(hex.as_str())
-                            {
-                                add(i, "uuid", &mut out);
-                            }
+                    let head = u32::from_str_radix(&hex[..8], 16).ok();
+                    for i in head
+                        .map(|h| self.by_uuid_prefix.get(&h))
+                        .unwrap_or_default()
+                    {
+                        if uuid_key(self.inv[i].uuid.as_deref().unwrap_or(""))
+                            .starts_with(hex.as_str())
+                        {
+                            add(i, "uuid", &mut out);
                         }
                     }
-                    if let Some(l) = self.by_uuid_suffix.get(&hex[hex.len() - 8..]) {
-                        for &i in l {
-                            if uuid_key(self.inv[i].uuid.as_deref().unwrap_or(""))
-                                .ends_with(hex.as_str())
-                            {
-                                add(i, "uuid", &mut out);
-                            }
+                    let tail = u32::from_str_radix(&hex[hex.len() - 8..], 16).ok();
+                    for i in tail
+                        .map(|t| self.by_uuid_suffix.get(&t))
+                        .unwrap_or_default()
+                    {
+                        if uuid_key(self.inv[i].uuid.as_deref().unwrap_or(""))
+                            .ends_with(hex.as_str())
+                        {
+                            add(i, "uuid", &mut out);
                         }
                     }
                 }
                 Fragment::Folio { serie, number } => {
-                    let Some(l) = self.by_folio.get(number) else {
-                        continue;
-                    };
-                    for &i in l {
+                    for i in self.folio_matches(number) {
                         let inv_serie = self.inv[i]
                             .serie
                             .as_deref()
@@ -532,9 +631,8 @@ impl<'a> Ctx<'a> {
         for l in &lines {
             let (found, named): (Vec<usize>, String) = match &l.invoice {
                 InvoiceRef::Uuid(u) => (
-                    self.by_uuid
-                        .get(&uuid_key(u.as_str()))
-                        .copied()
+                    uuid_num(u.as_str())
+                        .and_then(|k| self.by_uuid.first(&k))
                         .into_iter()
                         .collect(),
                     format!("UUID {}", u.as_str()),
@@ -542,22 +640,17 @@ impl<'a> Ctx<'a> {
                 InvoiceRef::SerieFolio { serie, folio } => {
                     let sk = serie.as_deref().map(text::serie_key).unwrap_or_default();
                     let mut v: Vec<usize> = self
-                        .by_folio
-                        .get(&text::folio_key(folio))
-                        .map(|l| {
-                            l.iter()
-                                .copied()
-                                .filter(|&i| {
-                                    self.inv[i]
-                                        .serie
-                                        .as_deref()
-                                        .map(text::serie_key)
-                                        .unwrap_or_default()
-                                        == sk
-                                })
-                                .collect()
+                        .folio_matches(&text::folio_key(folio))
+                        .into_iter()
+                        .filter(|&i| {
+                            self.inv[i]
+                                .serie
+                                .as_deref()
+                                .map(text::serie_key)
+                                .unwrap_or_default()
+                                == sk
                         })
-                        .unwrap_or_default();
+                        .collect();
                     if v.len() > 1 {
                         if let Some(r) = &payer_rfc {
                             v.retain(|&i| self.inv[i].customer_rfc.as_deref() == Some(r.as_str()));
@@ -1025,16 +1118,15 @@ impl<'a> Ctx<'a> {
     }
 
     fn same_amount(&self, p: &PaymentIn) -> Vec<usize> {
+        let Some(&cur) = self.currencies.get(p.currency.as_str()) else {
+            return vec![];
+        };
         self.by_amount
-            .get(&(p.currency.as_str(), p.amount))
-            .map(|l| {
-                l.iter()
-                    .copied()
-                    .filter(|&i| self.usable(p, i))
-                    .take(50)
-                    .collect()
-            })
-            .unwrap_or_default()
+            .get(&(cur, p.amount))
+            .into_iter()
+            .filter(|&i| self.usable(p, i))
+            .take(50)
+            .collect()
     }
 
     /// Ranked candidates for an exception: named invoices and the payer's first, closest amount first.
@@ -1207,15 +1299,41 @@ pub fn decide(input: &Input, opts: &Options) -> Decision {
     let t = std::time::Instant::now();
     let lap = |phase: &str| tracing::debug!(phase, ms = t.elapsed().as_millis() as u64, "decide");
     // Content order, never database order.
-    let mut invoices: Vec<&InvoiceIn> = input.invoices.iter().collect();
-    invoices.sort_by(|a, b| {
-        a.issued_on
-            .cmp(&b.issued_on)
-            .then_with(|| a.uuid.cmp(&b.uuid))
-            .then_with(|| a.serie.cmp(&b.serie))
-            .then_with(|| a.folio.cmp(&b.folio))
-            .then_with(|| a.id.cmp(&b.id))
+    // Sorted on a compact key first (date, then the UUID's value, which orders canonical lower-case UUIDs as their
+    // text does); equal keys (no UUID, or one not in canonical form) fall back to the full comparison.
+    let canonical = |u: &str| {
+        u.len() == 36
+            && u.bytes().enumerate().all(|(i, c)| {
+                if matches!(i, 8 | 13 | 18 | 23) {
+                    c == b'-'
+                } else {
+                    c.is_ascii_digit() || (b'a'..=b'f').contains(&c)
+                }
+            })
+    };
+    let mut keyed: Vec<((i32, u128), &InvoiceIn)> = input
+        .invoices
+        .iter()
+        .map(|i| {
+            let u = i
+                .uuid
+                .as_deref()
+                .filter(|u| canonical(u))
+                .and_then(uuid_num)
+                .map_or(0, |k| k.saturating_add(1).max(1));
+            ((chrono::Datelike::num_days_from_ce(&i.issued_on), u), i)
+        })
+        .collect();
+    keyed.sort_unstable_by(|(ka, a), (kb, b)| {
+        ka.cmp(kb).then_with(|| {
+            a.uuid
+                .cmp(&b.uuid)
+                .then_with(|| a.serie.cmp(&b.serie))
+                .then_with(|| a.folio.cmp(&b.folio))
+                .then_with(|| a.id.cmp(&b.id))
+        })
     });
+    let invoices: Vec<&InvoiceIn> = keyed.into_iter().map(|(_, i)| i).collect();
     let mut payments: Vec<&PaymentIn> = input.payments.iter().filter(|p| p.amount > 0).collect();
     payments.sort_by(|a, b| sort_key_payment(a).cmp(&sort_key_payment(b)));
     let mut ctx = Ctx::new(input, &invoices, opts);
@@ -1232,7 +1350,7 @@ pub fn decide(input: &Input, opts: &Options) -> Decision {
             .chunks(per)
             .map(|part| {
                 sc.spawn(move || {
-                    let mut memo = NameMemo::new();
+                    let mut memo = NameMemo::default();
                     part.iter()
                         .map(|p| (p.id, ctx.identify(p, &mut memo)))
                         .collect::<Vec<_>>()

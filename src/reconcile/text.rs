@@ -235,17 +235,28 @@ impl<'a> NameQuery<'a> {
     }
 }
 
-/// Character counts of a name key (`A`–`Z`, `0`–`9`, space; anything else in the last bin) and its length in
-/// characters, for [`name_similarity_bound`].
+/// Character counts of a name key (`A`–`Z`, `0`–`9`, space; anything else in the last bin), its length in
+/// characters and its first byte, for [`name_similarity_bound`]: one cache line, so that most compared names are
+/// ruled out without reading their text. Keys longer than 255 bytes (whose counts could overflow a byte) get no
+/// counts and are always compared in full.
 #[derive(Debug, Clone)]
 pub struct NameHistogram {
-    counts: [u16; 38],
-    chars: u32,
+    counts: [u8; 38],
+    chars: u16,
+    first: u8,
+    oversize: bool,
 }
 
 pub fn name_histogram(key: &str) -> NameHistogram {
-    let mut counts = [0u16; 38];
-    let mut chars = 0u32;
+    let mut h = NameHistogram {
+        counts: [0u8; 38],
+        chars: 0,
+        first: key.bytes().next().unwrap_or(0),
+        oversize: key.len() > 255,
+    };
+    if h.oversize {
+        return h;
+    }
     for c in key.chars() {
         let bin = match c {
             'A'..='Z' => c as usize - 'A' as usize,
@@ -253,47 +264,55 @@ pub fn name_histogram(key: &str) -> NameHistogram {
             ' ' => 36,
             _ => 37,
         };
-        counts[bin] = counts[bin].saturating_add(1);
-        chars += 1;
+        h.counts[bin] += 1;
+        h.chars += 1;
     }
-    NameHistogram { counts, chars }
+    h
 }
 
-/// An upper bound of [`name_similarity`] that costs a few dozen additions: the edit distance is at least the
-/// larger of the characters one key has in excess and the other lacks, which bounds both Levenshtein terms (the
-/// token-sorted one has the same characters), and Jaro cannot match more characters than the keys share.
-pub fn name_similarity_bound(a: &str, ha: &NameHistogram, b: &str, hb: &NameHistogram) -> f64 {
-    let (ab, bb) = (a.as_bytes(), b.as_bytes());
-    if ab.is_empty() || bb.is_empty() {
-        return 0.0;
+/// The bound of [`name_similarity_bound`] from the sketches alone, and whether one key may be a long prefix of the
+/// other (then the keys themselves decide, see [`name_similarity_bound`]).
+pub fn sketch_bound(ha: &NameHistogram, hb: &NameHistogram) -> (f64, bool) {
+    if ha.oversize || hb.oversize {
+        return (1.0, false);
     }
-    // Equal, or a long prefix of the other: only when the first bytes agree (a cheap test before the memcmp).
-    if ab[0] == bb[0] {
-        let (short, long) = if ab.len() <= bb.len() {
-            (ab, bb)
-        } else {
-            (bb, ab)
-        };
-        if short.len() == long.len() && short == long
-            || short.len() >= 12 && long.starts_with(short)
-        {
-            return 1.0;
-        }
+    if ha.chars == 0 || hb.chars == 0 {
+        return (0.0, false);
     }
     let (mut more, mut fewer, mut common) = (0u32, 0u32, 0u32);
     for (x, y) in ha.counts.iter().zip(hb.counts.iter()) {
-        let (x, y) = (u32::from(*x), u32::from(*y));
-        common += x.min(y);
-        more += x.saturating_sub(y);
-        fewer += y.saturating_sub(x);
+        common += u32::from(*x.min(y));
+        more += u32::from(x.saturating_sub(*y));
+        fewer += u32::from(y.saturating_sub(*x));
     }
+    // A prefix has no character its longer key lacks.
+    let maybe_prefix =
+        ha.first == hb.first && ha.chars.min(hb.chars) >= 12 && (more == 0 || fewer == 0);
     let (la, lb) = (f64::from(ha.chars), f64::from(hb.chars));
     let lev = 1.0 - f64::from(more.max(fewer)) / la.max(lb);
     // Jaro matches pair equal characters, so there are at most `common`; Winkler's prefix bonus is at most 4 × 0.1.
     let c = f64::from(common);
     let jaro = (c / la + c / lb + 1.0) / 3.0;
     let jw = jaro + 0.4 * (1.0 - jaro);
-    jw.min(lev + 0.1).max(lev)
+    (jw.min(lev + 0.1).max(lev), maybe_prefix)
+}
+
+/// An upper bound of [`name_similarity`] that costs a few dozen additions: the edit distance is at least the
+/// larger of the characters one key has in excess and the other lacks, which bounds both Levenshtein terms (the
+/// token-sorted one has the same characters), and Jaro cannot match more characters than the keys share. Equal
+/// keys and long prefixes (scored 1.0 and 0.95) are bounded by 1.0.
+pub fn name_similarity_bound(a: &str, ha: &NameHistogram, b: &str, hb: &NameHistogram) -> f64 {
+    let (bound, maybe_prefix) = sketch_bound(ha, hb);
+    if maybe_prefix && is_long_prefix(a, b) {
+        return 1.0;
+    }
+    bound
+}
+
+/// One key a prefix of the other, of at least 12 bytes (bank truncation).
+pub fn is_long_prefix(a: &str, b: &str) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    short.len() >= 12 && long.starts_with(short)
 }
 
 /// Tokens of a name key worth indexing for blocking (skip very short ones).

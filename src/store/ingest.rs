@@ -228,8 +228,12 @@ impl Store {
             Record::Customer(c) => self.upsert_customer(tx, source, c).await,
             Record::Invoice(i) => self.upsert_invoice(tx, source, raw_id, i).await,
             Record::Credit(c) => {
-                let sql = super::bulk::insert_sql(self.backend(), "credits", super::bulk::CREDIT_COLUMNS, 1)
-                    + " ON CONFLICT (uuid) DO NOTHING";
+                let sql = super::bulk::insert_sql(
+                    self.backend(),
+                    "credits",
+                    super::bulk::CREDIT_COLUMNS,
+                    1,
+                ) + " ON CONFLICT (uuid) DO NOTHING";
                 let q = super::bulk::bind_credit(sqlx::query(&sql), c, raw_id, &self.now_text())?;
                 let res = q.execute(&mut *tx.tx).await?;
                 Ok(res.rows_affected() > 0)
@@ -462,8 +466,9 @@ impl Store {
         if i.uuid.is_none() {
             tx.uuidless_invoices = Some(true);
         }
-        let sql = super::bulk::insert_sql(self.backend(), "invoices", super::bulk::INVOICE_COLUMNS, 1)
-            + " ON CONFLICT (uuid) DO NOTHING RETURNING id";
+        let sql =
+            super::bulk::insert_sql(self.backend(), "invoices", super::bulk::INVOICE_COLUMNS, 1)
+                + " ON CONFLICT (uuid) DO NOTHING RETURNING id";
         let row = super::bulk::bind_invoice(sqlx::query(&sql), i, issued_on, raw_id, &now)?
             .fetch_optional(&mut *tx.tx)
             .await?;
@@ -483,8 +488,9 @@ impl Store {
         raw_id: i64,
         p: &PaymentRecord,
     ) -> anyhow::Result<bool> {
-        let sql = super::bulk::insert_sql(self.backend(), "payments", super::bulk::PAYMENT_COLUMNS, 1)
-            + " ON CONFLICT (kind, external_id) DO NOTHING";
+        let sql =
+            super::bulk::insert_sql(self.backend(), "payments", super::bulk::PAYMENT_COLUMNS, 1)
+                + " ON CONFLICT (kind, external_id) DO NOTHING";
         let res =
             super::bulk::bind_payment(sqlx::query(&sql), source, p, raw_id, &self.now_text())?
                 .execute(&mut *tx.tx)

@@ -264,7 +264,10 @@ impl Store {
                 continue;
             };
             if *inv_currency != l.currency {
-                tracing::warn!(payment = l.payment_id, "a REP line pays in another currency than its invoice; left for review");
+                tracing::warn!(
+                    payment = l.payment_id,
+                    "a REP line pays in another currency than its invoice; left for review"
+                );
                 continue;
             }
             rows.push((

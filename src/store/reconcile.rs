@@ -11,9 +11,8 @@ use sqlx::Row;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-/// Rows per multi-row statement (9 parameters a row stays far below SQLite's and PostgreSQL's limits). Kept
-/// moderate: SQLite looks each numbered parameter up in a list as long as the statement's, so binding costs grow with
-/// the square of the rows per statement.
+/// Rows per multi-row statement (at most 9 parameters a row: far below SQLite's and PostgreSQL's limits; SQLite
+/// gets anonymous parameters, see `bulk::placeholder`).
 const BATCH: usize = 100;
 /// `removed_by` prefix of a person's unmatch: such a pair is never proposed again by the engine.
 pub const MANUAL_REMOVAL: &str = "manual";
@@ -32,6 +31,49 @@ fn date(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
 }
 
+/// Rows read through [`Store::json_chunks`]: the key, then the listed columns.
+#[derive(serde::Deserialize)]
+struct InvoiceRow(
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    i64,
+);
+
+#[derive(serde::Deserialize)]
+struct PaymentRow(
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+/// Rows per chunk in [`Store::json_chunks`].
+const JSON_CHUNK: i64 = 4000;
+
 /// What `cuadra match` decided, for printing.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ManualMatch {
@@ -44,148 +86,173 @@ impl Store {
     /// aggregates, receptor names gathered on the way) and one over the payments, so that no more than one row at a
     /// time is held beside what the engine keeps.
     pub async fn reconcile_input(&self) -> anyhow::Result<Input> {
-        use futures_util::TryStreamExt;
         let pool = self.pool();
-        let sums = |sql: &'static str| async move {
-            let mut m: HashMap<i64, i64> = HashMap::new();
-            let mut rows = sqlx::query(sql).fetch(pool);
-            while let Some(r) = rows.try_next().await? {
-                m.insert(r.try_get(0)?, r.try_get::<Option<i64>, _>(1)?.unwrap_or(0));
-            }
-            anyhow::Ok(m)
+        let t = Instant::now();
+        let lap = |what: &str| {
+            tracing::debug!(what, ms = t.elapsed().as_millis() as u64, "reconcile load")
         };
-        let credited = sums(
-            "SELECT ca.invoice_id, CAST(SUM(ca.amount_micros) AS BIGINT) FROM credit_applications ca \
-             JOIN credits cr ON cr.id = ca.credit_id WHERE cr.sat_state = 'vigente' GROUP BY ca.invoice_id",
-        )
-        .await
-        .context("loading credit notes")?;
-        let paid = sums(
-            "SELECT invoice_id, CAST(SUM(amount_micros) AS BIGINT) FROM allocations WHERE removed_at IS NULL \
-             GROUP BY invoice_id",
-        )
-        .await
-        .context("loading allocations")?;
-        let mut invoices = Vec::new();
-        // (RFC, smallest receptor name as written on its invoices), compared byte-wise on both backends.
-        let mut names: HashMap<String, String> = HashMap::new();
-        {
-            let mut rows = sqlx::query(
-                "SELECT id, uuid, serie, folio, erp_id, customer_rfc, customer_name, currency, issued_on, total_micros, \
-                 CASE WHEN sat_state = 'vigente' AND superseded_by IS NULL THEN 1 ELSE 0 END FROM invoices",
-            )
-            .fetch(pool);
-            while let Some(r) = rows.try_next().await.context("loading open invoices")? {
-                let id: i64 = r.try_get(0)?;
-                let customer_rfc: Option<String> = r.try_get(5)?;
-                if let (Some(rfc), Some(name)) = (&customer_rfc, r.try_get::<Option<String>, _>(6)?)
-                {
-                    match names.get_mut(rfc.as_str()) {
-                        Some(n) if name < *n => *n = name,
-                        Some(_) => {}
-                        None => {
-                            names.insert(rfc.clone(), name);
+        // Three independent reads on three connections (SQLite readers run in parallel under WAL).
+        let invoices_part = async {
+            let mut invoices = Vec::new();
+            // (RFC, smallest receptor name as written on its invoices), compared byte-wise on both backends.
+            let mut names: HashMap<String, String> = HashMap::new();
+            self.json_chunks(
+                "i.id",
+                &[
+                    "i.uuid",
+                    "i.serie",
+                    "i.folio",
+                    "i.erp_id",
+                    "i.customer_rfc",
+                    "i.customer_name",
+                    "i.currency",
+                    "i.issued_on",
+                    "i.total_micros - COALESCE((SELECT SUM(ca.amount_micros) FROM credit_applications ca \
+                     JOIN credits cr ON cr.id = ca.credit_id WHERE ca.invoice_id = i.id AND cr.sat_state = 'vigente'), 0) \
+                     - COALESCE((SELECT SUM(a.amount_micros) FROM allocations a WHERE a.invoice_id = i.id \
+                     AND a.removed_at IS NULL), 0)",
+                    "CASE WHEN i.sat_state = 'vigente' AND i.superseded_by IS NULL THEN 1 ELSE 0 END",
+                ],
+                "invoices i WHERE 1 = 1",
+                |r: InvoiceRow| {
+                    if let (Some(rfc), Some(name)) = (&r.5, r.6) {
+                        match names.get_mut(rfc.as_str()) {
+                            Some(n) if name < *n => *n = name,
+                            Some(_) => {}
+                            None => {
+                                names.insert(rfc.clone(), name);
+                            }
                         }
                     }
-                }
-                let open = r.try_get::<Option<i64>, _>(9)?.unwrap_or(0)
-                    - credited.get(&id).copied().unwrap_or(0)
-                    - paid.get(&id).copied().unwrap_or(0);
-                if r.try_get::<i64, _>(10)? != 1 || open <= 0 {
-                    continue;
-                }
-                invoices.push(InvoiceIn {
-                    id,
-                    uuid: r.try_get(1)?,
-                    serie: r.try_get(2)?,
-                    folio: r.try_get(3)?,
-                    erp_id: r.try_get(4)?,
-                    customer_rfc,
-                    currency: r.try_get::<Option<String>, _>(7)?.unwrap_or_default(),
-                    issued_on: date(&r.try_get::<Option<String>, _>(8)?.unwrap_or_default()),
-                    open,
-                });
-            }
-        }
-        drop((credited, paid));
-        let mut invoice_names: Vec<(String, String)> = names.into_iter().collect();
-        invoice_names.sort_unstable();
-        let customers =
-            sqlx::query("SELECT id, rfc, name, payment_reference, erp_id FROM customers")
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(|r| CustomerIn {
-                    id: get_i64(r, "id"),
-                    rfc: opt_str(r, "rfc"),
-                    name: get_str(r, "name"),
-                    payment_reference: opt_str(r, "payment_reference"),
-                    erp_id: opt_str(r, "erp_id"),
-                })
-                .collect();
-        let aliases = sqlx::query("SELECT customer_id, kind, value, source FROM customer_aliases")
+                    let open = r.9.unwrap_or(0);
+                    if r.10 == 1 && open > 0 {
+                        invoices.push(InvoiceIn {
+                            id: r.0,
+                            uuid: r.1,
+                            serie: r.2,
+                            folio: r.3,
+                            erp_id: r.4,
+                            customer_rfc: r.5,
+                            currency: r.7.unwrap_or_default(),
+                            issued_on: date(&r.8.unwrap_or_default()),
+                            open,
+                        });
+                    }
+                },
+            )
+            .await
+            .context("loading open invoices")?;
+            let mut invoice_names: Vec<(String, String)> = names.into_iter().collect();
+            invoice_names.sort_unstable();
+
+            lap("invoices");
+            anyhow::Ok((invoices, invoice_names))
+        };
+        let customers_part = async {
+            let customers =
+                sqlx::query("SELECT id, rfc, name, payment_reference, erp_id FROM customers")
+                    .fetch_all(pool)
+                    .await?
+                    .iter()
+                    .map(|r| CustomerIn {
+                        id: get_i64(r, "id"),
+                        rfc: opt_str(r, "rfc"),
+                        name: get_str(r, "name"),
+                        payment_reference: opt_str(r, "payment_reference"),
+                        erp_id: opt_str(r, "erp_id"),
+                    })
+                    .collect();
+            let aliases =
+                sqlx::query("SELECT customer_id, kind, value, source FROM customer_aliases")
+                    .fetch_all(pool)
+                    .await?
+                    .iter()
+                    .map(|r| AliasIn {
+                        customer_id: get_i64(r, "customer_id"),
+                        kind: get_str(r, "kind"),
+                        value: get_str(r, "value"),
+                        source: get_str(r, "source"),
+                    })
+                    .collect();
+
+            lap("customers");
+            anyhow::Ok((customers, aliases))
+        };
+        let payments_part = async {
+            let mut payments = Vec::new();
+            self.json_chunks(
+                "p.id",
+                &[
+                    "p.kind",
+                    "p.external_id",
+                    "p.booked_on",
+                    "p.currency",
+                    "p.amount_micros",
+                    "p.same_as_payment_id",
+                    "p.payer_name",
+                    "p.payer_rfc",
+                    "p.payer_account",
+                    "p.referencia_numerica",
+                    "p.clave_rastreo",
+                    "p.bank_reference",
+                    "p.concepto",
+                    "p.operation_number",
+                    "p.customer_hint",
+                    "p.remittance",
+                    "COALESCE((SELECT SUM(a.amount_micros) FROM allocations a WHERE a.payment_id = p.id \
+                     AND a.removed_at IS NULL), 0)",
+                    "(SELECT COUNT(*) FROM allocations a WHERE a.payment_id = p.id AND a.removed_at IS NULL \
+                     AND a.created_by = 'manual')",
+                    "p.customer_id",
+                ],
+                "payments p WHERE p.amount_micros > 0 AND p.sat_state = 'vigente'",
+                |r: PaymentRow| {
+                    let remittance = r.16.unwrap_or_default();
+                    payments.push(PaymentIn {
+                        id: r.0,
+                        kind: r.1.unwrap_or_default(),
+                        external_id: r.2.unwrap_or_default(),
+                        booked_on: date(&r.3.unwrap_or_default()),
+                        currency: r.4.unwrap_or_default(),
+                        amount: r.5.unwrap_or(0),
+                        same_as: r.6,
+                        payer_name: r.7,
+                        payer_rfc: r.8,
+                        payer_account: r.9,
+                        referencia: r.10,
+                        clave_rastreo: r.11,
+                        bank_reference: r.12,
+                        concepto: r.13,
+                        operation_number: r.14,
+                        customer_hint: r.15,
+                        remittance: if remittance == "[]" || remittance.is_empty() {
+                            vec![]
+                        } else {
+                            serde_json::from_str(&remittance).unwrap_or_default()
+                        },
+                        allocated: r.17.unwrap_or(0),
+                        manual: r.18.unwrap_or(0) > 0,
+                        customer_id: r.19,
+                    });
+                },
+            )
+            .await
+            .context("loading payments")?;
+            let rejected = sqlx::query(
+                "SELECT payment_id, invoice_id FROM allocations WHERE removed_at IS NOT NULL AND removed_by LIKE 'manual%'",
+            )
             .fetch_all(pool)
             .await?
             .iter()
-            .map(|r| AliasIn {
-                customer_id: get_i64(r, "customer_id"),
-                kind: get_str(r, "kind"),
-                value: get_str(r, "value"),
-                source: get_str(r, "source"),
-            })
+            .map(|r| (get_i64(r, "payment_id"), get_i64(r, "invoice_id")))
             .collect();
-        let mut payments = Vec::new();
-        {
-            let mut rows = sqlx::query(
-                "SELECT p.id, p.kind, p.external_id, p.booked_on, p.currency, p.amount_micros, p.same_as_payment_id, \
-                 p.payer_name, p.payer_rfc, p.payer_account, p.referencia_numerica, p.clave_rastreo, p.bank_reference, \
-                 p.concepto, p.operation_number, p.customer_hint, p.remittance, \
-                 CAST(COALESCE(a.allocated, 0) AS BIGINT), CAST(COALESCE(a.manual, 0) AS BIGINT), p.customer_id \
-                 FROM payments p LEFT JOIN (SELECT payment_id, SUM(amount_micros) AS allocated, \
-                   SUM(CASE WHEN created_by = 'manual' THEN 1 ELSE 0 END) AS manual \
-                   FROM allocations WHERE removed_at IS NULL GROUP BY payment_id) a ON a.payment_id = p.id \
-                 WHERE p.amount_micros > 0 AND p.sat_state = 'vigente'",
-            )
-            .fetch(pool);
-            while let Some(r) = rows.try_next().await.context("loading payments")? {
-                let s = |i: usize| r.try_get::<Option<String>, _>(i);
-                let remittance = s(16)?.unwrap_or_default();
-                payments.push(PaymentIn {
-                    id: r.try_get(0)?,
-                    kind: s(1)?.unwrap_or_default(),
-                    external_id: s(2)?.unwrap_or_default(),
-                    booked_on: date(&s(3)?.unwrap_or_default()),
-                    currency: s(4)?.unwrap_or_default(),
-                    amount: r.try_get::<Option<i64>, _>(5)?.unwrap_or(0),
-                    same_as: r.try_get(6)?,
-                    payer_name: s(7)?,
-                    payer_rfc: s(8)?,
-                    payer_account: s(9)?,
-                    referencia: s(10)?,
-                    clave_rastreo: s(11)?,
-                    bank_reference: s(12)?,
-                    concepto: s(13)?,
-                    operation_number: s(14)?,
-                    customer_hint: s(15)?,
-                    remittance: if remittance == "[]" || remittance.is_empty() {
-                        vec![]
-                    } else {
-                        serde_json::from_str(&remittance).unwrap_or_default()
-                    },
-                    allocated: r.try_get::<Option<i64>, _>(17)?.unwrap_or(0),
-                    manual: r.try_get::<Option<i64>, _>(18)?.unwrap_or(0) > 0,
-                    customer_id: r.try_get(19)?,
-                });
-            }
-        }
-        let rejected = sqlx::query(
-            "SELECT payment_id, invoice_id FROM allocations WHERE removed_at IS NOT NULL AND removed_by LIKE 'manual%'",
-        )
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|r| (get_i64(r, "payment_id"), get_i64(r, "invoice_id")))
-        .collect();
+            lap("payments");
+            anyhow::Ok((payments, rejected))
+        };
+        let (inv, cust, pay) = tokio::join!(invoices_part, customers_part, payments_part);
+        let ((invoices, invoice_names), (customers, aliases), (payments, rejected)) =
+            (inv?, cust?, pay?);
+
         Ok(Input {
             invoices,
             customers,
@@ -194,6 +261,51 @@ impl Store {
             invoice_names,
             rejected,
         })
+    }
+
+    /// Reads `SELECT key, columns FROM from_where` in key order, a few thousand rows per statement, each chunk
+    /// aggregated by the database into one JSON text: a million rows cross the driver as a few hundred messages
+    /// instead of a million (each of which wakes a thread). `from_where` must end in a `WHERE` condition.
+    async fn json_chunks<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+        columns: &[&str],
+        from_where: &str,
+        mut each: impl FnMut(T),
+    ) -> anyhow::Result<()> {
+        let names: Vec<String> = (0..=columns.len()).map(|i| format!("c{i}")).collect();
+        let mut inner = format!("SELECT {key} AS c0");
+        for (i, c) in columns.iter().enumerate() {
+            inner.push_str(&format!(", {c} AS c{}", i + 1));
+        }
+        inner.push_str(&format!(
+            " FROM {from_where} AND {key} > {} ORDER BY {key} LIMIT {JSON_CHUNK}",
+            super::bulk::placeholder(self.backend(), 1)
+        ));
+        let list = names.join(", ");
+        let sql = match self.backend() {
+            super::Backend::Sqlite => format!(
+                "SELECT json_group_array(json_array({list})), MAX(c0), COUNT(*) FROM ({inner}) t"
+            ),
+            super::Backend::Postgres => format!(
+                "SELECT CAST(json_agg(json_build_array({list}) ORDER BY c0) AS TEXT), MAX(c0), COUNT(*) FROM ({inner}) t"
+            ),
+        };
+        let mut after = i64::MIN;
+        loop {
+            let row = sqlx::query(&sql).bind(after).fetch_one(self.pool()).await?;
+            let n: i64 = row.try_get(2)?;
+            if n == 0 {
+                return Ok(());
+            }
+            let text: String = row.try_get(0)?;
+            let rows: Vec<T> = serde_json::from_str(&text).context("reading a chunk of rows")?;
+            rows.into_iter().for_each(&mut each);
+            after = row.try_get(1)?;
+            if n < JSON_CHUNK {
+                return Ok(());
+            }
+        }
     }
 
     /// Runs the engine over everything undecided and writes its decision (unless `dry_run`).
@@ -259,83 +371,108 @@ impl Store {
                 })
                 .collect();
         let mut tx = self.begin_write().await?;
+        let backend = self.backend();
+        let ph = |n: usize| super::bulk::placeholder(backend, n);
+        // `CASE col WHEN .. THEN .. END` over `rows` pairs, then `col IN (..)`: parameters numbered from `first`.
+        let case_in = |col: &str, rows: usize, first: usize| -> (String, String) {
+            let mut case = format!("CASE {col}");
+            for i in 0..rows {
+                case.push_str(&format!(
+                    " WHEN {} THEN {}",
+                    ph(first + 2 * i),
+                    ph(first + 2 * i + 1)
+                ));
+            }
+            case.push_str(" END");
+            let list: Vec<String> = (0..rows).map(|i| ph(first + 2 * rows + i)).collect();
+            (case, format!("{col} IN ({})", list.join(",")))
+        };
         let mut replaced = 0usize;
-        for l in &d.links {
-            let n = sqlx::query(
-                "UPDATE payments SET same_as_payment_id = $1 WHERE id = $2 AND same_as_payment_id IS NULL",
-            )
-            .bind(l.same_as)
-            .bind(l.payment_id)
-            .execute(&mut *tx.tx)
-            .await?
-            .rows_affected();
-            if n == 0 {
+        // Same money: the link is set where still unset; the engine's earlier allocations of those credits are
+        // removed; one audit entry each.
+        let mut links: Vec<&crate::reconcile::SameMoney> = d.links.iter().collect();
+        links.sort_by_key(|l| l.payment_id);
+        for chunk in links.chunks(BATCH) {
+            let (case, cond) = case_in("id", chunk.len(), 1);
+            let sql = format!(
+                "UPDATE payments SET same_as_payment_id = {case} WHERE same_as_payment_id IS NULL AND {cond} RETURNING id"
+            );
+            let mut q = sqlx::query(&sql);
+            for l in chunk {
+                q = q.bind(l.payment_id).bind(l.same_as);
+            }
+            for l in chunk {
+                q = q.bind(l.payment_id);
+            }
+            let set: HashSet<i64> = q
+                .fetch_all(&mut *tx.tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<i64, _>(0))
+                .collect::<Result<_, _>>()?;
+            let done: Vec<&&crate::reconcile::SameMoney> = chunk
+                .iter()
+                .filter(|l| set.contains(&l.payment_id))
+                .collect();
+            if done.is_empty() {
                 continue;
             }
-            replaced += sqlx::query(
-                "UPDATE allocations SET removed_at = $1, removed_by = $2 \
-                 WHERE payment_id = $3 AND removed_at IS NULL AND created_by = 'reconcile'",
-            )
-            .bind(&now)
-            .bind(format!("reconcile: same money as payment {}", l.same_as))
-            .bind(l.payment_id)
-            .execute(&mut *tx.tx)
-            .await?
-            .rows_affected() as usize;
-            self.audit(
-                &mut tx,
-                "reconcile",
-                "same_money",
-                "payment",
-                &l.payment_id.to_string(),
-                serde_json::json!({"same_as": l.same_as, "explanation": l.explanation}),
-            )
-            .await?;
+            let (case, cond) = case_in("payment_id", done.len(), 2);
+            let sql = format!(
+                "UPDATE allocations SET removed_at = {}, removed_by = {case} \
+                 WHERE removed_at IS NULL AND created_by = 'reconcile' AND {cond}",
+                ph(1)
+            );
+            let mut q = sqlx::query(&sql).bind(now.clone());
+            for l in &done {
+                q = q
+                    .bind(l.payment_id)
+                    .bind(format!("reconcile: same money as payment {}", l.same_as));
+            }
+            for l in &done {
+                q = q.bind(l.payment_id);
+            }
+            replaced += q.execute(&mut *tx.tx).await?.rows_affected() as usize;
+            let sql = super::bulk::insert_sql(
+                backend,
+                "audit_log",
+                "at, actor, action, entity, entity_id, detail",
+                done.len(),
+            );
+            let mut q = sqlx::query(&sql);
+            for l in &done {
+                q = q
+                    .bind(now.clone())
+                    .bind("reconcile")
+                    .bind("same_money")
+                    .bind("payment")
+                    .bind(l.payment_id.to_string())
+                    .bind(
+                        serde_json::json!({"same_as": l.same_as, "explanation": l.explanation})
+                            .to_string(),
+                    );
+            }
+            q.execute(&mut *tx.tx).await?;
         }
         // Payer identified: batched updates of payments.customer_id where it changes.
         for chunk in d.customers.chunks(BATCH) {
-            let mut sql = String::from("UPDATE payments SET customer_id = CASE id");
-            let mut n = 1;
-            for _ in chunk {
-                sql.push_str(&format!(" WHEN ${} THEN ${}", n, n + 1));
-                n += 2;
-            }
-            sql.push_str(" END WHERE id IN (");
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!("${}", 2 * i + 1));
-            }
-            sql.push(')');
+            let (case, cond) = case_in("id", chunk.len(), 1);
+            let sql = format!("UPDATE payments SET customer_id = {case} WHERE {cond}");
             let mut q = sqlx::query(&sql);
             for (p, c) in chunk {
                 q = q.bind(*p).bind(*c);
             }
+            for (p, _) in chunk {
+                q = q.bind(*p);
+            }
             q.execute(&mut *tx.tx).await?;
         }
+        const ALLOCATION_COLUMNS: &str =
+            "payment_id, invoice_id, amount_micros, currency, method, confidence_pct, \
+             explanation, created_by, created_at";
         for chunk in d.allocations.chunks(BATCH) {
-            let mut sql = String::from(
-                "INSERT INTO allocations (payment_id, invoice_id, amount_micros, currency, method, confidence_pct, \
-                 explanation, created_by, created_at) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                let b = i * 8;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!(
-                    "(${},${},${},${},${},${},${},'reconcile',${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8
-                ));
-            }
+            let sql =
+                super::bulk::insert_sql(backend, "allocations", ALLOCATION_COLUMNS, chunk.len());
             let mut q = sqlx::query(&sql);
             for a in chunk {
                 q = q
@@ -346,6 +483,7 @@ impl Store {
                     .bind(a.method)
                     .bind(i64::from(a.confidence))
                     .bind(a.explanation.clone())
+                    .bind("reconcile")
                     .bind(now.clone());
             }
             q.execute(&mut *tx.tx)
@@ -364,8 +502,8 @@ impl Store {
             .filter(|k| !wanted.contains_key(k))
             .collect();
         gone.sort_unstable();
-        for chunk in gone.chunks(BATCH) {
-            let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        for chunk in gone.chunks(BATCH * 3) {
+            let list: Vec<String> = (1..=chunk.len()).map(ph).collect();
             let sql = format!(
                 "DELETE FROM exceptions WHERE payment_id IN ({})",
                 list.join(",")
@@ -382,16 +520,12 @@ impl Store {
             .collect();
         upserts.sort_by_key(|(k, _)| **k);
         for chunk in upserts.chunks(BATCH) {
-            let mut sql = String::from(
-                "INSERT INTO exceptions (payment_id, reason, candidates, updated_at) VALUES ",
+            let mut sql = super::bulk::insert_sql(
+                backend,
+                "exceptions",
+                "payment_id, reason, candidates, updated_at",
+                chunk.len(),
             );
-            for i in 0..chunk.len() {
-                let b = i * 4;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!("(${},${},${},${})", b + 1, b + 2, b + 3, b + 4));
-            }
             sql.push_str(
                 " ON CONFLICT (payment_id) DO UPDATE SET reason = excluded.reason, candidates = excluded.candidates, \
                  updated_at = excluded.updated_at",
