@@ -192,6 +192,61 @@ impl<K: std::hash::Hash + Eq> Claims<K> {
 }
 
 impl Store {
+    /// The statement for a multi-row `INSERT .. ON CONFLICT .. DO NOTHING` whose inserted rows [`Store::inserted`]
+    /// reads back: on PostgreSQL through `RETURNING`, aggregated into one JSON text; on SQLite as is (the rows are
+    /// read after it, by id).
+    fn returning_sql(&self, insert: String, columns: &str) -> String {
+        match self.backend() {
+            super::Backend::Sqlite => insert,
+            super::Backend::Postgres => format!(
+                "WITH ins AS ({insert} RETURNING {columns}) \
+                 SELECT CAST(json_agg(json_build_array({columns})) AS TEXT) FROM ins"
+            ),
+        }
+    }
+
+    /// The largest id of `table` before an insert (SQLite gives the rows of one transaction larger ids).
+    async fn insert_mark(&self, tx: &mut WriteTx<'_>, table: &str) -> anyhow::Result<i64> {
+        match self.backend() {
+            super::Backend::Sqlite => Ok(sqlx::query(&format!(
+                "SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM {table}"
+            ))
+            .fetch_one(&mut *tx.tx)
+            .await?
+            .try_get(0)?),
+            super::Backend::Postgres => Ok(0),
+        }
+    }
+
+    /// Runs an insert made by [`Store::returning_sql`] and returns `columns` of the rows it inserted, read as one
+    /// JSON text rather than a row each (each row would cross the SQLite driver's thread on its own).
+    async fn inserted<T: serde::de::DeserializeOwned>(
+        &self,
+        tx: &mut WriteTx<'_>,
+        q: Query<'_>,
+        table: &str,
+        columns: &str,
+        mark: i64,
+    ) -> anyhow::Result<Vec<T>> {
+        let text: Option<String> = match self.backend() {
+            super::Backend::Sqlite => {
+                q.execute(&mut *tx.tx).await?;
+                sqlx::query(&format!(
+                    "SELECT json_group_array(json_array({columns})) FROM {table} WHERE id > ?"
+                ))
+                .bind(mark)
+                .fetch_one(&mut *tx.tx)
+                .await?
+                .try_get(0)?
+            }
+            super::Backend::Postgres => q.fetch_one(&mut *tx.tx).await?.try_get(0)?,
+        };
+        Ok(match text {
+            Some(t) => serde_json::from_str(&t).context("reading inserted rows")?,
+            None => Vec::new(),
+        })
+    }
+
     /// Stores a batch of deliveries with multi-row statements when every record is a plain insert; `None` (and
     /// nothing written) when the batch needs the one-by-one path.
     pub(crate) async fn ingest_batch(
@@ -217,10 +272,13 @@ impl Store {
         let per = rows_per_statement(RAW_COLUMNS);
         for start in (0..items.len()).step_by(per) {
             let end = (start + per).min(items.len());
-            let mut sql = insert_sql(self.backend(), "raw_inbox", RAW_COLUMNS, end - start);
-            sql.push_str(
-                " ON CONFLICT (kind, external_id, sha256) DO NOTHING RETURNING id, kind, external_id, sha256",
+            const BACK: &str = "id, kind, external_id, sha256";
+            let sql = self.returning_sql(
+                insert_sql(self.backend(), "raw_inbox", RAW_COLUMNS, end - start)
+                    + " ON CONFLICT (kind, external_id, sha256) DO NOTHING",
+                BACK,
             );
+            let mark = self.insert_mark(tx, "raw_inbox").await?;
             let mut q = sqlx::query(&sql);
             let mut claims = Claims::new();
             for k in start..end {
@@ -234,14 +292,12 @@ impl Store {
                     .bind(d.raw.clone())
                     .bind(now.clone());
             }
-            let rows = q
-                .fetch_all(&mut *tx.tx)
+            let rows: Vec<(i64, String, String, String)> = self
+                .inserted(tx, q, "raw_inbox", BACK, mark)
                 .await
                 .context("storing raw deliveries")?;
-            for r in rows {
-                let id: i64 = r.try_get(0)?;
-                let key: (String, String, String) = (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
-                if let Some(k) = claims.take(&key) {
+            for (id, kind, ext, sha) in rows {
+                if let Some(k) = claims.take(&(kind, ext, sha)) {
                     raw_ids[k] = Some(id);
                 }
             }
@@ -316,8 +372,12 @@ impl Store {
         let tz = self.timezone();
         let per = rows_per_statement(INVOICE_COLUMNS);
         for chunk in invoices.chunks(per) {
-            let mut sql = insert_sql(self.backend(), "invoices", INVOICE_COLUMNS, chunk.len());
-            sql.push_str(" ON CONFLICT (uuid) DO NOTHING RETURNING uuid");
+            let sql = self.returning_sql(
+                insert_sql(self.backend(), "invoices", INVOICE_COLUMNS, chunk.len())
+                    + " ON CONFLICT (uuid) DO NOTHING",
+                "uuid",
+            );
+            let mark = self.insert_mark(tx, "invoices").await?;
             let mut q = sqlx::query(&sql);
             let mut claims = Claims::new();
             for (n, (k, i)) in chunk.iter().enumerate() {
@@ -328,10 +388,13 @@ impl Store {
                 let issued_on = i.issued_at.with_timezone(&tz).date_naive().to_string();
                 q = bind_invoice(q, i, issued_on, raw_ids[*k].unwrap_or_default(), &now)?;
             }
-            let rows = q.fetch_all(&mut *tx.tx).await.context("storing invoices")?;
+            let rows: Vec<(String,)> = self
+                .inserted(tx, q, "invoices", "uuid", mark)
+                .await
+                .context("storing invoices")?;
             let mut inserted = vec![false; chunk.len()];
-            for r in rows {
-                if let Some(n) = claims.take(&r.try_get::<String, _>(0)?) {
+            for (uuid,) in rows {
+                if let Some(n) = claims.take(&uuid) {
                     inserted[n] = true;
                 }
             }
@@ -347,36 +410,48 @@ impl Store {
         }
         let per = rows_per_statement(CREDIT_COLUMNS);
         for chunk in credits.chunks(per) {
-            let mut sql = insert_sql(self.backend(), "credits", CREDIT_COLUMNS, chunk.len());
-            sql.push_str(" ON CONFLICT (uuid) DO NOTHING RETURNING uuid");
+            let sql = self.returning_sql(
+                insert_sql(self.backend(), "credits", CREDIT_COLUMNS, chunk.len())
+                    + " ON CONFLICT (uuid) DO NOTHING",
+                "uuid",
+            );
+            let mark = self.insert_mark(tx, "credits").await?;
             let mut q = sqlx::query(&sql);
             let mut claims = Claims::new();
             for (k, c) in chunk {
                 claims.wait(c.uuid.as_str().to_string(), *k);
                 q = bind_credit(q, c, raw_ids[*k].unwrap_or_default(), &now)?;
             }
-            for r in q
-                .fetch_all(&mut *tx.tx)
+            let rows: Vec<(String,)> = self
+                .inserted(tx, q, "credits", "uuid", mark)
                 .await
-                .context("storing credit notes")?
-            {
-                if let Some(k) = claims.take(&r.try_get::<String, _>(0)?) {
+                .context("storing credit notes")?;
+            for (uuid,) in rows {
+                if let Some(k) = claims.take(&uuid) {
                     outcomes[k] = IngestOutcome::New;
                 }
             }
         }
         let per = rows_per_statement(PAYMENT_COLUMNS);
         for chunk in payments.chunks(per) {
-            let mut sql = insert_sql(self.backend(), "payments", PAYMENT_COLUMNS, chunk.len());
-            sql.push_str(" ON CONFLICT (kind, external_id) DO NOTHING RETURNING kind, external_id");
+            let sql = self.returning_sql(
+                insert_sql(self.backend(), "payments", PAYMENT_COLUMNS, chunk.len())
+                    + " ON CONFLICT (kind, external_id) DO NOTHING",
+                "kind, external_id",
+            );
+            let mark = self.insert_mark(tx, "payments").await?;
             let mut q = sqlx::query(&sql);
             let mut claims = Claims::new();
             for (k, p) in chunk {
                 claims.wait((p.kind.as_str().to_string(), p.external_id.clone()), *k);
                 q = bind_payment(q, items[*k].0, p, raw_ids[*k].unwrap_or_default(), &now)?;
             }
-            for r in q.fetch_all(&mut *tx.tx).await.context("storing payments")? {
-                if let Some(k) = claims.take(&(r.try_get(0)?, r.try_get(1)?)) {
+            let rows: Vec<(String, String)> = self
+                .inserted(tx, q, "payments", "kind, external_id", mark)
+                .await
+                .context("storing payments")?;
+            for key in rows {
+                if let Some(k) = claims.take(&key) {
                     outcomes[k] = IngestOutcome::New;
                 }
             }
