@@ -12,7 +12,6 @@ use cuadra_sdk::{
 };
 use sqlx::Row;
 use std::collections::{HashMap, VecDeque};
-use std::fmt::Write as _;
 
 use super::ingest::{normalize_account, IngestOutcome};
 
@@ -308,29 +307,50 @@ impl Store {
         let docs: Vec<usize> = (0..items.len())
             .filter(|&k| raw_ids[k].is_some() && delivery_is_document(items[k].1))
             .collect();
+        // Only identities stored more than once come back (rare), so few rows cross the driver.
         let mut first: HashMap<(String, String), i64> = HashMap::new();
-        for chunk in docs.chunks(PARAMS_PER_STATEMENT / 2) {
-            let mut sql = String::from("SELECT kind, external_id, MIN(id) FROM raw_inbox WHERE ");
-            for (n, _) in chunk.iter().enumerate() {
-                if n > 0 {
-                    sql.push_str(" OR ");
+        let mut by_kind: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for &k in &docs {
+            by_kind
+                .entry(items[k].1.kind.as_str())
+                .or_default()
+                .push(items[k].1.external_id.as_str());
+        }
+        for (kind, ids) in by_kind {
+            if self.backend() == super::Backend::Postgres {
+                // One index look-up each: a long IN list can get a sequential-scan plan on PostgreSQL while the
+                // table's statistics still describe it as small (a bulk import that has just begun).
+                for id in ids {
+                    let row = sqlx::query(
+                        "SELECT MIN(id), COUNT(*) FROM raw_inbox WHERE kind = $1 AND external_id = $2",
+                    )
+                    .bind(kind.to_string())
+                    .bind(id.to_string())
+                    .fetch_one(&mut *tx.tx)
+                    .await?;
+                    if row.try_get::<i64, _>(1)? > 1 {
+                        first.insert((kind.to_string(), id.to_string()), row.try_get(0)?);
+                    }
                 }
-                let _ = write!(
-                    sql,
-                    "(kind = ${} AND external_id = ${})",
-                    2 * n + 1,
-                    2 * n + 2
+                continue;
+            }
+            for chunk in ids.chunks(PARAMS_PER_STATEMENT) {
+                let list: Vec<String> = (0..chunk.len())
+                    .map(|n| placeholder(self.backend(), n + 2))
+                    .collect();
+                let sql = format!(
+                    "SELECT external_id, MIN(id) FROM raw_inbox WHERE kind = {} AND external_id IN ({}) \
+                     GROUP BY external_id HAVING COUNT(*) > 1",
+                    placeholder(self.backend(), 1),
+                    list.join(",")
                 );
-            }
-            sql.push_str(" GROUP BY kind, external_id");
-            let mut q = sqlx::query(&sql);
-            for &k in chunk {
-                q = q
-                    .bind(items[k].1.kind.clone())
-                    .bind(items[k].1.external_id.clone());
-            }
-            for r in q.fetch_all(&mut *tx.tx).await? {
-                first.insert((r.try_get(0)?, r.try_get(1)?), r.try_get(2)?);
+                let mut q = sqlx::query(&sql).bind(kind.to_string());
+                for id in chunk {
+                    q = q.bind(id.to_string());
+                }
+                for r in q.fetch_all(&mut *tx.tx).await? {
+                    first.insert((kind.to_string(), r.try_get(0)?), r.try_get(1)?);
+                }
             }
         }
         let mut apply: Vec<usize> = Vec::with_capacity(items.len());

@@ -92,7 +92,7 @@ impl Store {
                         conn.execute(
                             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
                              PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; \
-                             PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=8192;",
+                             PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=8192;",
                         )
                         .await?;
                     }
