@@ -8,6 +8,8 @@ use cuadra_sdk::{to_micros, InvoiceRef, RemittanceLine};
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
 
+/// Payment receipts linked per round.
+const REP_CHUNK: i64 = 2000;
 /// Values per look-up or insert statement in the batched passes.
 const LOOKUP_CHUNK: usize = 900;
 
@@ -174,145 +176,160 @@ impl Store {
         .execute(&mut *tx.tx)
         .await?
         .rows_affected();
-        let reps = sqlx::query(
-            "SELECT p.id, p.document_id, p.remittance FROM payments p WHERE p.kind = 'rep' \
-             AND p.sat_state = 'vigente' AND p.remittance <> '[]' AND p.links_pending = 1",
-        )
-        .fetch_all(&mut *tx.tx)
-        .await?;
-        // Every line of every pending receipt, then three look-ups per few hundred lines instead of per line.
-        struct Line {
-            payment_id: i64,
-            uuid: String,
-            amount: rust_decimal::Decimal,
-            currency: String,
-            explanation: String,
-        }
-        let mut lines: Vec<Line> = Vec::new();
-        let mut payment_ids: Vec<i64> = Vec::with_capacity(reps.len());
-        for r in &reps {
-            let payment_id: i64 = r.try_get(0)?;
-            payment_ids.push(payment_id);
-            let rep_uuid: String = r.try_get::<Option<String>, _>(1)?.unwrap_or_default();
-            let rem: Vec<RemittanceLine> =
-                serde_json::from_str(&r.try_get::<String, _>(2)?).unwrap_or_default();
-            for (idx, line) in rem.iter().enumerate() {
-                let (InvoiceRef::Uuid(uuid), Some(amount)) = (&line.invoice, &line.amount) else {
+        // Pending receipts a chunk at a time (memory stays flat however many a bulk import brings).
+        let mut added = 0u64;
+        let mut after = i64::MIN;
+        loop {
+            let reps = sqlx::query(&format!(
+                "SELECT p.id, p.document_id, p.remittance FROM payments p WHERE p.kind = 'rep' \
+                 AND p.sat_state = 'vigente' AND p.remittance <> '[]' AND p.links_pending = 1 AND p.id > {} \
+                 ORDER BY p.id LIMIT {REP_CHUNK}",
+                super::bulk::placeholder(self.backend(), 1)
+            ))
+            .bind(after)
+            .fetch_all(&mut *tx.tx)
+            .await?;
+            let Some(last) = reps.last() else { break };
+            after = last.try_get(0)?;
+            let full = reps.len() as i64 == REP_CHUNK;
+            // Every line of every pending receipt, then three look-ups per few hundred lines instead of per line.
+            struct Line {
+                payment_id: i64,
+                uuid: String,
+                amount: rust_decimal::Decimal,
+                currency: String,
+                explanation: String,
+            }
+            let mut lines: Vec<Line> = Vec::new();
+            let mut payment_ids: Vec<i64> = Vec::with_capacity(reps.len());
+            for r in &reps {
+                let payment_id: i64 = r.try_get(0)?;
+                payment_ids.push(payment_id);
+                let rep_uuid: String = r.try_get::<Option<String>, _>(1)?.unwrap_or_default();
+                let rem: Vec<RemittanceLine> =
+                    serde_json::from_str(&r.try_get::<String, _>(2)?).unwrap_or_default();
+                for (idx, line) in rem.iter().enumerate() {
+                    let (InvoiceRef::Uuid(uuid), Some(amount)) = (&line.invoice, &line.amount)
+                    else {
+                        continue;
+                    };
+                    lines.push(Line {
+                        payment_id,
+                        uuid: uuid.as_str().to_string(),
+                        amount: amount.amount(),
+                        currency: amount.currency().as_str().to_string(),
+                        explanation: format!(
+                            "REP {rep_uuid} line {}: DoctoRelacionado {uuid} parcialidad {} pays {}",
+                            idx + 1,
+                            line.installment
+                                .map(|x| x.to_string())
+                                .unwrap_or_else(|| "-".into()),
+                            amount
+                        ),
+                    });
+                }
+            }
+            drop(reps);
+            let backend = self.backend();
+            let list = |n: usize| -> String {
+                (1..=n)
+                    .map(|i| super::bulk::placeholder(backend, i))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            let mut existing: HashSet<(i64, String)> = HashSet::new();
+            for chunk in payment_ids.chunks(LOOKUP_CHUNK) {
+                let sql = format!(
+                    "SELECT payment_id, explanation FROM allocations WHERE method = 'rep' AND payment_id IN ({})",
+                    list(chunk.len())
+                );
+                let mut q = sqlx::query(&sql);
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                for r in q.fetch_all(&mut *tx.tx).await? {
+                    existing.insert((r.try_get(0)?, r.try_get(1)?));
+                }
+            }
+            lines.retain(|l| !existing.contains(&(l.payment_id, l.explanation.clone())));
+            let mut wanted: Vec<&str> = lines.iter().map(|l| l.uuid.as_str()).collect();
+            wanted.sort_unstable();
+            wanted.dedup();
+            let mut invoices: HashMap<String, (i64, String)> = HashMap::new();
+            for chunk in wanted.chunks(LOOKUP_CHUNK) {
+                let sql = format!(
+                    "SELECT uuid, id, currency FROM invoices WHERE uuid IN ({})",
+                    list(chunk.len())
+                );
+                let mut q = sqlx::query(&sql);
+                for u in chunk {
+                    q = q.bind(u.to_string());
+                }
+                for r in q.fetch_all(&mut *tx.tx).await? {
+                    invoices.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?));
+                }
+            }
+            let mut waiting: HashSet<i64> = HashSet::new();
+            let mut rows: Vec<(i64, i64, i64, String, &str)> = Vec::new();
+            for l in &lines {
+                let Some((invoice_id, inv_currency)) = invoices.get(&l.uuid) else {
+                    waiting.insert(l.payment_id);
                     continue;
                 };
-                lines.push(Line {
-                    payment_id,
-                    uuid: uuid.as_str().to_string(),
-                    amount: amount.amount(),
-                    currency: amount.currency().as_str().to_string(),
-                    explanation: format!(
-                        "REP {rep_uuid} line {}: DoctoRelacionado {uuid} parcialidad {} pays {}",
-                        idx + 1,
-                        line.installment
-                            .map(|x| x.to_string())
-                            .unwrap_or_else(|| "-".into()),
-                        amount
-                    ),
-                });
+                if *inv_currency != l.currency {
+                    tracing::warn!(
+                        payment = l.payment_id,
+                        "a REP line pays in another currency than its invoice; left for review"
+                    );
+                    continue;
+                }
+                rows.push((
+                    l.payment_id,
+                    *invoice_id,
+                    to_micros(l.amount)?,
+                    inv_currency.clone(),
+                    &l.explanation,
+                ));
             }
-        }
-        drop(reps);
-        let backend = self.backend();
-        let list = |n: usize| -> String {
-            (1..=n)
-                .map(|i| super::bulk::placeholder(backend, i))
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        let mut existing: HashSet<(i64, String)> = HashSet::new();
-        for chunk in payment_ids.chunks(LOOKUP_CHUNK) {
-            let sql = format!(
-                "SELECT payment_id, explanation FROM allocations WHERE method = 'rep' AND payment_id IN ({})",
-                list(chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(*id);
+            const COLUMNS: &str =
+                "payment_id, invoice_id, amount_micros, currency, method, confidence_pct, explanation, created_by, created_at";
+            for chunk in rows.chunks(LOOKUP_CHUNK / 9) {
+                let sql = super::bulk::insert_sql(backend, "allocations", COLUMNS, chunk.len());
+                let mut q = sqlx::query(&sql);
+                for (p, i, amount, cur, expl) in chunk {
+                    q = q
+                        .bind(*p)
+                        .bind(*i)
+                        .bind(*amount)
+                        .bind(cur.clone())
+                        .bind("rep")
+                        .bind(100i64)
+                        .bind(expl.to_string())
+                        .bind("cfdi")
+                        .bind(now.clone());
+                }
+                q.execute(&mut *tx.tx).await?;
             }
-            for r in q.fetch_all(&mut *tx.tx).await? {
-                existing.insert((r.try_get(0)?, r.try_get(1)?));
-            }
-        }
-        lines.retain(|l| !existing.contains(&(l.payment_id, l.explanation.clone())));
-        let mut wanted: Vec<&str> = lines.iter().map(|l| l.uuid.as_str()).collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        let mut invoices: HashMap<String, (i64, String)> = HashMap::new();
-        for chunk in wanted.chunks(LOOKUP_CHUNK) {
-            let sql = format!(
-                "SELECT uuid, id, currency FROM invoices WHERE uuid IN ({})",
-                list(chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for u in chunk {
-                q = q.bind(u.to_string());
-            }
-            for r in q.fetch_all(&mut *tx.tx).await? {
-                invoices.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?));
-            }
-        }
-        let mut waiting: HashSet<i64> = HashSet::new();
-        let mut rows: Vec<(i64, i64, i64, String, &str)> = Vec::new();
-        for l in &lines {
-            let Some((invoice_id, inv_currency)) = invoices.get(&l.uuid) else {
-                waiting.insert(l.payment_id);
-                continue;
-            };
-            if *inv_currency != l.currency {
-                tracing::warn!(
-                    payment = l.payment_id,
-                    "a REP line pays in another currency than its invoice; left for review"
+            added += rows.len() as u64;
+            // Every line is applied or needs a person: the pass need not look at these receipts again.
+            let done: Vec<i64> = payment_ids
+                .into_iter()
+                .filter(|p| !waiting.contains(p))
+                .collect();
+            for chunk in done.chunks(LOOKUP_CHUNK) {
+                let sql = format!(
+                    "UPDATE payments SET links_pending = 0 WHERE id IN ({})",
+                    list(chunk.len())
                 );
-                continue;
+                let mut q = sqlx::query(&sql);
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                q.execute(&mut *tx.tx).await?;
             }
-            rows.push((
-                l.payment_id,
-                *invoice_id,
-                to_micros(l.amount)?,
-                inv_currency.clone(),
-                &l.explanation,
-            ));
-        }
-        const COLUMNS: &str =
-            "payment_id, invoice_id, amount_micros, currency, method, confidence_pct, explanation, created_by, created_at";
-        for chunk in rows.chunks(LOOKUP_CHUNK / 9) {
-            let sql = super::bulk::insert_sql(backend, "allocations", COLUMNS, chunk.len());
-            let mut q = sqlx::query(&sql);
-            for (p, i, amount, cur, expl) in chunk {
-                q = q
-                    .bind(*p)
-                    .bind(*i)
-                    .bind(*amount)
-                    .bind(cur.clone())
-                    .bind("rep")
-                    .bind(100i64)
-                    .bind(expl.to_string())
-                    .bind("cfdi")
-                    .bind(now.clone());
+            if !full {
+                break;
             }
-            q.execute(&mut *tx.tx).await?;
-        }
-        let added = rows.len() as u64;
-        // Every line is applied or needs a person: the pass need not look at these receipts again.
-        let done: Vec<i64> = payment_ids
-            .into_iter()
-            .filter(|p| !waiting.contains(p))
-            .collect();
-        for chunk in done.chunks(LOOKUP_CHUNK) {
-            let sql = format!(
-                "UPDATE payments SET links_pending = 0 WHERE id IN ({})",
-                list(chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            q.execute(&mut *tx.tx).await?;
         }
         Ok((added, removed))
     }
