@@ -220,8 +220,7 @@ impl<'a> NameQuery<'a> {
         if a == b {
             return 1.0;
         }
-        let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-        if short.len() >= 12 && long.starts_with(short) {
+        if is_long_prefix(a, b) {
             return 0.95;
         }
         let ts = normalized_lev(self.peq_sorted.as_deref(), &self.sorted, b_sorted);

@@ -42,6 +42,14 @@ pub(crate) fn placeholder(backend: super::Backend, n: usize) -> String {
     }
 }
 
+/// `n` parameters numbered from `first`, comma-separated (an `IN` list or a row of values).
+pub(crate) fn placeholders(backend: super::Backend, first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| placeholder(backend, i))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// `INSERT INTO table (columns) VALUES ($1,..),(..)` for `rows` rows.
 pub(crate) fn insert_sql(
     backend: super::Backend,
@@ -56,12 +64,7 @@ pub(crate) fn insert_sql(
             sql.push(',');
         }
         sql.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&placeholder(backend, r * cols + c + 1));
-        }
+        sql.push_str(&placeholders(backend, r * cols + 1, cols));
         sql.push(')');
     }
     sql
@@ -335,14 +338,11 @@ impl Store {
                 continue;
             }
             for chunk in ids.chunks(PARAMS_PER_STATEMENT) {
-                let list: Vec<String> = (0..chunk.len())
-                    .map(|n| placeholder(self.backend(), n + 2))
-                    .collect();
                 let sql = format!(
                     "SELECT external_id, MIN(id) FROM raw_inbox WHERE kind = {} AND external_id IN ({}) \
                      GROUP BY external_id HAVING COUNT(*) > 1",
                     placeholder(self.backend(), 1),
-                    list.join(",")
+                    placeholders(self.backend(), 2, chunk.len())
                 );
                 let mut q = sqlx::query(&sql).bind(kind.to_string());
                 for id in chunk {

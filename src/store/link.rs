@@ -231,12 +231,7 @@ impl Store {
             }
             drop(reps);
             let backend = self.backend();
-            let list = |n: usize| -> String {
-                (1..=n)
-                    .map(|i| super::bulk::placeholder(backend, i))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            };
+            let list = |n: usize| super::bulk::placeholders(backend, 1, n);
             let mut existing: HashSet<(i64, String)> = HashSet::new();
             for chunk in payment_ids.chunks(LOOKUP_CHUNK) {
                 let sql = format!(

@@ -384,8 +384,8 @@ impl Store {
                 ));
             }
             case.push_str(" END");
-            let list: Vec<String> = (0..rows).map(|i| ph(first + 2 * rows + i)).collect();
-            (case, format!("{col} IN ({})", list.join(",")))
+            let list = super::bulk::placeholders(backend, first + 2 * rows, rows);
+            (case, format!("{col} IN ({list})"))
         };
         let mut replaced = 0usize;
         // Same money: the link is set where still unset; the engine's earlier allocations of those credits are
@@ -503,10 +503,9 @@ impl Store {
             .collect();
         gone.sort_unstable();
         for chunk in gone.chunks(BATCH * 3) {
-            let list: Vec<String> = (1..=chunk.len()).map(ph).collect();
             let sql = format!(
                 "DELETE FROM exceptions WHERE payment_id IN ({})",
-                list.join(",")
+                super::bulk::placeholders(backend, 1, chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for id in chunk {
