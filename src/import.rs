@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 const BATCH: usize = 500;
+/// Deliveries per message from the reading thread: one hand-over (and at most one thread wake-up) per few dozen
+/// documents rather than per document.
+const CHUNK: usize = 64;
 
 enum Msg {
     Delivery(Delivery),
@@ -22,7 +25,7 @@ pub async fn import_paths(
     opts: &ImportOptions,
     source: &str,
 ) -> anyhow::Result<IngestSummary> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(BATCH * 2);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Msg>>((BATCH * 2).div_ceil(CHUNK));
     let files = expand_marked(paths)?;
     let opts = opts.clone();
     let reader = tokio::task::spawn_blocking(move || {
@@ -32,35 +35,44 @@ pub async fn import_paths(
             if walked && !sniffs(importer.as_ref(), &f) {
                 continue;
             }
-            let tx_out = tx.clone();
-            let tx_bad = tx.clone();
+            let pending = std::cell::RefCell::new(Vec::with_capacity(CHUNK));
+            let send = |pending: &std::cell::RefCell<Vec<Msg>>| {
+                let chunk =
+                    std::mem::replace(&mut *pending.borrow_mut(), Vec::with_capacity(CHUNK));
+                chunk.is_empty() || tx.blocking_send(chunk).is_ok()
+            };
             let mut out = |d: Delivery| {
-                tx_out.blocking_send(Msg::Delivery(d)).map_err(|_| {
-                    InputError::new(
+                pending.borrow_mut().push(Msg::Delivery(d));
+                if pending.borrow().len() >= CHUNK && !send(&pending) {
+                    return Err(InputError::new(
                         Location::default(),
                         "import stopped before the file was read",
-                    )
-                })
+                    ));
+                }
+                Ok(())
             };
             let mut bad = |e: InputError| {
-                let _ = tx_bad.blocking_send(Msg::Bad(e));
+                pending.borrow_mut().push(Msg::Bad(e));
             };
             if let Err(e) = importer.read(&f, &opts, &mut out, &mut bad) {
-                let _ = tx.blocking_send(Msg::Bad(e));
+                pending.borrow_mut().push(Msg::Bad(e));
             }
+            send(&pending);
         }
     });
     let mut summary = IngestSummary::default();
     let mut batch: Vec<Delivery> = Vec::with_capacity(BATCH);
-    while let Some(msg) = rx.recv().await {
-        match msg {
-            Msg::Delivery(d) => {
-                batch.push(d);
-                if batch.len() >= BATCH {
-                    flush(store, source, &mut batch, &mut summary).await?;
+    while let Some(chunk) = rx.recv().await {
+        for msg in chunk {
+            match msg {
+                Msg::Delivery(d) => {
+                    batch.push(d);
+                    if batch.len() >= BATCH {
+                        flush(store, source, &mut batch, &mut summary).await?;
+                    }
                 }
+                Msg::Bad(e) => summary.fail("failed", e.to_string()),
             }
-            Msg::Bad(e) => summary.fail("failed", e.to_string()),
         }
     }
     flush(store, source, &mut batch, &mut summary).await?;

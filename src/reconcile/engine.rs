@@ -71,8 +71,10 @@ struct Ctx<'a> {
     /// with each word.
     names: Vec<(String, String, String)>,
     /// The sketch of each of `names`, apart: the one thing read for most compared names.
-    sketches: Vec<text::NameHistogram>,
-    name_blocks: HashMap<String, Vec<u32>>,
+    /// Each block's names and, beside them in the same order, their sketches: a probe reads a block's sketches
+    /// front to back instead of jumping to each name's sketch in one big array (those cache misses were most of
+    /// the name comparison's time at a hundred thousand customers).
+    name_blocks: HashMap<String, NameBlock>,
     known_rfcs: HashSet<String>,
     rejected: &'a HashSet<(i64, i64)>,
     opts: &'a Options,
@@ -150,6 +152,13 @@ fn push_unique(v: &mut Vec<String>, s: &str) {
     }
 }
 
+/// Names sharing a word (see `Ctx::name_blocks`).
+#[derive(Default)]
+struct NameBlock {
+    ids: Vec<u32>,
+    sketches: Vec<text::NameHistogram>,
+}
+
 impl<'a> Ctx<'a> {
     fn new(input: &'a Input, invoices: &'a [&'a InvoiceIn], opts: &'a Options) -> Ctx<'a> {
         let mut c = Ctx {
@@ -172,7 +181,6 @@ impl<'a> Ctx<'a> {
             erp_customers: HashMap::new(),
             names_exact: HashMap::new(),
             names: Vec::new(),
-            sketches: Vec::new(),
             name_blocks: HashMap::new(),
             known_rfcs: HashSet::new(),
             rejected: &input.rejected,
@@ -291,13 +299,14 @@ impl<'a> Ctx<'a> {
         }
         list.push(rfc.to_string());
         let n = self.names.len() as u32;
-        for t in text::block_tokens(&key) {
-            self.name_blocks.entry(t.to_string()).or_default().push(n);
-        }
         let h = text::name_histogram(&key);
+        for t in text::block_tokens(&key) {
+            let b = self.name_blocks.entry(t.to_string()).or_default();
+            b.ids.push(n);
+            b.sketches.push(h.clone());
+        }
         let sorted = text::sorted_tokens(&key);
         self.names.push((rfc.to_string(), key, sorted));
-        self.sketches.push(h);
     }
 
     fn name_of(&self, rfc: &str) -> String {
@@ -456,26 +465,30 @@ impl<'a> Ctx<'a> {
         let mut best: HashMap<&str, f64> = HashMap::new();
         // Names that similar share all but a typo's worth of their words: the rarest words of the payer name
         // (two, or more while the blocks stay small) find every name that can reach the floor.
-        let mut blocks: Vec<&Vec<u32>> = text::block_tokens(key)
+        let mut blocks: Vec<&NameBlock> = text::block_tokens(key)
             .filter_map(|t| self.name_blocks.get(t))
-            .filter(|b| b.len() <= NAME_BLOCK_MAX)
+            .filter(|b| b.ids.len() <= NAME_BLOCK_MAX)
             .collect();
-        blocks.sort_by_key(|b| b.len());
+        blocks.sort_by_key(|b| b.ids.len());
         let mut probed = 0usize;
         for (k, block) in blocks.into_iter().enumerate() {
-            if k >= NAME_PROBE_BLOCKS && probed + block.len() > NAME_PROBE_SMALL {
+            if k >= NAME_PROBE_BLOCKS && probed + block.ids.len() > NAME_PROBE_SMALL {
                 break;
             }
-            probed += block.len();
-            for &n in block {
+            probed += block.ids.len();
+            for (&n, sketch) in block.ids.iter().zip(&block.sketches) {
+                // The bound depends on the name alone, so a name it rules out is ruled out in every block.
+                let (bound, maybe_prefix) = text::sketch_bound(&hist, sketch);
+                if bound < floor && !maybe_prefix {
+                    continue;
+                }
                 let mark = &mut memo.marks[n as usize];
                 if *mark == generation {
                     continue;
                 }
                 *mark = generation;
-                let (bound, maybe_prefix) = text::sketch_bound(&hist, &self.sketches[n as usize]);
                 let (rfc, ckey, csorted) = &self.names[n as usize];
-                if bound < floor && !(maybe_prefix && text::is_long_prefix(key, ckey)) {
+                if bound < floor && !text::is_long_prefix(key, ckey) {
                     continue;
                 }
                 let s = query.similarity(ckey, csorted, floor);
@@ -1342,18 +1355,30 @@ pub fn decide(input: &Input, opts: &Options) -> Decision {
 
     // Pass 3 first for everyone: linking the same money seen twice needs to know who paid.
     // Identifying is a pure function of the payment: the payments are shared out over the cores.
+    // Work is handed out in small slices from a shared counter: payers that need the tolerant name comparison
+    // cluster (by date, by kind), so fixed halves would leave one core idle.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    let per = payments.len().div_ceil(threads).max(1);
+    const SLICE: usize = 256;
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let payers: HashMap<i64, Payer> = std::thread::scope(|sc| {
-        let ctx = &ctx;
-        let parts: Vec<_> = payments
-            .chunks(per)
-            .map(|part| {
+        let (ctx, payments, next) = (&ctx, &payments, &next);
+        let parts: Vec<_> = (0..threads)
+            .map(|_| {
                 sc.spawn(move || {
                     let mut memo = NameMemo::default();
-                    part.iter()
-                        .map(|p| (p.id, ctx.identify(p, &mut memo)))
-                        .collect::<Vec<_>>()
+                    let mut found = Vec::new();
+                    loop {
+                        let from = next.fetch_add(SLICE, std::sync::atomic::Ordering::Relaxed);
+                        if from >= payments.len() {
+                            break found;
+                        }
+                        let to = (from + SLICE).min(payments.len());
+                        found.extend(
+                            payments[from..to]
+                                .iter()
+                                .map(|p| (p.id, ctx.identify(p, &mut memo))),
+                        );
+                    }
                 })
             })
             .collect();

@@ -168,6 +168,36 @@ pub(crate) fn bind_payment<'q>(
         .bind(now.to_string()))
 }
 
+/// Wraps a `SELECT` of `columns` columns so that its rows come back as one JSON text (an array of arrays, `[]`
+/// when none): many rows cross the driver as one message instead of one each. Read it with [`json_rows`].
+pub(crate) fn json_wrap(backend: super::Backend, select: &str, columns: usize) -> String {
+    let names: Vec<String> = (0..columns).map(|i| format!("c{i}")).collect();
+    let (names, list) = (names.join(", "), names.join(", "));
+    match backend {
+        super::Backend::Sqlite => {
+            format!(
+                "WITH t({names}) AS ({select}) SELECT json_group_array(json_array({list})) FROM t"
+            )
+        }
+        super::Backend::Postgres => format!(
+            "WITH t({names}) AS ({select}) \
+             SELECT CAST(COALESCE(json_agg(json_build_array({list})), '[]') AS TEXT) FROM t"
+        ),
+    }
+}
+
+/// Runs a query made with [`json_wrap`] and reads its rows.
+pub(crate) async fn json_rows<T: serde::de::DeserializeOwned>(
+    tx: &mut WriteTx<'_>,
+    q: Query<'_>,
+) -> anyhow::Result<Vec<T>> {
+    let text: Option<String> = q.fetch_one(&mut *tx.tx).await?.try_get(0)?;
+    match text {
+        Some(t) => serde_json::from_str(&t).context("reading rows"),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// Whether a record can be stored by a plain insert (see the module documentation).
 fn plain(r: &Record) -> bool {
     match r {

@@ -47,13 +47,16 @@ impl Store {
         Ok(s)
     }
 
+    /// SAT states that differ from the ledger's, driven from `sat_status` (one index look-up per status row), so
+    /// that a ledger of a million invoices is not scanned when few or no statuses arrived.
     async fn apply_sat_status(&self, tx: &mut WriteTx<'_>) -> anyhow::Result<u64> {
         let mut n = 0;
         for table in ["invoices", "credits"] {
             n += sqlx::query(&format!(
                 "UPDATE {table} SET sat_state = (SELECT s.state FROM sat_status s WHERE s.uuid = {table}.uuid), \
                  cancelled_at = (SELECT s.cancelled_at FROM sat_status s WHERE s.uuid = {table}.uuid) \
-                 WHERE EXISTS (SELECT 1 FROM sat_status s WHERE s.uuid = {table}.uuid AND s.state <> {table}.sat_state)"
+                 WHERE uuid IN (SELECT s.uuid FROM sat_status s JOIN {table} t ON t.uuid = s.uuid \
+                 WHERE s.state <> t.sat_state)"
             ))
             .execute(&mut *tx.tx)
             .await?
@@ -61,8 +64,8 @@ impl Store {
         }
         n += sqlx::query(
             "UPDATE payments SET sat_state = (SELECT s.state FROM sat_status s WHERE s.uuid = payments.document_id) \
-             WHERE kind = 'rep' AND EXISTS (SELECT 1 FROM sat_status s WHERE s.uuid = payments.document_id \
-             AND s.state <> payments.sat_state)",
+             WHERE kind = 'rep' AND document_id IN (SELECT s.uuid FROM sat_status s JOIN payments p \
+             ON p.document_id = s.uuid AND p.kind = 'rep' WHERE s.state <> p.sat_state)",
         )
         .execute(&mut *tx.tx)
         .await?
@@ -107,7 +110,17 @@ impl Store {
         )
         .fetch_all(&mut *tx.tx)
         .await?;
-        let mut n = 0;
+        // The pending credit notes in document order, then every invoice they name in a few look-ups, then the
+        // application in memory (each credit up to what the invoice still owes after earlier credits, as one by
+        // one), written with multi-row inserts.
+        struct PendingCredit {
+            id: i64,
+            currency: String,
+            left: i64,
+            used: i64,
+            applies: Vec<String>,
+        }
+        let mut credits = Vec::with_capacity(rows.len());
         for r in rows {
             let relation: Option<String> = r.try_get(3)?;
             if !relation
@@ -116,51 +129,107 @@ impl Store {
             {
                 continue;
             }
-            let credit_id: i64 = r.try_get(0)?;
-            let currency: String = r.try_get(1)?;
-            let mut left: i64 = r.try_get::<i64, _>(2)? - r.try_get::<i64, _>(5)?;
+            let used: i64 = r.try_get(5)?;
             let applies: Vec<String> =
-                serde_json::from_str(&r.try_get::<String, _>(4)?).unwrap_or_default();
-            for uuid in applies {
-                if left <= 0 {
+                serde_json::from_str::<Vec<String>>(&r.try_get::<String, _>(4)?)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|u| u.to_lowercase())
+                    .collect();
+            credits.push(PendingCredit {
+                id: r.try_get(0)?,
+                currency: r.try_get(1)?,
+                left: r.try_get::<i64, _>(2)? - used,
+                used,
+                applies,
+            });
+        }
+        let backend = self.backend();
+        let list = |n: usize| super::bulk::placeholders(backend, 1, n);
+        let mut wanted: Vec<&str> = credits
+            .iter()
+            .flat_map(|c| c.applies.iter().map(|u| u.as_str()))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        // uuid -> (id, currency, owed after every credit applied so far)
+        let mut invoices: HashMap<String, (i64, String, i64)> = HashMap::new();
+        for chunk in wanted.chunks(LOOKUP_CHUNK) {
+            let sql = format!(
+                "SELECT i.uuid, i.id, i.currency, i.total_micros - CAST(COALESCE((SELECT SUM(a.amount_micros) \
+                 FROM credit_applications a WHERE a.invoice_id = i.id), 0) AS BIGINT) \
+                 FROM invoices i WHERE i.uuid IN ({})",
+                list(chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for u in chunk {
+                q = q.bind(u.to_string());
+            }
+            for r in q.fetch_all(&mut *tx.tx).await? {
+                invoices.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+            }
+        }
+        // Pairs already applied (only credits partly used can have any).
+        let partly: Vec<i64> = credits
+            .iter()
+            .filter(|c| c.used > 0)
+            .map(|c| c.id)
+            .collect();
+        let mut applied: HashSet<(i64, i64)> = HashSet::new();
+        for chunk in partly.chunks(LOOKUP_CHUNK) {
+            let sql = format!(
+                "SELECT credit_id, invoice_id FROM credit_applications WHERE credit_id IN ({})",
+                list(chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&mut *tx.tx).await? {
+                applied.insert((r.try_get(0)?, r.try_get(1)?));
+            }
+        }
+        let mut rows: Vec<(i64, i64, i64)> = Vec::new();
+        for c in &mut credits {
+            for uuid in &c.applies {
+                if c.left <= 0 {
                     break;
                 }
-                let inv = sqlx::query(
-                    "SELECT i.id, i.currency, i.total_micros - CAST(COALESCE((SELECT SUM(a.amount_micros) \
-                     FROM credit_applications a WHERE a.invoice_id = i.id), 0) AS BIGINT), \
-                     (SELECT COUNT(*) FROM credit_applications a WHERE a.invoice_id = i.id AND a.credit_id = $2) \
-                     FROM invoices i WHERE i.uuid = $1",
-                )
-                .bind(uuid.to_lowercase())
-                .bind(credit_id)
-                .fetch_optional(&mut *tx.tx)
-                .await?;
-                let Some(inv) = inv else { continue };
-                let already: i64 = inv.try_get(3)?;
-                let inv_currency: String = inv.try_get(1)?;
-                if already > 0 || inv_currency != currency {
+                let Some((invoice_id, currency, owed)) = invoices.get_mut(uuid) else {
+                    continue;
+                };
+                if applied.contains(&(c.id, *invoice_id)) || *currency != c.currency {
                     continue;
                 }
-                let owed: i64 = inv.try_get(2)?;
-                let amount = left.min(owed.max(0));
+                let amount = c.left.min((*owed).max(0));
                 if amount <= 0 {
                     continue;
                 }
-                sqlx::query(
-                    "INSERT INTO credit_applications (credit_id, invoice_id, amount_micros, created_at) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (credit_id, invoice_id) DO NOTHING",
-                )
-                .bind(credit_id)
-                .bind(inv.try_get::<i64, _>(0)?)
-                .bind(amount)
-                .bind(self.now_text())
-                .execute(&mut *tx.tx)
-                .await?;
-                left -= amount;
-                n += 1;
+                applied.insert((c.id, *invoice_id));
+                rows.push((c.id, *invoice_id, amount));
+                *owed -= amount;
+                c.left -= amount;
             }
         }
-        Ok(n)
+        let now = self.now_text();
+        for chunk in rows.chunks(LOOKUP_CHUNK / 4) {
+            let sql = super::bulk::insert_sql(
+                backend,
+                "credit_applications",
+                "credit_id, invoice_id, amount_micros, created_at",
+                chunk.len(),
+            ) + " ON CONFLICT (credit_id, invoice_id) DO NOTHING";
+            let mut q = sqlx::query(&sql);
+            for (credit, invoice, amount) in chunk {
+                q = q
+                    .bind(*credit)
+                    .bind(*invoice)
+                    .bind(*amount)
+                    .bind(now.clone());
+            }
+            q.execute(&mut *tx.tx).await?;
+        }
+        Ok(rows.len() as u64)
     }
 
     /// Turns each vigente REP's `DoctoRelacionado` rows into allocations (method `rep`); removes them when the REP
@@ -180,17 +249,22 @@ impl Store {
         let mut added = 0u64;
         let mut after = i64::MIN;
         loop {
-            let reps = sqlx::query(&format!(
-                "SELECT p.id, p.document_id, p.remittance FROM payments p WHERE p.kind = 'rep' \
-                 AND p.sat_state = 'vigente' AND p.remittance <> '[]' AND p.links_pending = 1 AND p.id > {} \
-                 ORDER BY p.id LIMIT {REP_CHUNK}",
-                super::bulk::placeholder(self.backend(), 1)
-            ))
-            .bind(after)
-            .fetch_all(&mut *tx.tx)
-            .await?;
+            let sql = super::bulk::json_wrap(
+                self.backend(),
+                &format!(
+                    // `kind || ''`: walked in id order from `after`, not through the (kind, external_id) index
+                    // (which made every chunk visit all pending receipts again: quadratic in a bulk import).
+                    "SELECT p.id, p.document_id, p.remittance FROM payments p WHERE p.kind || '' = 'rep' \
+                     AND p.sat_state = 'vigente' AND p.remittance <> '[]' AND p.links_pending = 1 AND p.id > {} \
+                     ORDER BY p.id LIMIT {REP_CHUNK}",
+                    super::bulk::placeholder(self.backend(), 1)
+                ),
+                3,
+            );
+            let reps: Vec<(i64, Option<String>, String)> =
+                super::bulk::json_rows(tx, sqlx::query(&sql).bind(after)).await?;
             let Some(last) = reps.last() else { break };
-            after = last.try_get(0)?;
+            after = last.0;
             let full = reps.len() as i64 == REP_CHUNK;
             // Every line of every pending receipt, then three look-ups per few hundred lines instead of per line.
             struct Line {
@@ -202,12 +276,11 @@ impl Store {
             }
             let mut lines: Vec<Line> = Vec::new();
             let mut payment_ids: Vec<i64> = Vec::with_capacity(reps.len());
-            for r in &reps {
-                let payment_id: i64 = r.try_get(0)?;
+            for (payment_id, rep_uuid, remittance) in &reps {
+                let payment_id = *payment_id;
                 payment_ids.push(payment_id);
-                let rep_uuid: String = r.try_get::<Option<String>, _>(1)?.unwrap_or_default();
-                let rem: Vec<RemittanceLine> =
-                    serde_json::from_str(&r.try_get::<String, _>(2)?).unwrap_or_default();
+                let rep_uuid = rep_uuid.as_deref().unwrap_or_default();
+                let rem: Vec<RemittanceLine> = serde_json::from_str(remittance).unwrap_or_default();
                 for (idx, line) in rem.iter().enumerate() {
                     let (InvoiceRef::Uuid(uuid), Some(amount)) = (&line.invoice, &line.amount)
                     else {
@@ -234,17 +307,19 @@ impl Store {
             let list = |n: usize| super::bulk::placeholders(backend, 1, n);
             let mut existing: HashSet<(i64, String)> = HashSet::new();
             for chunk in payment_ids.chunks(LOOKUP_CHUNK) {
-                let sql = format!(
-                    "SELECT payment_id, explanation FROM allocations WHERE method = 'rep' AND payment_id IN ({})",
-                    list(chunk.len())
+                let sql = super::bulk::json_wrap(
+                    backend,
+                    &format!(
+                        "SELECT payment_id, explanation FROM allocations WHERE method = 'rep' AND payment_id IN ({})",
+                        list(chunk.len())
+                    ),
+                    2,
                 );
                 let mut q = sqlx::query(&sql);
                 for id in chunk {
                     q = q.bind(*id);
                 }
-                for r in q.fetch_all(&mut *tx.tx).await? {
-                    existing.insert((r.try_get(0)?, r.try_get(1)?));
-                }
+                existing.extend(super::bulk::json_rows::<(i64, String)>(tx, q).await?);
             }
             lines.retain(|l| !existing.contains(&(l.payment_id, l.explanation.clone())));
             let mut wanted: Vec<&str> = lines.iter().map(|l| l.uuid.as_str()).collect();
@@ -252,16 +327,22 @@ impl Store {
             wanted.dedup();
             let mut invoices: HashMap<String, (i64, String)> = HashMap::new();
             for chunk in wanted.chunks(LOOKUP_CHUNK) {
-                let sql = format!(
-                    "SELECT uuid, id, currency FROM invoices WHERE uuid IN ({})",
-                    list(chunk.len())
+                let sql = super::bulk::json_wrap(
+                    backend,
+                    &format!(
+                        "SELECT uuid, id, currency FROM invoices WHERE uuid IN ({})",
+                        list(chunk.len())
+                    ),
+                    3,
                 );
                 let mut q = sqlx::query(&sql);
                 for u in chunk {
                     q = q.bind(u.to_string());
                 }
-                for r in q.fetch_all(&mut *tx.tx).await? {
-                    invoices.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?));
+                for (uuid, id, currency) in
+                    super::bulk::json_rows::<(String, i64, String)>(tx, q).await?
+                {
+                    invoices.insert(uuid, (id, currency));
                 }
             }
             let mut waiting: HashSet<i64> = HashSet::new();

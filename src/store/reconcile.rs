@@ -71,8 +71,9 @@ struct PaymentRow(
     Option<i64>,
 );
 
-/// Rows per chunk in [`Store::json_chunks`].
+/// Keys per chunk in [`Store::json_chunks`], and chunks read at once.
 const JSON_CHUNK: i64 = 4000;
+const JSON_IN_FLIGHT: usize = 3;
 
 /// What `cuadra match` decided, for printing.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -107,10 +108,9 @@ impl Store {
                     "i.customer_name",
                     "i.currency",
                     "i.issued_on",
-                    "i.total_micros - COALESCE((SELECT SUM(ca.amount_micros) FROM credit_applications ca \
-                     JOIN credits cr ON cr.id = ca.credit_id WHERE ca.invoice_id = i.id AND cr.sat_state = 'vigente'), 0) \
-                     - COALESCE((SELECT SUM(a.amount_micros) FROM allocations a WHERE a.invoice_id = i.id \
-                     AND a.removed_at IS NULL), 0)",
+                    // The total; credits and allocations are subtracted below (summed apart: two look-ups per
+                    // invoice in the scan cost more than reading both small tables once).
+                    "i.total_micros",
                     "CASE WHEN i.sat_state = 'vigente' AND i.superseded_by IS NULL THEN 1 ELSE 0 END",
                 ],
                 "invoices i WHERE 1 = 1",
@@ -125,7 +125,7 @@ impl Store {
                         }
                     }
                     let open = r.9.unwrap_or(0);
-                    if r.10 == 1 && open > 0 {
+                    if r.10 == 1 {
                         invoices.push(InvoiceIn {
                             id: r.0,
                             uuid: r.1,
@@ -142,6 +142,22 @@ impl Store {
             )
             .await
             .context("loading open invoices")?;
+            // Open balance: the total less vigente credit notes applied and live allocations.
+            let (credited, allocated) = tokio::try_join!(
+                self.sums_by_invoice(
+                    "SELECT ca.invoice_id AS k, CAST(SUM(ca.amount_micros) AS BIGINT) AS s FROM credit_applications ca \
+                     JOIN credits cr ON cr.id = ca.credit_id WHERE cr.sat_state = 'vigente' GROUP BY ca.invoice_id"
+                ),
+                self.sums_by_invoice(
+                    "SELECT invoice_id AS k, CAST(SUM(amount_micros) AS BIGINT) AS s FROM allocations WHERE removed_at IS NULL \
+                     GROUP BY invoice_id"
+                ),
+            )?;
+            for i in &mut invoices {
+                i.open -= credited.get(&i.id).copied().unwrap_or(0)
+                    + allocated.get(&i.id).copied().unwrap_or(0);
+            }
+            invoices.retain(|i| i.open > 0);
             let mut invoice_names: Vec<(String, String)> = names.into_iter().collect();
             invoice_names.sort_unstable();
 
@@ -149,32 +165,45 @@ impl Store {
             anyhow::Ok((invoices, invoice_names))
         };
         let customers_part = async {
-            let customers =
-                sqlx::query("SELECT id, rfc, name, payment_reference, erp_id FROM customers")
-                    .fetch_all(pool)
-                    .await?
-                    .iter()
-                    .map(|r| CustomerIn {
-                        id: get_i64(r, "id"),
-                        rfc: opt_str(r, "rfc"),
-                        name: get_str(r, "name"),
-                        payment_reference: opt_str(r, "payment_reference"),
-                        erp_id: opt_str(r, "erp_id"),
+            let mut customers = Vec::new();
+            self.json_chunks(
+                "c.id",
+                &["c.rfc", "c.name", "c.payment_reference", "c.erp_id"],
+                "customers c WHERE 1 = 1",
+                |r: (
+                    i64,
+                    Option<String>,
+                    Option<String>,
+                    Option<String>,
+                    Option<String>,
+                )| {
+                    customers.push(CustomerIn {
+                        id: r.0,
+                        rfc: r.1,
+                        name: r.2.unwrap_or_default(),
+                        payment_reference: r.3,
+                        erp_id: r.4,
                     })
-                    .collect();
-            let aliases =
-                sqlx::query("SELECT customer_id, kind, value, source FROM customer_aliases")
-                    .fetch_all(pool)
-                    .await?
-                    .iter()
-                    .map(|r| AliasIn {
-                        customer_id: get_i64(r, "customer_id"),
-                        kind: get_str(r, "kind"),
-                        value: get_str(r, "value"),
-                        source: get_str(r, "source"),
+                },
+            )
+            .await
+            .context("loading customers")?;
+            let mut aliases = Vec::new();
+            self.json_chunks(
+                "a.id",
+                &["a.customer_id", "a.kind", "a.value", "a.source"],
+                "customer_aliases a WHERE 1 = 1",
+                |r: (i64, i64, String, String, String)| {
+                    aliases.push(AliasIn {
+                        customer_id: r.1,
+                        kind: r.2,
+                        value: r.3,
+                        source: r.4,
                     })
-                    .collect();
-
+                },
+            )
+            .await
+            .context("loading customer aliases")?;
             lap("customers");
             anyhow::Ok((customers, aliases))
         };
@@ -263,10 +292,27 @@ impl Store {
         })
     }
 
-    /// Reads `SELECT key, columns FROM from_where` in key order, a few thousand rows per statement, each chunk
-    /// aggregated by the database into one JSON text: a million rows cross the driver as a few hundred messages
-    /// instead of a million (each of which wakes a thread). `from_where` must end in a `WHERE` condition.
-    async fn json_chunks<T: serde::de::DeserializeOwned>(
+    /// `SELECT invoice_id AS k, SUM(..) AS s .. GROUP BY invoice_id` as a map, read as one JSON text.
+    async fn sums_by_invoice(&self, select: &str) -> anyhow::Result<HashMap<i64, i64>> {
+        let sql = match self.backend() {
+            super::Backend::Sqlite => {
+                format!("SELECT json_group_array(json_array(k, s)) FROM ({select}) t")
+            }
+            super::Backend::Postgres => format!(
+                "SELECT CAST(COALESCE(json_agg(json_build_array(k, s)), '[]') AS TEXT) FROM ({select}) t"
+            ),
+        };
+        let text: String = sqlx::query_scalar(&sql).fetch_one(self.pool()).await?;
+        let pairs: Vec<(i64, i64)> = serde_json::from_str(&text).context("reading sums")?;
+        Ok(pairs.into_iter().collect())
+    }
+
+    /// Reads `SELECT key, columns FROM table alias WHERE condition` in key order, in ranges of a few thousand keys,
+    /// each range aggregated by the database into one JSON text: a million rows cross the driver as a few hundred
+    /// messages instead of a million (each of which wakes a thread). Ranges are independent, so a few are read
+    /// and parsed at once (the database produces the next while this side parses the last); `each` still sees
+    /// the rows in key order. `key` is the table's integer primary key as `alias.column`.
+    async fn json_chunks<T: serde::de::DeserializeOwned + Send + 'static>(
         &self,
         key: &str,
         columns: &[&str],
@@ -278,33 +324,58 @@ impl Store {
         for (i, c) in columns.iter().enumerate() {
             inner.push_str(&format!(", {c} AS c{}", i + 1));
         }
+        let backend = self.backend();
+        let p = |n| super::bulk::placeholder(backend, n);
         inner.push_str(&format!(
-            " FROM {from_where} AND {key} > {} ORDER BY {key} LIMIT {JSON_CHUNK}",
-            super::bulk::placeholder(self.backend(), 1)
+            " FROM {from_where} AND {key} > {} AND {key} <= {}",
+            p(1),
+            p(2)
         ));
         let list = names.join(", ");
-        let sql = match self.backend() {
+        let sql = match backend {
             super::Backend::Sqlite => format!(
-                "SELECT json_group_array(json_array({list})), MAX(c0), COUNT(*) FROM ({inner}) t"
+                "SELECT json_group_array(json_array({list})) FROM ({inner} ORDER BY c0) t"
             ),
             super::Backend::Postgres => format!(
-                "SELECT CAST(json_agg(json_build_array({list}) ORDER BY c0) AS TEXT), MAX(c0), COUNT(*) FROM ({inner}) t"
+                "SELECT CAST(COALESCE(json_agg(json_build_array({list}) ORDER BY c0), '[]') AS TEXT) FROM ({inner}) t"
             ),
         };
-        let mut after = i64::MIN;
+        // The key range: `from_where` is `table alias WHERE ...`.
+        let table = from_where.split_whitespace().next().unwrap_or_default();
+        let column = key.rsplit('.').next().unwrap_or(key);
+        let (lo, hi): (Option<i64>, Option<i64>) =
+            sqlx::query_as(&format!("SELECT MIN({column}), MAX({column}) FROM {table}"))
+                .fetch_one(self.pool())
+                .await?;
+        let (Some(lo), Some(hi)) = (lo, hi) else {
+            return Ok(());
+        };
+        let sql = std::sync::Arc::new(sql);
+        let mut pending = std::collections::VecDeque::new();
+        let mut from = lo - 1;
         loop {
-            let row = sqlx::query(&sql).bind(after).fetch_one(self.pool()).await?;
-            let n: i64 = row.try_get(2)?;
-            if n == 0 {
-                return Ok(());
+            while from < hi && pending.len() < JSON_IN_FLIGHT {
+                let to = from.saturating_add(JSON_CHUNK).min(hi);
+                let (pool, sql) = (self.pool().clone(), sql.clone());
+                pending.push_back(tokio::spawn(async move {
+                    let text: String = sqlx::query_scalar(&sql)
+                        .bind(from)
+                        .bind(to)
+                        .fetch_one(&pool)
+                        .await?;
+                    let rows: Vec<T> =
+                        serde_json::from_str(&text).context("reading a chunk of rows")?;
+                    anyhow::Ok(rows)
+                }));
+                from = to;
             }
-            let text: String = row.try_get(0)?;
-            let rows: Vec<T> = serde_json::from_str(&text).context("reading a chunk of rows")?;
-            rows.into_iter().for_each(&mut each);
-            after = row.try_get(1)?;
-            if n < JSON_CHUNK {
+            let Some(next) = pending.pop_front() else {
                 return Ok(());
-            }
+            };
+            next.await
+                .context("a chunk reader panicked")??
+                .into_iter()
+                .for_each(&mut each);
         }
     }
 
@@ -370,8 +441,19 @@ impl Store {
                     )
                 })
                 .collect();
+        let t = Instant::now();
+        let lap = |what: &str| {
+            tracing::debug!(what, ms = t.elapsed().as_millis() as u64, "reconcile write")
+        };
         let mut tx = self.begin_write().await?;
         let backend = self.backend();
+        if backend == super::Backend::Sqlite {
+            // A run over a large ledger dirties more pages than the default cache holds; spilling them to the WAL
+            // mid-transaction costs more than the memory (set back before the connection returns to the pool).
+            sqlx::query("PRAGMA cache_size = -131072")
+                .execute(&mut *tx.tx)
+                .await?;
+        }
         let ph = |n: usize| super::bulk::placeholder(backend, n);
         // `CASE col WHEN .. THEN .. END` over `rows` pairs, then `col IN (..)`: parameters numbered from `first`.
         let case_in = |col: &str, rows: usize, first: usize| -> (String, String) {
@@ -454,6 +536,7 @@ impl Store {
             }
             q.execute(&mut *tx.tx).await?;
         }
+        lap("same money");
         // Payer identified: batched updates of payments.customer_id where it changes.
         for chunk in d.customers.chunks(BATCH) {
             let (case, cond) = case_in("id", chunk.len(), 1);
@@ -467,6 +550,7 @@ impl Store {
             }
             q.execute(&mut *tx.tx).await?;
         }
+        lap("customers");
         const ALLOCATION_COLUMNS: &str =
             "payment_id, invoice_id, amount_micros, currency, method, confidence_pct, \
              explanation, created_by, created_at";
@@ -490,6 +574,7 @@ impl Store {
                 .await
                 .context("writing allocations")?;
         }
+        lap("allocations");
         // Exceptions: drop the ones now decided, write the new or changed ones.
         let wanted: HashMap<i64, (String, String)> = d
             .exceptions
@@ -560,10 +645,18 @@ impl Store {
             )
             .await?;
         }
+        lap("exceptions");
+        if backend == super::Backend::Sqlite {
+            // Back to the pool's size (dirty pages stay until the commit writes them).
+            sqlx::query(super::SQLITE_CACHE_PRAGMA)
+                .execute(&mut *tx.tx)
+                .await?;
+        }
         tx.tx
             .commit()
             .await
             .context("committing the reconciliation")?;
+        lap("committed");
         Ok(replaced)
     }
 
