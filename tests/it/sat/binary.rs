@@ -210,10 +210,18 @@ async fn daemon_killed_while_pending_resumes() {
 
         let_time_pass(&s.app.store, Duration::minutes(2)).await;
         let mut daemon = s.daemon();
+        // Done, and the daemon's run over (its lease given back): killed mid-run, its lease would stand until it
+        // expires and the `cuadra sync` below would rightly refuse to run beside it.
         let done = eventually(30, || async {
             let st = state(&s.app.store).await;
+            let leased: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM leases WHERE name = 'connector:sat'")
+                    .fetch_one(s.app.store.pool())
+                    .await
+                    .unwrap_or(1);
             st.requests.iter().all(|r| r.state == RowState::Done)
                 && invoices(&s.app.store).await.len() == 2
+                && leased == 0
         })
         .await;
         daemon.start_kill().expect("SIGKILL");
