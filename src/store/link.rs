@@ -26,6 +26,33 @@ pub struct LinkSummary {
 }
 
 impl Store {
+    /// The rows of `select` (ending in `column IN`) for every key, `LOOKUP_CHUNK` keys a statement, each
+    /// statement's rows read as one JSON text.
+    async fn rows_in<T, K>(
+        &self,
+        tx: &mut WriteTx<'_>,
+        select: &str,
+        columns: usize,
+        keys: &[K],
+    ) -> anyhow::Result<Vec<T>>
+    where
+        T: serde::de::DeserializeOwned,
+        K: Clone + Send + sqlx::Type<sqlx::Any> + for<'q> sqlx::Encode<'q, sqlx::Any> + 'static,
+    {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(LOOKUP_CHUNK) {
+            let list = super::bulk::placeholders(self.backend(), 1, chunk.len());
+            let sql =
+                super::bulk::json_wrap(self.backend(), &format!("{select} ({list})"), columns);
+            let mut q = sqlx::query(&sql);
+            for k in chunk {
+                q = q.bind(k.clone());
+            }
+            out.extend(super::bulk::json_rows::<T>(tx, q).await?);
+        }
+        Ok(out)
+    }
+
     /// Applies every link the documents state and that is not applied yet.
     pub async fn link_documents(&self) -> anyhow::Result<LinkSummary> {
         let t = std::time::Instant::now();
@@ -145,50 +172,42 @@ impl Store {
             });
         }
         let backend = self.backend();
-        let list = |n: usize| super::bulk::placeholders(backend, 1, n);
-        let mut wanted: Vec<&str> = credits
+        let mut wanted: Vec<String> = credits
             .iter()
-            .flat_map(|c| c.applies.iter().map(|u| u.as_str()))
+            .flat_map(|c| c.applies.iter().cloned())
             .collect();
         wanted.sort_unstable();
         wanted.dedup();
         // uuid -> (id, currency, owed after every credit applied so far)
-        let mut invoices: HashMap<String, (i64, String, i64)> = HashMap::new();
-        for chunk in wanted.chunks(LOOKUP_CHUNK) {
-            let sql = format!(
+        let mut invoices: HashMap<String, (i64, String, i64)> = self
+            .rows_in::<(String, i64, String, i64), _>(
+                tx,
                 "SELECT i.uuid, i.id, i.currency, i.total_micros - CAST(COALESCE((SELECT SUM(a.amount_micros) \
                  FROM credit_applications a WHERE a.invoice_id = i.id), 0) AS BIGINT) \
-                 FROM invoices i WHERE i.uuid IN ({})",
-                list(chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for u in chunk {
-                q = q.bind(u.to_string());
-            }
-            for r in q.fetch_all(&mut *tx.tx).await? {
-                invoices.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
-            }
-        }
+                 FROM invoices i WHERE i.uuid IN",
+                4,
+                &wanted,
+            )
+            .await?
+            .into_iter()
+            .map(|(uuid, id, currency, owed)| (uuid, (id, currency, owed)))
+            .collect();
         // Pairs already applied (only credits partly used can have any).
         let partly: Vec<i64> = credits
             .iter()
             .filter(|c| c.used > 0)
             .map(|c| c.id)
             .collect();
-        let mut applied: HashSet<(i64, i64)> = HashSet::new();
-        for chunk in partly.chunks(LOOKUP_CHUNK) {
-            let sql = format!(
-                "SELECT credit_id, invoice_id FROM credit_applications WHERE credit_id IN ({})",
-                list(chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            for r in q.fetch_all(&mut *tx.tx).await? {
-                applied.insert((r.try_get(0)?, r.try_get(1)?));
-            }
-        }
+        let mut applied: HashSet<(i64, i64)> = self
+            .rows_in(
+                tx,
+                "SELECT credit_id, invoice_id FROM credit_applications WHERE credit_id IN",
+                2,
+                &partly,
+            )
+            .await?
+            .into_iter()
+            .collect();
         let mut rows: Vec<(i64, i64, i64)> = Vec::new();
         for c in &mut credits {
             for uuid in &c.applies {
@@ -263,8 +282,11 @@ impl Store {
             );
             let reps: Vec<(i64, Option<String>, String)> =
                 super::bulk::json_rows(tx, sqlx::query(&sql).bind(after)).await?;
-            let Some(last) = reps.last() else { break };
-            after = last.0;
+            // The largest id read (the JSON array's order is not promised on every backend).
+            let Some(last) = reps.iter().map(|r| r.0).max() else {
+                break;
+            };
+            after = last;
             let full = reps.len() as i64 == REP_CHUNK;
             // Every line of every pending receipt, then three look-ups per few hundred lines instead of per line.
             struct Line {
@@ -305,46 +327,31 @@ impl Store {
             drop(reps);
             let backend = self.backend();
             let list = |n: usize| super::bulk::placeholders(backend, 1, n);
-            let mut existing: HashSet<(i64, String)> = HashSet::new();
-            for chunk in payment_ids.chunks(LOOKUP_CHUNK) {
-                let sql = super::bulk::json_wrap(
-                    backend,
-                    &format!(
-                        "SELECT payment_id, explanation FROM allocations WHERE method = 'rep' AND payment_id IN ({})",
-                        list(chunk.len())
-                    ),
+            let existing: HashSet<(i64, String)> = self
+                .rows_in(
+                    tx,
+                    "SELECT payment_id, explanation FROM allocations WHERE method = 'rep' AND payment_id IN",
                     2,
-                );
-                let mut q = sqlx::query(&sql);
-                for id in chunk {
-                    q = q.bind(*id);
-                }
-                existing.extend(super::bulk::json_rows::<(i64, String)>(tx, q).await?);
-            }
+                    &payment_ids,
+                )
+                .await?
+                .into_iter()
+                .collect();
             lines.retain(|l| !existing.contains(&(l.payment_id, l.explanation.clone())));
-            let mut wanted: Vec<&str> = lines.iter().map(|l| l.uuid.as_str()).collect();
+            let mut wanted: Vec<String> = lines.iter().map(|l| l.uuid.clone()).collect();
             wanted.sort_unstable();
             wanted.dedup();
-            let mut invoices: HashMap<String, (i64, String)> = HashMap::new();
-            for chunk in wanted.chunks(LOOKUP_CHUNK) {
-                let sql = super::bulk::json_wrap(
-                    backend,
-                    &format!(
-                        "SELECT uuid, id, currency FROM invoices WHERE uuid IN ({})",
-                        list(chunk.len())
-                    ),
+            let invoices: HashMap<String, (i64, String)> = self
+                .rows_in::<(String, i64, String), _>(
+                    tx,
+                    "SELECT uuid, id, currency FROM invoices WHERE uuid IN",
                     3,
-                );
-                let mut q = sqlx::query(&sql);
-                for u in chunk {
-                    q = q.bind(u.to_string());
-                }
-                for (uuid, id, currency) in
-                    super::bulk::json_rows::<(String, i64, String)>(tx, q).await?
-                {
-                    invoices.insert(uuid, (id, currency));
-                }
-            }
+                    &wanted,
+                )
+                .await?
+                .into_iter()
+                .map(|(uuid, id, currency)| (uuid, (id, currency)))
+                .collect();
             let mut waiting: HashSet<i64> = HashSet::new();
             let mut rows: Vec<(i64, i64, i64, String, &str)> = Vec::new();
             for l in &lines {

@@ -145,11 +145,11 @@ impl Store {
             // Open balance: the total less vigente credit notes applied and live allocations.
             let (credited, allocated) = tokio::try_join!(
                 self.sums_by_invoice(
-                    "SELECT ca.invoice_id AS k, CAST(SUM(ca.amount_micros) AS BIGINT) AS s FROM credit_applications ca \
+                    "SELECT ca.invoice_id, CAST(SUM(ca.amount_micros) AS BIGINT) FROM credit_applications ca \
                      JOIN credits cr ON cr.id = ca.credit_id WHERE cr.sat_state = 'vigente' GROUP BY ca.invoice_id"
                 ),
                 self.sums_by_invoice(
-                    "SELECT invoice_id AS k, CAST(SUM(amount_micros) AS BIGINT) AS s FROM allocations WHERE removed_at IS NULL \
+                    "SELECT invoice_id, CAST(SUM(amount_micros) AS BIGINT) FROM allocations WHERE removed_at IS NULL \
                      GROUP BY invoice_id"
                 ),
             )?;
@@ -292,16 +292,9 @@ impl Store {
         })
     }
 
-    /// `SELECT invoice_id AS k, SUM(..) AS s .. GROUP BY invoice_id` as a map, read as one JSON text.
+    /// `SELECT invoice_id, SUM(..) .. GROUP BY invoice_id` as a map, read as one JSON text.
     async fn sums_by_invoice(&self, select: &str) -> anyhow::Result<HashMap<i64, i64>> {
-        let sql = match self.backend() {
-            super::Backend::Sqlite => {
-                format!("SELECT json_group_array(json_array(k, s)) FROM ({select}) t")
-            }
-            super::Backend::Postgres => format!(
-                "SELECT CAST(COALESCE(json_agg(json_build_array(k, s)), '[]') AS TEXT) FROM ({select}) t"
-            ),
-        };
+        let sql = super::bulk::json_wrap(self.backend(), select, 2);
         let text: String = sqlx::query_scalar(&sql).fetch_one(self.pool()).await?;
         let pairs: Vec<(i64, i64)> = serde_json::from_str(&text).context("reading sums")?;
         Ok(pairs.into_iter().collect())
