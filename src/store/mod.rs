@@ -66,7 +66,7 @@ impl std::fmt::Debug for Store {
 
 /// A write transaction; on SQLite it also holds the process-wide write lock.
 pub struct WriteTx<'a> {
-    pub tx: sqlx::Transaction<'static, sqlx::Any>,
+    pub tx: sqlx::Transaction<'a, sqlx::Any>,
     _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
     /// Whether invoices without a UUID (ERP-only) exist, looked up once per transaction.
     pub(crate) uuidless_invoices: Option<bool>,
@@ -98,7 +98,7 @@ impl Store {
                         conn.execute(
                             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
                              PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; \
-                             PRAGMA wal_autocheckpoint=65536;",
+                             PRAGMA wal_autocheckpoint=65536; PRAGMA temp_store=MEMORY;",
                         )
                         .await?;
                         conn.execute(SQLITE_CACHE_PRAGMA).await?;
