@@ -29,8 +29,18 @@ pub const EXCEPTION_COLUMNS: &[&str] = &[
     "candidates",
 ];
 
+/// `YYYY-MM-DD` (the stored form), read without a format string (a million of them per run).
 fn date(s: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b.get(r)?.iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let parsed = (b.len() == 10 && b[4] == b'-' && b[7] == b'-')
+        .then(|| NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?))
+        .flatten();
+    parsed.unwrap_or_else(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default())
 }
 
 /// Rows read through [`Store::json_chunks`]: the key, then the listed columns.
@@ -1045,5 +1055,29 @@ impl Store {
         .await?;
         tx.tx.commit().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::date;
+    use chrono::NaiveDate;
+
+    #[test]
+    fn stored_dates_read_as_before() {
+        let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap();
+        assert_eq!(date("2026-11-23"), d(2026, 11, 23));
+        assert_eq!(date("2024-02-29"), d(2024, 2, 29));
+        // Not a date, or not this form: what the format-string parse gave (the default date).
+        for bad in [
+            "2023-02-29",
+            "2026-13-01",
+            "2026/11/23",
+            "",
+            "２０２６-11-23",
+            "2026-11-23T00",
+        ] {
+            assert_eq!(date(bad), NaiveDate::default(), "{bad}");
+        }
     }
 }
