@@ -198,6 +198,7 @@ impl<'a> Ctx<'a> {
             Vec::with_capacity(n),
             Vec::with_capacity(n),
         );
+        let mut last_currency: Option<(&str, u16)> = None;
         for (idx, i) in invoices.iter().enumerate() {
             let at = idx as u32;
             if let Some(k) = i.uuid.as_deref().and_then(uuid_num) {
@@ -208,17 +209,28 @@ impl<'a> Ctx<'a> {
             if let Some(f) = &i.folio {
                 folios.push((folio_hash(&text::folio_key(f)), at));
             }
-            let next = c.currencies.len() as u16;
-            let cur = *c.currencies.entry(i.currency.as_str()).or_insert(next);
+            // Invoices come in runs of one currency: the map is asked only when it changes.
+            let cur = match last_currency {
+                Some((name, id)) if name == i.currency.as_str() => id,
+                _ => {
+                    let next = c.currencies.len() as u16;
+                    let id = *c.currencies.entry(i.currency.as_str()).or_insert(next);
+                    last_currency = Some((i.currency.as_str(), id));
+                    id
+                }
+            };
             amounts.push(((cur, i.open), at));
             if let Some(e) = &i.erp_id {
                 c.by_erp.entry(e.trim().to_string()).or_default().push(idx);
             }
             if let Some(r) = &i.customer_rfc {
                 if !GENERIC_RFCS.contains(&r.as_str()) {
-                    c.by_customer.entry(r.as_str()).or_default().push(idx);
-                    if !c.known_rfcs.contains(r.as_str()) {
-                        c.known_rfcs.insert(r.clone());
+                    match c.by_customer.entry(r.as_str()) {
+                        std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().push(idx),
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            e.insert(vec![idx]);
+                            c.known_rfcs.insert(r.clone());
+                        }
                     }
                 }
             }
