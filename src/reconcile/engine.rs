@@ -163,6 +163,75 @@ struct NameBlock {
     sketches: Vec<text::NameHistogram>,
 }
 
+/// The invoices' side of the look-ups, built apart from the customers' (on its own core).
+struct InvoiceSide<'a> {
+    by_uuid: MultiIndex<u128>,
+    by_uuid_prefix: MultiIndex<u32>,
+    by_uuid_suffix: MultiIndex<u32>,
+    by_folio: MultiIndex<u64>,
+    by_amount: MultiIndex<(u16, i64)>,
+    by_erp: Map<String, Vec<usize>>,
+    by_customer: Map<&'a str, Vec<usize>>,
+    currencies: Map<&'a str, u16>,
+}
+
+impl<'a> InvoiceSide<'a> {
+    fn build(invoices: &'a [&'a InvoiceIn]) -> InvoiceSide<'a> {
+        let n = invoices.len();
+        let (mut uuids, mut prefixes, mut suffixes, mut folios, mut amounts) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let mut by_erp: Map<String, Vec<usize>> = Map::default();
+        let mut by_customer: Map<&'a str, Vec<usize>> = Map::default();
+        let mut currencies: Map<&'a str, u16> = Map::default();
+        let mut last_currency: Option<(&str, u16)> = None;
+        for (idx, i) in invoices.iter().enumerate() {
+            let at = idx as u32;
+            if let Some(k) = i.uuid.as_deref().and_then(uuid_num) {
+                uuids.push((k, at));
+                prefixes.push(((k >> 96) as u32, at));
+                suffixes.push((k as u32, at));
+            }
+            if let Some(f) = &i.folio {
+                folios.push((folio_hash(&text::folio_key(f)), at));
+            }
+            // Invoices come in runs of one currency: the map is asked only when it changes.
+            let cur = match last_currency {
+                Some((name, id)) if name == i.currency.as_str() => id,
+                _ => {
+                    let next = currencies.len() as u16;
+                    let id = *currencies.entry(i.currency.as_str()).or_insert(next);
+                    last_currency = Some((i.currency.as_str(), id));
+                    id
+                }
+            };
+            amounts.push(((cur, i.open), at));
+            if let Some(e) = &i.erp_id {
+                by_erp.entry(e.trim().to_string()).or_default().push(idx);
+            }
+            if let Some(r) = &i.customer_rfc {
+                if !GENERIC_RFCS.contains(&r.as_str()) {
+                    by_customer.entry(r.as_str()).or_default().push(idx);
+                }
+            }
+        }
+        InvoiceSide {
+            by_uuid: MultiIndex::new(uuids),
+            by_uuid_prefix: MultiIndex::new(prefixes),
+            by_uuid_suffix: MultiIndex::new(suffixes),
+            by_folio: MultiIndex::new(folios),
+            by_amount: MultiIndex::new(amounts),
+            by_erp,
+            by_customer,
+            currencies,
+        }
+    }
+}
+
 impl<'a> Ctx<'a> {
     fn new(input: &'a Input, invoices: &'a [&'a InvoiceIn], opts: &'a Options) -> Ctx<'a> {
         let mut c = Ctx {
@@ -190,56 +259,32 @@ impl<'a> Ctx<'a> {
             rejected: &input.rejected,
             opts,
         };
-        let n = invoices.len();
-        let (mut uuids, mut prefixes, mut suffixes, mut folios, mut amounts) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        let mut last_currency: Option<(&str, u16)> = None;
-        for (idx, i) in invoices.iter().enumerate() {
-            let at = idx as u32;
-            if let Some(k) = i.uuid.as_deref().and_then(uuid_num) {
-                uuids.push((k, at));
-                prefixes.push(((k >> 96) as u32, at));
-                suffixes.push((k as u32, at));
-            }
-            if let Some(f) = &i.folio {
-                folios.push((folio_hash(&text::folio_key(f)), at));
-            }
-            // Invoices come in runs of one currency: the map is asked only when it changes.
-            let cur = match last_currency {
-                Some((name, id)) if name == i.currency.as_str() => id,
-                _ => {
-                    let next = c.currencies.len() as u16;
-                    let id = *c.currencies.entry(i.currency.as_str()).or_insert(next);
-                    last_currency = Some((i.currency.as_str(), id));
-                    id
-                }
-            };
-            amounts.push(((cur, i.open), at));
-            if let Some(e) = &i.erp_id {
-                c.by_erp.entry(e.trim().to_string()).or_default().push(idx);
-            }
-            if let Some(r) = &i.customer_rfc {
-                if !GENERIC_RFCS.contains(&r.as_str()) {
-                    match c.by_customer.entry(r.as_str()) {
-                        std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().push(idx),
-                        std::collections::hash_map::Entry::Vacant(e) => {
-                            e.insert(vec![idx]);
-                            c.known_rfcs.insert(r.clone());
-                        }
-                    }
-                }
+        // The invoices' look-ups and the customers' names are independent: built on two cores.
+        let (inv_side, ()) = std::thread::scope(|sc| {
+            let inv_side = sc.spawn(|| InvoiceSide::build(invoices));
+            c.add_customers(input);
+            (inv_side.join().expect("indexing invoices panicked"), ())
+        });
+        c.by_uuid = inv_side.by_uuid;
+        c.by_uuid_prefix = inv_side.by_uuid_prefix;
+        c.by_uuid_suffix = inv_side.by_uuid_suffix;
+        c.by_folio = inv_side.by_folio;
+        c.by_amount = inv_side.by_amount;
+        c.by_erp = inv_side.by_erp;
+        c.currencies = inv_side.currencies;
+        for r in inv_side.by_customer.keys() {
+            if !c.known_rfcs.contains(*r) {
+                c.known_rfcs.insert(r.to_string());
             }
         }
-        c.by_uuid = MultiIndex::new(uuids);
-        c.by_uuid_prefix = MultiIndex::new(prefixes);
-        c.by_uuid_suffix = MultiIndex::new(suffixes);
-        c.by_folio = MultiIndex::new(folios);
-        c.by_amount = MultiIndex::new(amounts);
+        c.by_customer = inv_side.by_customer;
+        c
+    }
+
+    /// The customers' side of the look-ups: RFCs, names (exact and blocked for the tolerant comparison),
+    /// references, ERP ids, learned aliases.
+    fn add_customers(&mut self, input: &'a Input) {
+        let c = self;
         for cu in &input.customers {
             let Some(rfc) = cu
                 .rfc
@@ -301,7 +346,6 @@ impl<'a> Ctx<'a> {
                 _ => {}
             }
         }
-        c
     }
 
     fn add_name(&mut self, rfc: &str, name: &str) {
@@ -1363,6 +1407,7 @@ pub fn decide(input: &Input, opts: &Options) -> Decision {
         })
     });
     let invoices: Vec<&InvoiceIn> = keyed.into_iter().map(|(_, i)| i).collect();
+    lap("sorted");
     let mut payments: Vec<&PaymentIn> = input.payments.iter().filter(|p| p.amount > 0).collect();
     payments.sort_by(|a, b| sort_key_payment(a).cmp(&sort_key_payment(b)));
     let mut ctx = Ctx::new(input, &invoices, opts);

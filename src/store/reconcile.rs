@@ -442,7 +442,7 @@ impl Store {
         // from rows this run read, and invoices and payments are never deleted, so the checks are switched off
         // for this one transaction, on a connection of its own, and back on before the connection is returned.
         let guard = self.write_lock.lock().await;
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.writer().acquire().await?;
         sqlx::query("PRAGMA foreign_keys = OFF")
             .execute(&mut *conn)
             .await?;
@@ -740,8 +740,8 @@ impl Store {
         }
         lap("exceptions");
         if backend == super::Backend::Sqlite {
-            // Back to the pool's size (dirty pages stay until the commit writes them).
-            sqlx::query(super::SQLITE_CACHE_PRAGMA)
+            // Back to the writer's size (dirty pages stay until the commit writes them).
+            sqlx::query(super::SQLITE_WRITER_CACHE_PRAGMA)
                 .execute(&mut *tx.tx)
                 .await?;
         }
