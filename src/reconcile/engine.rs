@@ -35,7 +35,7 @@ struct Who {
 /// already compared for the current key (a generation number per name instead of a hash set per key).
 #[derive(Default)]
 struct NameMemo {
-    outcomes: HashMap<String, Option<(String, f64)>>,
+    outcomes: Map<String, Option<(String, f64)>>,
     marks: Vec<u32>,
     generation: u32,
 }
@@ -522,7 +522,7 @@ impl<'a> Ctx<'a> {
         }
         memo.generation += 1;
         let generation = memo.generation;
-        let mut best: HashMap<&str, f64> = HashMap::new();
+        let mut best: Map<&str, f64> = Map::default();
         // Names that similar share all but a typo's worth of their words: the rarest words of the payer name
         // (two, or more while the blocks stay small) find every name that can reach the floor.
         let mut blocks: Vec<&NameBlock> = text::block_tokens(key)
@@ -586,7 +586,7 @@ impl<'a> Ctx<'a> {
     fn usable(&self, p: &PaymentIn, idx: usize) -> bool {
         self.open[idx] > 0
             && self.inv[idx].currency == p.currency
-            && !self.rejected.contains(&(p.id, self.inv[idx].id))
+            && (self.rejected.is_empty() || !self.rejected.contains(&(p.id, self.inv[idx].id)))
     }
 
     fn issued_in_time(&self, p: &PaymentIn, idx: usize) -> bool {
@@ -1421,7 +1421,7 @@ pub fn decide(input: &Input, opts: &Options) -> Decision {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     const SLICE: usize = 256;
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let payers: HashMap<i64, Payer> = std::thread::scope(|sc| {
+    let payers: Map<i64, Payer> = std::thread::scope(|sc| {
         let (ctx, payments, next) = (&ctx, &payments, &next);
         let parts: Vec<_> = (0..threads)
             .map(|_| {
@@ -1469,7 +1469,7 @@ pub fn decide(input: &Input, opts: &Options) -> Decision {
         .copied()
         .filter(|p| p.same_as.is_none() && !linked.contains(&p.id) && p.allocated == 0)
         .collect();
-    let frags: HashMap<i64, Vec<Fragment>> = pending
+    let frags: Map<i64, Vec<Fragment>> = pending
         .iter()
         .map(|p| {
             let mut t = p.concepto.clone().unwrap_or_default();
@@ -1482,7 +1482,7 @@ pub fn decide(input: &Input, opts: &Options) -> Decision {
         .collect();
 
     // Pass 1: remittance.
-    let mut errors: HashMap<i64, String> = HashMap::new();
+    let mut errors: Map<i64, String> = Map::default();
     pending.retain(|p| {
         let payer = &payers[&p.id];
         match ctx.remittance(p, payer) {
@@ -1546,13 +1546,13 @@ pub fn decide(input: &Input, opts: &Options) -> Decision {
 /// Pass 2. Returns the payments now explained by another record.
 fn same_money(
     payments: &[&PaymentIn],
-    payers: &HashMap<i64, Payer>,
+    payers: &Map<i64, Payer>,
     opts: &Options,
     out: &mut Decision,
-) -> HashSet<i64> {
-    let mut linked: HashSet<i64> = HashSet::new();
+) -> Set<i64> {
+    let mut linked: Set<i64> = Set::default();
     // A target absorbs at most one record of each kind.
-    let mut taken: HashSet<(i64, String)> = payments
+    let mut taken: Set<(i64, String)> = payments
         .iter()
         .filter_map(|p| p.same_as.map(|t| (t, p.kind.clone())))
         .collect();
@@ -1564,7 +1564,7 @@ fn same_money(
             .filter(|k| k.len() >= 6)
             .collect()
     };
-    let mut by_id: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut by_id: Map<String, Vec<usize>> = Map::default();
     for (i, t) in payments.iter().enumerate() {
         if kind_rank(&t.kind) < 4 {
             for k in ids_of(t) {
@@ -1626,7 +1626,7 @@ fn same_money(
         }
     }
     // Weak: same customer, same amount, dates close; unique both ways.
-    let mut by_cust_amount: HashMap<(String, String, i64), Vec<usize>> = HashMap::new();
+    let mut by_cust_amount: Map<(String, String, i64), Vec<usize>> = Map::default();
     for (i, t) in payments.iter().enumerate() {
         if kind_rank(&t.kind) < 4 && t.same_as.is_none() {
             if let Some(r) = who(t) {
@@ -1667,7 +1667,7 @@ fn same_money(
         }
     }
     // Unique the other way too: a target claimed by two sources of one kind links neither.
-    let mut claims: HashMap<(usize, String), usize> = HashMap::new();
+    let mut claims: Map<(usize, String), usize> = Map::default();
     for (si, ti) in &proposals {
         *claims.entry((*ti, payments[*si].kind.clone())).or_default() += 1;
     }

@@ -108,7 +108,7 @@ impl Store {
         let invoices_part = async {
             let mut invoices = Vec::new();
             // (RFC, smallest receptor name as written on its invoices), compared byte-wise on both backends.
-            let mut names: HashMap<String, String> = HashMap::new();
+            let mut names: rustc_hash::FxHashMap<String, String> = Default::default();
             self.json_chunks(
                 "i.id",
                 &[
@@ -305,7 +305,10 @@ impl Store {
     }
 
     /// `SELECT invoice_id, SUM(..) .. GROUP BY invoice_id` as a map, read as one JSON text.
-    async fn sums_by_invoice(&self, select: &str) -> anyhow::Result<HashMap<i64, i64>> {
+    async fn sums_by_invoice(
+        &self,
+        select: &str,
+    ) -> anyhow::Result<rustc_hash::FxHashMap<i64, i64>> {
         let sql = super::bulk::json_wrap(self.backend(), select, 2);
         let text: String = sqlx::query_scalar(&sql).fetch_one(self.pool()).await?;
         let pairs: Vec<(i64, i64)> = serde_json::from_str(&text).context("reading sums")?;
