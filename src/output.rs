@@ -48,18 +48,21 @@ pub fn render(table: &Table, format: Format) -> anyhow::Result<Vec<u8>> {
             Ok(w.into_inner().context("writing CSV")?)
         }
         Format::Json => {
-            let rows: Vec<serde_json::Map<String, serde_json::Value>> = table
-                .rows
+            // Each row is written as an object straight from the table (no map per row): keys in the order a
+            // `serde_json::Map` keeps them, as before.
+            let template: serde_json::Map<String, serde_json::Value> = table
+                .columns
                 .iter()
-                .map(|r| {
-                    table
-                        .columns
-                        .iter()
-                        .zip(r)
-                        .map(|(c, v)| (c.to_string(), serde_json::Value::String(v.clone())))
-                        .collect()
-                })
+                .map(|c| (c.to_string(), serde_json::Value::Null))
                 .collect();
+            let order: Vec<usize> = template
+                .keys()
+                .filter_map(|k| table.columns.iter().position(|c| c == k))
+                .collect();
+            let rows = JsonRows {
+                table,
+                order: &order,
+            };
             let mut v = serde_json::to_vec_pretty(&rows)?;
             v.push(b'\n');
             Ok(v)
@@ -111,4 +114,42 @@ fn write_xlsx(table: &Table, path: &Path) -> anyhow::Result<()> {
     wb.save(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
+}
+
+/// A table's rows as a JSON array of objects, serialized row by row.
+struct JsonRows<'a> {
+    table: &'a Table,
+    order: &'a [usize],
+}
+
+impl serde::Serialize for JsonRows<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.table.rows.len()))?;
+        for row in &self.table.rows {
+            seq.serialize_element(&JsonRow {
+                columns: &self.table.columns,
+                row,
+                order: self.order,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+struct JsonRow<'a> {
+    columns: &'a [&'a str],
+    row: &'a [String],
+    order: &'a [usize],
+}
+
+impl serde::Serialize for JsonRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.order.len()))?;
+        for &i in self.order {
+            map.serialize_entry(self.columns[i], self.row.get(i).map_or("", String::as_str))?;
+        }
+        map.end()
+    }
 }

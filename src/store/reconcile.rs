@@ -315,7 +315,7 @@ impl Store {
     }
 
     /// `SELECT invoice_id, SUM(..) .. GROUP BY invoice_id` as a map, read as one JSON text.
-    async fn sums_by_invoice(
+    pub(super) async fn sums_by_invoice(
         &self,
         select: &str,
     ) -> anyhow::Result<rustc_hash::FxHashMap<i64, i64>> {
@@ -330,7 +330,7 @@ impl Store {
     /// messages instead of a million (each of which wakes a thread). Ranges are independent, so a few are read
     /// and parsed at once (the database produces the next while this side parses the last); `each` still sees
     /// the rows in key order. `key` is the table's integer primary key as `alias.column`.
-    async fn json_chunks<T: serde::de::DeserializeOwned + Send + 'static>(
+    pub(super) async fn json_chunks<T: serde::de::DeserializeOwned + Send + 'static>(
         &self,
         key: &str,
         columns: &[&str],

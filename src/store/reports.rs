@@ -1,6 +1,7 @@
 //! Read models behind `cuadra report ...` and the API. Column names are the contract's (product.md).
 
 use super::{get_i64, get_str, opt_i64, opt_str, Store};
+use anyhow::Context;
 use chrono::{Days, NaiveDate};
 use cuadra_sdk::{format_amount, from_micros, Currency};
 use sqlx::Row;
@@ -85,6 +86,26 @@ pub struct InvoiceView {
     pub exchange_rate: Option<String>,
 }
 
+/// One invoice as [`Store::invoice_views`] reads it: id, uuid, serie, folio, customer RFC and name, issued at and
+/// on, due on, currency, total, cancelled (1/0), disputed, exchange rate.
+#[derive(serde::Deserialize)]
+struct ViewRow(
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
+
 impl InvoiceView {
     pub fn balance(&self) -> i64 {
         self.total - self.credited - self.paid
@@ -161,65 +182,74 @@ impl Store {
                 .iter()
                 .map(|r| (get_str(r, "rfc"), get_str(r, "name")))
                 .collect();
-        let rows = sqlx::query(
-            "SELECT i.id, i.uuid, i.serie, i.folio, i.customer_rfc, i.customer_name, i.issued_at, i.issued_on, i.due_on, \
-             i.currency, i.total_micros, i.sat_state, i.superseded_by, i.disputed, i.exchange_rate, \
-             CAST(COALESCE(c.credited, 0) AS BIGINT) AS credited, CAST(COALESCE(a.paid, 0) AS BIGINT) AS paid \
-             FROM invoices i \
-             LEFT JOIN (SELECT ca.invoice_id, SUM(ca.amount_micros) AS credited FROM credit_applications ca \
-                        JOIN credits cr ON cr.id = ca.credit_id WHERE cr.sat_state = 'vigente' GROUP BY ca.invoice_id) c \
-               ON c.invoice_id = i.id \
-             LEFT JOIN (SELECT invoice_id, SUM(amount_micros) AS paid FROM allocations WHERE removed_at IS NULL \
-                        GROUP BY invoice_id) a ON a.invoice_id = i.id \
-             ORDER BY i.issued_at, i.id",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let issued_on = NaiveDate::parse_from_str(&get_str(&r, "issued_on"), "%Y-%m-%d")
-                .unwrap_or_default();
-            let rfc = opt_str(&r, "customer_rfc");
-            let due_on = opt_str(&r, "due_on")
-                .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
-                .or_else(|| {
-                    let days = rfc.as_ref().and_then(|x| credit_days.get(x)).copied()?;
-                    issued_on.checked_add_days(Days::new(days.max(0) as u64))
-                });
-            let cancelled =
-                get_str(&r, "sat_state") == "cancelado" || opt_str(&r, "superseded_by").is_some();
-            let (total, credited, paid) = (
-                get_i64(&r, "total_micros"),
-                get_i64(&r, "credited"),
-                get_i64(&r, "paid"),
-            );
-            out.push(InvoiceView {
-                id: get_i64(&r, "id"),
-                uuid: opt_str(&r, "uuid"),
-                serie: opt_str(&r, "serie"),
-                folio: opt_str(&r, "folio"),
-                customer_name: rfc
-                    .as_ref()
-                    .and_then(|x| names.get(x).cloned())
-                    .or_else(|| opt_str(&r, "customer_name")),
-                customer_rfc: rfc,
-                issued_at: get_str(&r, "issued_at"),
-                issued_on,
-                due_on,
-                currency: get_str(&r, "currency"),
-                total,
-                credited,
-                paid,
-                status: status_of(
-                    cancelled,
-                    get_i64(&r, "disputed") != 0,
+        // Read in key ranges as JSON (a million invoices never sit in memory as driver rows), with the credited
+        // and paid sums read apart, then put in report order.
+        let (credited, paid) = tokio::try_join!(
+            self.sums_by_invoice(
+                "SELECT ca.invoice_id, CAST(SUM(ca.amount_micros) AS BIGINT) FROM credit_applications ca \
+                 JOIN credits cr ON cr.id = ca.credit_id WHERE cr.sat_state = 'vigente' GROUP BY ca.invoice_id"
+            ),
+            self.sums_by_invoice(
+                "SELECT invoice_id, CAST(SUM(amount_micros) AS BIGINT) FROM allocations WHERE removed_at IS NULL \
+                 GROUP BY invoice_id"
+            ),
+        )?;
+        let mut out = Vec::new();
+        self.json_chunks(
+            "i.id",
+            &[
+                "i.uuid",
+                "i.serie",
+                "i.folio",
+                "i.customer_rfc",
+                "i.customer_name",
+                "i.issued_at",
+                "i.issued_on",
+                "i.due_on",
+                "i.currency",
+                "i.total_micros",
+                "CASE WHEN i.sat_state = 'cancelado' OR i.superseded_by IS NOT NULL THEN 1 ELSE 0 END",
+                "i.disputed",
+                "i.exchange_rate",
+            ],
+            "invoices i WHERE 1 = 1",
+            |r: ViewRow| {
+                let issued_on =
+                    NaiveDate::parse_from_str(r.7.as_deref().unwrap_or_default(), "%Y-%m-%d")
+                        .unwrap_or_default();
+                let rfc = r.4;
+                let due_on = r
+                    .8
+                    .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
+                    .or_else(|| {
+                        let days = rfc.as_ref().and_then(|x| credit_days.get(x)).copied()?;
+                        issued_on.checked_add_days(Days::new(days.max(0) as u64))
+                    });
+                let total = r.10.unwrap_or(0);
+                let credited = credited.get(&r.0).copied().unwrap_or(0);
+                let paid = paid.get(&r.0).copied().unwrap_or(0);
+                out.push(InvoiceView {
+                    id: r.0,
+                    uuid: r.1,
+                    serie: r.2,
+                    folio: r.3,
+                    customer_name: rfc.as_ref().and_then(|x| names.get(x).cloned()).or(r.5),
+                    customer_rfc: rfc,
+                    issued_at: r.6.unwrap_or_default(),
+                    issued_on,
+                    due_on,
+                    currency: r.9.unwrap_or_default(),
                     total,
                     credited,
                     paid,
-                ),
-                exchange_rate: opt_str(&r, "exchange_rate"),
-            });
-        }
+                    status: status_of(r.11 == Some(1), r.12.unwrap_or(0) != 0, total, credited, paid),
+                    exchange_rate: r.13,
+                });
+            },
+        )
+        .await
+        .context("reading invoices")?;
+        out.sort_by(|a, b| a.issued_at.cmp(&b.issued_at).then(a.id.cmp(&b.id)));
         Ok(out)
     }
 
