@@ -165,16 +165,7 @@ impl Store {
             .await
             .context("loading open invoices")?;
             // Open balance: the total less vigente credit notes applied and live allocations.
-            let (credited, allocated) = tokio::try_join!(
-                self.sums_by_invoice(
-                    "SELECT ca.invoice_id, CAST(SUM(ca.amount_micros) AS BIGINT) FROM credit_applications ca \
-                     JOIN credits cr ON cr.id = ca.credit_id WHERE cr.sat_state = 'vigente' GROUP BY ca.invoice_id"
-                ),
-                self.sums_by_invoice(
-                    "SELECT invoice_id, CAST(SUM(amount_micros) AS BIGINT) FROM allocations WHERE removed_at IS NULL \
-                     GROUP BY invoice_id"
-                ),
-            )?;
+            let (credited, allocated) = self.credited_and_paid().await?;
             for i in &mut invoices {
                 i.open -= credited.get(&i.id).copied().unwrap_or(0)
                     + allocated.get(&i.id).copied().unwrap_or(0);
@@ -314,8 +305,27 @@ impl Store {
         })
     }
 
+    /// Per invoice: what vigente credit notes applied, and what live allocations paid.
+    pub(super) async fn credited_and_paid(
+        &self,
+    ) -> anyhow::Result<(
+        rustc_hash::FxHashMap<i64, i64>,
+        rustc_hash::FxHashMap<i64, i64>,
+    )> {
+        tokio::try_join!(
+            self.sums_by_invoice(
+                "SELECT ca.invoice_id, CAST(SUM(ca.amount_micros) AS BIGINT) FROM credit_applications ca \
+                 JOIN credits cr ON cr.id = ca.credit_id WHERE cr.sat_state = 'vigente' GROUP BY ca.invoice_id"
+            ),
+            self.sums_by_invoice(
+                "SELECT invoice_id, CAST(SUM(amount_micros) AS BIGINT) FROM allocations WHERE removed_at IS NULL \
+                 GROUP BY invoice_id"
+            ),
+        )
+    }
+
     /// `SELECT invoice_id, SUM(..) .. GROUP BY invoice_id` as a map, read as one JSON text.
-    pub(super) async fn sums_by_invoice(
+    async fn sums_by_invoice(
         &self,
         select: &str,
     ) -> anyhow::Result<rustc_hash::FxHashMap<i64, i64>> {

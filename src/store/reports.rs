@@ -184,16 +184,7 @@ impl Store {
                 .collect();
         // Read in key ranges as JSON (a million invoices never sit in memory as driver rows), with the credited
         // and paid sums read apart, then put in report order.
-        let (credited, paid) = tokio::try_join!(
-            self.sums_by_invoice(
-                "SELECT ca.invoice_id, CAST(SUM(ca.amount_micros) AS BIGINT) FROM credit_applications ca \
-                 JOIN credits cr ON cr.id = ca.credit_id WHERE cr.sat_state = 'vigente' GROUP BY ca.invoice_id"
-            ),
-            self.sums_by_invoice(
-                "SELECT invoice_id, CAST(SUM(amount_micros) AS BIGINT) FROM allocations WHERE removed_at IS NULL \
-                 GROUP BY invoice_id"
-            ),
-        )?;
+        let (credited, paid) = self.credited_and_paid().await?;
         let mut out = Vec::new();
         self.json_chunks(
             "i.id",
