@@ -23,17 +23,43 @@ pub fn write(table: &Table, format: Format, output: Option<&Path>) -> anyhow::Re
         let path = output.context("--format xlsx needs --output FILE.xlsx")?;
         return write_xlsx(table, path);
     }
-    let bytes = render(table, format)?;
     match output {
         Some(p) => {
-            std::fs::write(p, bytes).with_context(|| format!("cannot write {}", p.display()))
+            // Straight into the file: a large JSON or CSV report is never held whole in memory.
+            let file = std::fs::File::create(p)
+                .with_context(|| format!("cannot write {}", p.display()))?;
+            let mut w = std::io::BufWriter::new(file);
+            render_to(table, format, &mut w)
+                .and_then(|()| w.flush().map_err(anyhow::Error::from))
+                .with_context(|| format!("cannot write {}", p.display()))
         }
         None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(&bytes)?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            render_to(table, format, &mut out)?;
             out.flush()?;
             Ok(())
         }
+    }
+}
+
+/// Renders into `w`: CSV and JSON are written row by row, the aligned table as one text.
+fn render_to(table: &Table, format: Format, w: &mut dyn Write) -> anyhow::Result<()> {
+    match format {
+        Format::Csv => {
+            let mut c = csv::Writer::from_writer(w);
+            c.write_record(&table.columns)?;
+            for r in &table.rows {
+                c.write_record(r)?;
+            }
+            c.flush()?;
+            Ok(())
+        }
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *w, &json_rows(table))?;
+            w.write_all(b"\n")?;
+            Ok(())
+        }
+        Format::Table | Format::Xlsx => Ok(w.write_all(&render(table, format)?)?),
     }
 }
 
@@ -48,21 +74,7 @@ pub fn render(table: &Table, format: Format) -> anyhow::Result<Vec<u8>> {
             Ok(w.into_inner().context("writing CSV")?)
         }
         Format::Json => {
-            // Each row is written as an object straight from the table (no map per row): keys in the order a
-            // `serde_json::Map` keeps them, as before.
-            let template: serde_json::Map<String, serde_json::Value> = table
-                .columns
-                .iter()
-                .map(|c| (c.to_string(), serde_json::Value::Null))
-                .collect();
-            let order: Vec<usize> = template
-                .keys()
-                .filter_map(|k| table.columns.iter().position(|c| c == k))
-                .collect();
-            let rows = JsonRows {
-                table,
-                order: &order,
-            };
+            let rows = json_rows(table);
             let mut v = serde_json::to_vec_pretty(&rows)?;
             v.push(b'\n');
             Ok(v)
@@ -116,10 +128,24 @@ fn write_xlsx(table: &Table, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A table's rows as a JSON array of objects, serialized row by row.
+/// A table's rows as a JSON array of objects, serialized row by row: keys in the order a `serde_json::Map`
+/// keeps them (as when each row was built as a map).
+fn json_rows(table: &Table) -> JsonRows<'_> {
+    let template: serde_json::Map<String, serde_json::Value> = table
+        .columns
+        .iter()
+        .map(|c| (c.to_string(), serde_json::Value::Null))
+        .collect();
+    let order: Vec<usize> = template
+        .keys()
+        .filter_map(|k| table.columns.iter().position(|c| c == k))
+        .collect();
+    JsonRows { table, order }
+}
+
 struct JsonRows<'a> {
     table: &'a Table,
-    order: &'a [usize],
+    order: Vec<usize>,
 }
 
 impl serde::Serialize for JsonRows<'_> {
@@ -130,7 +156,7 @@ impl serde::Serialize for JsonRows<'_> {
             seq.serialize_element(&JsonRow {
                 columns: &self.table.columns,
                 row,
-                order: self.order,
+                order: &self.order,
             })?;
         }
         seq.end()
