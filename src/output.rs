@@ -42,7 +42,8 @@ pub fn write(table: &Table, format: Format, output: Option<&Path>) -> anyhow::Re
     }
 }
 
-/// Renders into `w`: CSV and JSON are written row by row, the aligned table as one text.
+/// Renders into `w`: CSV and JSON are written row by row, the aligned table as one text (its widths need every
+/// row first).
 fn render_to(table: &Table, format: Format, w: &mut dyn Write) -> anyhow::Result<()> {
     match format {
         Format::Csv => {
@@ -58,26 +59,6 @@ fn render_to(table: &Table, format: Format, w: &mut dyn Write) -> anyhow::Result
             serde_json::to_writer_pretty(&mut *w, &json_rows(table))?;
             w.write_all(b"\n")?;
             Ok(())
-        }
-        Format::Table | Format::Xlsx => Ok(w.write_all(&render(table, format)?)?),
-    }
-}
-
-pub fn render(table: &Table, format: Format) -> anyhow::Result<Vec<u8>> {
-    match format {
-        Format::Csv => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record(&table.columns)?;
-            for r in &table.rows {
-                w.write_record(r)?;
-            }
-            Ok(w.into_inner().context("writing CSV")?)
-        }
-        Format::Json => {
-            let rows = json_rows(table);
-            let mut v = serde_json::to_vec_pretty(&rows)?;
-            v.push(b'\n');
-            Ok(v)
         }
         Format::Table | Format::Xlsx => {
             let mut widths: Vec<usize> = table.columns.iter().map(|c| c.chars().count()).collect();
@@ -105,9 +86,15 @@ pub fn render(table: &Table, format: Format) -> anyhow::Result<Vec<u8>> {
             for r in &table.rows {
                 line(r.iter().map(String::as_str).collect(), &mut s);
             }
-            Ok(s.into_bytes())
+            Ok(w.write_all(s.as_bytes())?)
         }
     }
+}
+
+pub fn render(table: &Table, format: Format) -> anyhow::Result<Vec<u8>> {
+    let mut v = Vec::new();
+    render_to(table, format, &mut v)?;
+    Ok(v)
 }
 
 fn write_xlsx(table: &Table, path: &Path) -> anyhow::Result<()> {

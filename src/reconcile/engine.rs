@@ -260,10 +260,10 @@ impl<'a> Ctx<'a> {
             opts,
         };
         // The invoices' look-ups and the customers' names are independent: built on two cores.
-        let (inv_side, ()) = std::thread::scope(|sc| {
-            let inv_side = sc.spawn(|| InvoiceSide::build(invoices));
+        let inv_side = std::thread::scope(|sc| {
+            let side = sc.spawn(|| InvoiceSide::build(invoices));
             c.add_customers(input);
-            (inv_side.join().expect("indexing invoices panicked"), ())
+            side.join().expect("indexing invoices panicked")
         });
         c.by_uuid = inv_side.by_uuid;
         c.by_uuid_prefix = inv_side.by_uuid_prefix;

@@ -456,12 +456,13 @@ pub fn folio_key(folio: &str) -> String {
             .map(|b| char::from(b.to_ascii_uppercase()))
             .collect()
     } else {
-        deunicode::deunicode(folio)
-            .to_uppercase()
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect()
+        transliterated_alphanumerics(folio)
     };
+    folio_from_alphanumerics(up)
+}
+
+/// [`folio_key`] of a folio already reduced to upper-case alphanumerics.
+fn folio_from_alphanumerics(up: String) -> String {
     let letters = up.chars().take_while(|c| c.is_ascii_alphabetic()).count();
     let digits = &up[letters..];
     if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
@@ -476,13 +477,18 @@ pub fn folio_key(folio: &str) -> String {
     }
 }
 
-/// A serie compared upper-case, alphanumerics only.
-pub fn serie_key(serie: &str) -> String {
-    deunicode::deunicode(serie)
+/// Upper-case ASCII alphanumerics of any text, accents and other scripts transliterated first.
+fn transliterated_alphanumerics(text: &str) -> String {
+    deunicode::deunicode(text)
         .to_uppercase()
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .collect()
+}
+
+/// A serie compared upper-case, alphanumerics only.
+pub fn serie_key(serie: &str) -> String {
+    transliterated_alphanumerics(serie)
 }
 
 /// Identifiers (clave de rastreo, NumOperacion, references) compared upper-case, alphanumerics only, without
@@ -622,25 +628,7 @@ mod tests {
 
     #[test]
     fn folio_key_ascii_fast_path_agrees_with_transliteration() {
-        let slow = |f: &str| -> String {
-            let up: String = deunicode::deunicode(f)
-                .to_uppercase()
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric())
-                .collect();
-            let letters = up.chars().take_while(|c| c.is_ascii_alphabetic()).count();
-            let digits = &up[letters..];
-            if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
-                let t = digits.trim_start_matches('0');
-                if t.is_empty() {
-                    "0".to_string()
-                } else {
-                    t.to_string()
-                }
-            } else {
-                up
-            }
-        };
+        let slow = |f: &str| folio_from_alphanumerics(transliterated_alphanumerics(f));
         for f in [
             "A-000123", "fa 0042", "  x-1/2 ", "000", "ABC", "b12c", "", "F-0001-A", "ñ-12",
             "Ébano 7",

@@ -292,13 +292,7 @@ impl Store {
         const ROWS: usize = 2000;
         let prepared: Vec<(String, String, &CustomerRecord)> = cs
             .iter()
-            .map(|c| {
-                Ok((
-                    customer_key(c),
-                    cuadra_sdk::sha256_hex(serde_json::to_string(c)?.as_bytes()),
-                    *c,
-                ))
-            })
+            .map(|c| Ok((customer_key(c), content_hash(c)?, *c)))
             .collect::<anyhow::Result<_>>()?;
         // A customer named again later in the file updates the first row, as row by row: after the others.
         let mut seen: std::collections::HashSet<&str> = Default::default();
@@ -393,15 +387,11 @@ impl Store {
             let mut aliases = Vec::new();
             for (key, _, c) in &new {
                 let id = ids[key.as_str()];
-                for a in &c.accounts {
-                    aliases.push((id, "account", normalize_account(a)));
-                }
-                if let Some(r) = &c.payment_reference {
-                    aliases.push((id, "reference", r.trim().to_string()));
-                }
-                if let Some(r) = &c.rfc {
-                    aliases.push((id, "rfc", r.to_string()));
-                }
+                aliases.extend(
+                    import_aliases(c)
+                        .into_iter()
+                        .map(|(kind, value)| (id, kind, value)),
+                );
             }
             sqlx::query(
                 "INSERT INTO customer_aliases (customer_id, kind, value, source, created_at) \
@@ -427,7 +417,7 @@ impl Store {
         c: &CustomerRecord,
     ) -> anyhow::Result<bool> {
         let key = customer_key(c);
-        let hash = cuadra_sdk::sha256_hex(serde_json::to_string(c)?.as_bytes());
+        let hash = content_hash(c)?;
         let existing =
             sqlx::query("SELECT id, content_hash FROM customers WHERE customer_key = $1")
                 .bind(&key)
@@ -514,18 +504,7 @@ impl Store {
                 row.try_get(0)?
             }
         };
-        let mut aliases: Vec<(&str, String)> = c
-            .accounts
-            .iter()
-            .map(|a| ("account", normalize_account(a)))
-            .collect();
-        if let Some(r) = &c.payment_reference {
-            aliases.push(("reference", r.trim().to_string()));
-        }
-        if let Some(r) = &c.rfc {
-            aliases.push(("rfc", r.to_string()));
-        }
-        for (kind, value) in aliases {
+        for (kind, value) in import_aliases(c) {
             sqlx::query(
                 "INSERT INTO customer_aliases (customer_id, kind, value, source, created_at) \
                  VALUES ($1,$2,$3,'import',$4) ON CONFLICT (kind, value, customer_id) DO NOTHING",
@@ -723,6 +702,27 @@ impl Store {
 }
 
 /// The identity of a customer in the master: its RFC, except for the generic RFCs that many customers share.
+/// What tells a customer master row changed: the SHA-256 of the record as JSON.
+fn content_hash(c: &CustomerRecord) -> anyhow::Result<String> {
+    Ok(cuadra_sdk::sha256_hex(serde_json::to_string(c)?.as_bytes()))
+}
+
+/// The aliases a customer master row gives its customer: accounts, payment reference, RFC.
+fn import_aliases(c: &CustomerRecord) -> Vec<(&'static str, String)> {
+    let mut aliases: Vec<(&'static str, String)> = c
+        .accounts
+        .iter()
+        .map(|a| ("account", normalize_account(a)))
+        .collect();
+    if let Some(r) = &c.payment_reference {
+        aliases.push(("reference", r.trim().to_string()));
+    }
+    if let Some(r) = &c.rfc {
+        aliases.push(("rfc", r.to_string()));
+    }
+    aliases
+}
+
 pub fn customer_key(c: &CustomerRecord) -> String {
     match &c.rfc {
         Some(r) if !r.is_generic() => r.to_string(),

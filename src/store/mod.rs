@@ -33,10 +33,8 @@ use tokio::sync::Mutex;
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// SQLite's page cache per reading connection (16 MB).
+/// SQLite's page cache per connection (16 MB).
 pub(crate) const SQLITE_CACHE_PRAGMA: &str = "PRAGMA cache_size = -16384";
-/// The writing connection's page cache (16 MB): the index pages a bulk import touches stay in it.
-pub(crate) const SQLITE_WRITER_CACHE_PRAGMA: &str = "PRAGMA cache_size = -16384";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -89,7 +87,7 @@ impl Store {
             Backend::Sqlite => sqlite_url(url)?,
             Backend::Postgres => url.to_string(),
         };
-        let options = |cache: &'static str| {
+        let options = || {
             AnyPoolOptions::new()
                 .min_connections(0)
                 .idle_timeout(Some(std::time::Duration::from_secs(60)))
@@ -106,13 +104,13 @@ impl Store {
                                  PRAGMA wal_autocheckpoint=65536; PRAGMA temp_store=MEMORY;",
                             )
                             .await?;
-                            conn.execute(cache).await?;
+                            conn.execute(SQLITE_CACHE_PRAGMA).await?;
                         }
                         Ok(())
                     })
                 })
         };
-        let pool = options(SQLITE_CACHE_PRAGMA)
+        let pool = options()
             .max_connections(max_connections.max(1))
             .connect(&url)
             .await
@@ -122,7 +120,7 @@ impl Store {
         // whole cache: pool connections taken in turn re-read every index page an import touches, about four
         // reads per CFDI.)
         let writer = match backend {
-            Backend::Sqlite => options(SQLITE_WRITER_CACHE_PRAGMA)
+            Backend::Sqlite => options()
                 .max_connections(1)
                 .connect(&url)
                 .await

@@ -602,71 +602,69 @@ impl Store {
                 .execute(&mut *tx.tx)
                 .await?;
             }
-        }
-        for chunk in links
-            .chunks(BATCH)
-            .filter(|_| backend != super::Backend::Sqlite)
-        {
-            let (case, cond) = case_in("id", chunk.len(), 1);
-            let sql = format!(
-                "UPDATE payments SET same_as_payment_id = {case} WHERE same_as_payment_id IS NULL AND {cond} RETURNING id"
-            );
-            let mut q = sqlx::query(&sql);
-            for l in chunk {
-                q = q.bind(l.payment_id).bind(l.same_as);
+        } else {
+            for chunk in links.chunks(BATCH) {
+                let (case, cond) = case_in("id", chunk.len(), 1);
+                let sql = format!(
+                    "UPDATE payments SET same_as_payment_id = {case} WHERE same_as_payment_id IS NULL AND {cond} RETURNING id"
+                );
+                let mut q = sqlx::query(&sql);
+                for l in chunk {
+                    q = q.bind(l.payment_id).bind(l.same_as);
+                }
+                for l in chunk {
+                    q = q.bind(l.payment_id);
+                }
+                let set: HashSet<i64> = q
+                    .fetch_all(&mut *tx.tx)
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get::<i64, _>(0))
+                    .collect::<Result<_, _>>()?;
+                let done: Vec<&&crate::reconcile::SameMoney> = chunk
+                    .iter()
+                    .filter(|l| set.contains(&l.payment_id))
+                    .collect();
+                if done.is_empty() {
+                    continue;
+                }
+                let (case, cond) = case_in("payment_id", done.len(), 2);
+                let sql = format!(
+                    "UPDATE allocations SET removed_at = {}, removed_by = {case} \
+                     WHERE removed_at IS NULL AND created_by = 'reconcile' AND {cond}",
+                    ph(1)
+                );
+                let mut q = sqlx::query(&sql).bind(now.clone());
+                for l in &done {
+                    q = q
+                        .bind(l.payment_id)
+                        .bind(format!("reconcile: same money as payment {}", l.same_as));
+                }
+                for l in &done {
+                    q = q.bind(l.payment_id);
+                }
+                replaced += q.execute(&mut *tx.tx).await?.rows_affected() as usize;
+                let sql = super::bulk::insert_sql(
+                    backend,
+                    "audit_log",
+                    "at, actor, action, entity, entity_id, detail",
+                    done.len(),
+                );
+                let mut q = sqlx::query(&sql);
+                for l in &done {
+                    q = q
+                        .bind(now.clone())
+                        .bind("reconcile")
+                        .bind("same_money")
+                        .bind("payment")
+                        .bind(l.payment_id.to_string())
+                        .bind(
+                            serde_json::json!({"same_as": l.same_as, "explanation": l.explanation})
+                                .to_string(),
+                        );
+                }
+                q.execute(&mut *tx.tx).await?;
             }
-            for l in chunk {
-                q = q.bind(l.payment_id);
-            }
-            let set: HashSet<i64> = q
-                .fetch_all(&mut *tx.tx)
-                .await?
-                .iter()
-                .map(|r| r.try_get::<i64, _>(0))
-                .collect::<Result<_, _>>()?;
-            let done: Vec<&&crate::reconcile::SameMoney> = chunk
-                .iter()
-                .filter(|l| set.contains(&l.payment_id))
-                .collect();
-            if done.is_empty() {
-                continue;
-            }
-            let (case, cond) = case_in("payment_id", done.len(), 2);
-            let sql = format!(
-                "UPDATE allocations SET removed_at = {}, removed_by = {case} \
-                 WHERE removed_at IS NULL AND created_by = 'reconcile' AND {cond}",
-                ph(1)
-            );
-            let mut q = sqlx::query(&sql).bind(now.clone());
-            for l in &done {
-                q = q
-                    .bind(l.payment_id)
-                    .bind(format!("reconcile: same money as payment {}", l.same_as));
-            }
-            for l in &done {
-                q = q.bind(l.payment_id);
-            }
-            replaced += q.execute(&mut *tx.tx).await?.rows_affected() as usize;
-            let sql = super::bulk::insert_sql(
-                backend,
-                "audit_log",
-                "at, actor, action, entity, entity_id, detail",
-                done.len(),
-            );
-            let mut q = sqlx::query(&sql);
-            for l in &done {
-                q = q
-                    .bind(now.clone())
-                    .bind("reconcile")
-                    .bind("same_money")
-                    .bind("payment")
-                    .bind(l.payment_id.to_string())
-                    .bind(
-                        serde_json::json!({"same_as": l.same_as, "explanation": l.explanation})
-                            .to_string(),
-                    );
-            }
-            q.execute(&mut *tx.tx).await?;
         }
         lap("same money");
         // Payer identified: batched updates of payments.customer_id where it changes. On SQLite the rows travel
@@ -829,8 +827,8 @@ impl Store {
         }
         lap("exceptions");
         if backend == super::Backend::Sqlite {
-            // Back to the writer's size (dirty pages stay until the commit writes them).
-            sqlx::query(super::SQLITE_WRITER_CACHE_PRAGMA)
+            // Back to the pool's size (dirty pages stay until the commit writes them).
+            sqlx::query(super::SQLITE_CACHE_PRAGMA)
                 .execute(&mut *tx.tx)
                 .await?;
         }
