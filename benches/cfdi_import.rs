@@ -324,6 +324,8 @@ fn main() -> anyhow::Result<()> {
         .collect();
     let n: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(20_000);
     let sqlite_only = args.iter().any(|a| a == "--sqlite-only");
+    // `CUADRA_LOG=cuadra=debug` shows the import's phases.
+    cuadra::telemetry::init("text", "warn");
     let dir = tempfile::tempdir()?;
     // A folder of SAT-style packages, as a download of N CFDI would leave it.
     let package: PathBuf = dir.path().join("packages");

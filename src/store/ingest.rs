@@ -106,6 +106,17 @@ impl Store {
         Ok(outcomes)
     }
 
+    /// Stores deliveries inside a transaction the caller commits (a bulk import groups several batches).
+    pub async fn ingest_in(
+        &self,
+        tx: &mut WriteTx<'_>,
+        source: &str,
+        deliveries: &[Delivery],
+    ) -> anyhow::Result<Vec<IngestOutcome>> {
+        let items: Vec<(&str, &Delivery)> = deliveries.iter().map(|d| (source, d)).collect();
+        self.ingest_items(tx, &items).await
+    }
+
     /// Stores deliveries from several sources in one transaction (the webhook intake's group commit).
     pub async fn ingest_from(
         &self,

@@ -74,6 +74,13 @@ pub struct WriteTx<'a> {
     pub(crate) uuidless_invoices: Option<bool>,
 }
 
+impl WriteTx<'_> {
+    /// Commits the transaction (and releases the write lock).
+    pub async fn commit(self) -> anyhow::Result<()> {
+        self.tx.commit().await.context("committing a transaction")
+    }
+}
+
 impl Store {
     /// Connects (creating the SQLite file and its folder when missing) without migrating.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {

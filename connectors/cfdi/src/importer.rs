@@ -4,7 +4,7 @@
 
 use crate::deliver::cfdi_delivery;
 use crate::metadata::looks_like_metadata;
-use crate::package::{metadata_stream, read_package, Limits};
+use crate::package::{metadata_stream, read_package, Limits, SeekBuf};
 use crate::parser::ParseOptions;
 use cuadra_sdk::{Delivery, FileImporter, ImportOptions, InputError, Location, Rfc};
 use std::fs::File;
@@ -158,7 +158,7 @@ impl CfdiImporter {
                 }
             }
             FileType::Zip => read_package(
-                BufReader::new(f),
+                SeekBuf::new(f),
                 Some(&file_name),
                 &self.company_rfcs,
                 &self.limits,
