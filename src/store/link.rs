@@ -101,8 +101,11 @@ impl Store {
     }
 
     async fn apply_substitutions(&self, tx: &mut WriteTx<'_>) -> anyhow::Result<u64> {
+        // Through the partial index `invoices_replacing` (`COALESCE(..)`, not `uuid IS NOT NULL`, which SQLite
+        // would answer by walking the whole UUID index).
         let rows = sqlx::query(
-            "SELECT uuid, replaces FROM invoices WHERE replaces <> '[]' AND uuid IS NOT NULL AND sat_state = 'vigente'",
+            "SELECT uuid, replaces FROM invoices WHERE replaces <> '[]' AND COALESCE(uuid, '') <> '' \
+             AND sat_state = 'vigente'",
         )
         .fetch_all(&mut *tx.tx)
         .await?;
@@ -255,10 +258,12 @@ impl Store {
     /// is cancelled. Rows naming invoices not in the ledger yet wait for them.
     async fn apply_rep_allocations(&self, tx: &mut WriteTx<'_>) -> anyhow::Result<(u64, u64)> {
         let now = self.now_text();
+        // Cancelled receipts through the partial index `payments_cancelled` (`kind || ''` keeps SQLite off the
+        // (kind, external_id) index, which holds every receipt).
         let removed = sqlx::query(
             "UPDATE allocations SET removed_at = $1, removed_by = 'sat: payment receipt cancelled' \
              WHERE removed_at IS NULL AND method = 'rep' AND payment_id IN \
-             (SELECT id FROM payments WHERE kind = 'rep' AND sat_state = 'cancelado')",
+             (SELECT id FROM payments WHERE kind || '' = 'rep' AND sat_state = 'cancelado')",
         )
         .bind(&now)
         .execute(&mut *tx.tx)
