@@ -1369,6 +1369,12 @@ fn kind_rank(kind: &str) -> u8 {
 
 /// Decides allocations, same-money links and exceptions.
 pub fn decide(input: &Input, opts: &Options) -> Decision {
+    decide_early(input, opts, &mut |_| {})
+}
+
+/// [`decide`], handing `early` the decision as soon as its payer changes (`customers`) and same-money `links` are
+/// final, before the slower allocation passes: the store writes them meanwhile.
+pub fn decide_early(input: &Input, opts: &Options, early: &mut dyn FnMut(&Decision)) -> Decision {
     let t = std::time::Instant::now();
     let lap = |phase: &str| tracing::debug!(phase, ms = t.elapsed().as_millis() as u64, "decide");
     // Content order, never database order.
@@ -1462,6 +1468,7 @@ pub fn decide(input: &Input, opts: &Options) -> Decision {
     // Pass 2: the same money seen twice.
     let linked = same_money(&payments, &payers, opts, &mut out);
     lap("same_money");
+    early(&out);
 
     // Pending: cash not yet explained.
     let mut pending: Vec<&PaymentIn> = payments

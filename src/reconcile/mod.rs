@@ -18,7 +18,7 @@
 mod engine;
 pub mod text;
 
-pub use engine::decide;
+pub use engine::{decide, decide_early};
 
 use chrono::NaiveDate;
 use cuadra_sdk::RemittanceLine;

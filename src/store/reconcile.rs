@@ -87,6 +87,9 @@ struct PaymentRow(
 const JSON_CHUNK: i64 = 4000;
 const JSON_IN_FLIGHT: usize = 3;
 
+/// What the engine hands the writer before its allocation passes: same-money links and payer changes.
+type Early = (Vec<crate::reconcile::SameMoney>, Vec<(i64, i64)>);
+
 /// What `cuadra match` decided, for printing.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ManualMatch {
@@ -408,44 +411,60 @@ impl Store {
     }
 
     /// Runs the engine over everything undecided and writes its decision (unless `dry_run`).
+    ///
+    /// The write transaction begins as soon as the engine knows payers and same-money links, and writes them
+    /// while the engine's allocation passes run (one core each); allocations and exceptions follow, and all of
+    /// it commits at once.
     pub async fn reconcile(&self, options: &Options, dry_run: bool) -> anyhow::Result<Summary> {
         let t0 = Instant::now();
         let input = self.reconcile_input().await?;
         let load_ms = t0.elapsed().as_millis();
         let t1 = Instant::now();
         let options = options.clone();
-        let (input_counts, decision) = tokio::task::spawn_blocking(move || {
+        let (early_tx, early_rx) = tokio::sync::oneshot::channel::<Early>();
+        let engine = tokio::task::spawn_blocking(move || {
             let counts = (input.invoices.len(), input.payments.len());
-            (counts, reconcile::decide(&input, &options))
-        })
-        .await
-        .context("the reconciliation engine panicked")?;
-        let decide_ms = t1.elapsed().as_millis();
-        let mut s = Summary {
-            invoices_open: input_counts.0,
-            payments_examined: input_counts.1,
-            allocations: decision.allocations.len(),
-            payments_allocated: decision
-                .allocations
-                .iter()
-                .map(|a| a.payment_id)
-                .collect::<HashSet<_>>()
-                .len(),
-            same_money_links: decision.links.len(),
-            exceptions: decision.exceptions.len(),
-            dry_run,
-            load_ms,
-            decide_ms,
-            ..Summary::default()
+            let mut early_tx = Some(early_tx);
+            let decision = reconcile::decide_early(&input, &options, &mut |d| {
+                if let Some(tx) = early_tx.take() {
+                    let _ = tx.send((d.links.clone(), d.customers.clone()));
+                }
+            });
+            (counts, decision)
+        });
+        let decided = async move {
+            let (input_counts, decision) =
+                engine.await.context("the reconciliation engine panicked")?;
+            let mut s = Summary {
+                invoices_open: input_counts.0,
+                payments_examined: input_counts.1,
+                allocations: decision.allocations.len(),
+                payments_allocated: decision
+                    .allocations
+                    .iter()
+                    .map(|a| a.payment_id)
+                    .collect::<HashSet<_>>()
+                    .len(),
+                same_money_links: decision.links.len(),
+                exceptions: decision.exceptions.len(),
+                dry_run,
+                load_ms,
+                decide_ms: t1.elapsed().as_millis(),
+                ..Summary::default()
+            };
+            for a in &decision.allocations {
+                *s.by_method.entry(a.method.to_string()).or_default() += 1;
+            }
+            anyhow::Ok((decision, s))
         };
-        for a in &decision.allocations {
-            *s.by_method.entry(a.method.to_string()).or_default() += 1;
-        }
-        if !dry_run {
-            let t2 = Instant::now();
-            s.allocations_replaced = self.write_decision(&decision, &s).await?;
-            s.write_ms = t2.elapsed().as_millis();
-        }
+        let s = if dry_run {
+            decided.await?.1
+        } else {
+            let (replaced, mut s) = self.write_decision(early_rx, decided).await?;
+            s.allocations_replaced = replaced;
+            s.write_ms = t1.elapsed().as_millis().saturating_sub(s.decide_ms);
+            s
+        };
         tracing::debug!(
             load_ms = s.load_ms as u64,
             decide_ms = s.decide_ms as u64,
@@ -455,10 +474,16 @@ impl Store {
         Ok(s)
     }
 
-    async fn write_decision(&self, d: &Decision, summary: &Summary) -> anyhow::Result<usize> {
+    /// Writes a decision in one transaction: `early` (links and payer changes) as soon as it comes, the rest when
+    /// `decided` resolves. Returns the allocations replaced and the run's summary.
+    async fn write_decision(
+        &self,
+        early: tokio::sync::oneshot::Receiver<Early>,
+        decided: impl std::future::Future<Output = anyhow::Result<(Decision, Summary)>>,
+    ) -> anyhow::Result<(usize, Summary)> {
         if self.backend() != super::Backend::Sqlite {
             let tx = self.begin_write().await?;
-            return self.write_decision_in(tx, d, summary).await;
+            return self.write_run(tx, early, decided).await;
         }
         // SQLite checks each new allocation's and exception's parent rows (payment, invoice) one b-tree descent
         // at a time, from a cold page cache: about half of writing 180,000 allocations. Every id written comes
@@ -477,7 +502,7 @@ impl Store {
                 _guard: None,
                 uuidless_invoices: None,
             };
-            self.write_decision_in(tx, d, summary).await
+            self.write_run(tx, early, decided).await
         }
         .await;
         if sqlx::query("PRAGMA foreign_keys = ON")
@@ -492,25 +517,32 @@ impl Store {
         res
     }
 
-    async fn write_decision_in(
+    async fn write_run(
         &self,
         mut tx: WriteTx<'_>,
-        d: &Decision,
-        summary: &Summary,
+        early: tokio::sync::oneshot::Receiver<Early>,
+        decided: impl std::future::Future<Output = anyhow::Result<(Decision, Summary)>>,
+    ) -> anyhow::Result<(usize, Summary)> {
+        // No early part means the engine stopped before it; `decided` then says why.
+        let replaced = match early.await {
+            Ok((links, customers)) => self.write_early(&mut tx, &links, &customers).await?,
+            Err(_) => 0,
+        };
+        let (d, mut s) = decided.await?;
+        s.allocations_replaced = replaced;
+        self.write_rest(tx, &d, &s, replaced).await?;
+        Ok((replaced, s))
+    }
+
+    /// The part of a decision final before the allocation passes: same-money links (and the removal of the
+    /// engine's earlier allocations of those credits) and payer changes. Returns the allocations removed.
+    async fn write_early(
+        &self,
+        tx: &mut WriteTx<'_>,
+        links: &[crate::reconcile::SameMoney],
+        customers: &[(i64, i64)],
     ) -> anyhow::Result<usize> {
         let now = self.now_text();
-        let existing: HashMap<i64, (String, String)> =
-            sqlx::query("SELECT payment_id, reason, candidates FROM exceptions")
-                .fetch_all(self.pool())
-                .await?
-                .iter()
-                .map(|r| {
-                    (
-                        get_i64(r, "payment_id"),
-                        (get_str(r, "reason"), get_str(r, "candidates")),
-                    )
-                })
-                .collect();
         let t = Instant::now();
         let lap = |what: &str| {
             tracing::debug!(what, ms = t.elapsed().as_millis() as u64, "reconcile write")
@@ -541,7 +573,7 @@ impl Store {
         let mut replaced = 0usize;
         // Same money: the link is set where still unset; the engine's earlier allocations of those credits are
         // removed; one audit entry each.
-        let mut links: Vec<&crate::reconcile::SameMoney> = d.links.iter().collect();
+        let mut links: Vec<&crate::reconcile::SameMoney> = links.iter().collect();
         links.sort_by_key(|l| l.payment_id);
         if backend == super::Backend::Sqlite {
             // On SQLite the rows travel as JSON (three statements per few thousand links instead of per hundred).
@@ -671,7 +703,7 @@ impl Store {
         // as one JSON text per few thousand (one bound value instead of three per row, and a join on the key
         // instead of a `CASE` searched row by row).
         // In key order: each row's page is visited once, in file order.
-        let mut payers = d.customers.clone();
+        let mut payers = customers.to_vec();
         payers.sort_unstable();
         if backend == super::Backend::Sqlite {
             for chunk in payers.chunks(JSON_ROWS) {
@@ -698,6 +730,35 @@ impl Store {
             }
         }
         lap("customers");
+        Ok(replaced)
+    }
+
+    /// The rest of a decision: allocations, exceptions, the run's audit entry; then the commit.
+    async fn write_rest(
+        &self,
+        mut tx: WriteTx<'_>,
+        d: &Decision,
+        summary: &Summary,
+        replaced: usize,
+    ) -> anyhow::Result<()> {
+        let now = self.now_text();
+        let existing: HashMap<i64, (String, String)> =
+            sqlx::query("SELECT payment_id, reason, candidates FROM exceptions")
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(|r| {
+                    (
+                        get_i64(r, "payment_id"),
+                        (get_str(r, "reason"), get_str(r, "candidates")),
+                    )
+                })
+                .collect();
+        let t = Instant::now();
+        let lap = |what: &str| {
+            tracing::debug!(what, ms = t.elapsed().as_millis() as u64, "reconcile write")
+        };
+        let backend = self.backend();
         const ALLOCATION_COLUMNS: &str =
             "payment_id, invoice_id, amount_micros, currency, method, confidence_pct, \
              explanation, created_by, created_at";
@@ -837,7 +898,7 @@ impl Store {
             .await
             .context("committing the reconciliation")?;
         lap("committed");
-        Ok(replaced)
+        Ok(())
     }
 
     /// The exceptions report: payments the engine could not decide, with reason and ranked candidates.
