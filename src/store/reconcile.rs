@@ -763,7 +763,7 @@ impl Store {
             "payment_id, invoice_id, amount_micros, currency, method, confidence_pct, \
              explanation, created_by, created_at";
         if backend == super::Backend::Sqlite {
-            for chunk in d.allocations.chunks(JSON_ROWS) {
+            let json_of = |chunk: &[crate::reconcile::NewAllocation]| {
                 let rows: Vec<_> = chunk
                     .iter()
                     .map(|a| {
@@ -778,16 +778,26 @@ impl Store {
                         )
                     })
                     .collect();
-                sqlx::query(&format!(
-                    "INSERT INTO allocations ({ALLOCATION_COLUMNS}) \
-                     SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, \
-                     j.value ->> 5, j.value ->> 6, 'reconcile', ? FROM json_each(?) AS j ORDER BY j.key"
-                ))
-                .bind(now.clone())
-                .bind(serde_json::to_string(&rows)?)
-                .execute(&mut *tx.tx)
-                .await
-                .context("writing allocations")?;
+                serde_json::to_string(&rows)
+            };
+            let sql = format!(
+                "INSERT INTO allocations ({ALLOCATION_COLUMNS}) \
+                 SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, \
+                 j.value ->> 5, j.value ->> 6, 'reconcile', ? FROM json_each(?) AS j ORDER BY j.key"
+            );
+            // Each chunk's JSON is built while SQLite inserts the one before (the statement goes to the
+            // connection's thread on the first poll; the next chunk is serialized on this one meanwhile).
+            let mut chunks = d.allocations.chunks(JSON_ROWS);
+            let mut next = chunks.next().map(json_of).transpose()?;
+            while let Some(json) = next.take() {
+                let insert = sqlx::query(&sql)
+                    .bind(now.clone())
+                    .bind(json)
+                    .execute(&mut *tx.tx);
+                let (done, following) =
+                    tokio::join!(insert, async { chunks.next().map(json_of).transpose() });
+                done.context("writing allocations")?;
+                next = following?;
             }
         } else {
             for chunk in d.allocations.chunks(BATCH) {
