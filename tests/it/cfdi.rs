@@ -477,6 +477,51 @@ async fn import_folder_summary_report_and_idempotence() {
     }
 }
 
+/// A package larger than one write transaction of a bulk import (several thousand documents each): every
+/// document lands once, a second import changes nothing, and an edited copy of one is a conflict.
+#[tokio::test]
+async fn a_package_spanning_several_transactions() {
+    const N: usize = 11_000;
+    let uuid = |i: usize| format!("22222222-0000-4000-8000-{i:012x}");
+    let docs: Vec<(String, String)> = (0..N)
+        .map(|i| {
+            let (u, folio) = (uuid(i), (i + 1).to_string());
+            let xml = invoice(&u, &folio, "2024-03-01T10:00:00", "100.00", "116.00").xml();
+            (format!("{u}.xml"), xml)
+        })
+        .collect();
+    let entries: Vec<(&str, &[u8])> = docs
+        .iter()
+        .map(|(n, x)| (n.as_str(), x.as_bytes()))
+        .collect();
+    for b in backends().await {
+        let db = ledger(b, &[COMPANY]).await;
+        let dir = db.dir.path().join("big");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("package_01.zip"), stored_zip(&entries)).unwrap();
+        let (code, s, err) = import(&db, &[&dir]);
+        assert_eq!(code, 0, "{b:?}: {err}");
+        assert_eq!(s, expect(&[("I", [N as u64, 0, 0, 0])]), "{b:?}");
+        // Again, plus one document edited after stamping (same UUID, other bytes).
+        let edited = docs[N - 7].1.replace("116.00", "117.00");
+        let name = docs[N - 7].0.clone();
+        std::fs::write(
+            dir.join("package_02.zip"),
+            stored_zip(&[(name.as_str(), edited.as_bytes())]),
+        )
+        .unwrap();
+        let (code, s, err) = import(&db, &[&dir]);
+        assert_eq!(code, 0, "{b:?}: {err}");
+        assert_eq!(s, expect(&[("I", [0, N as u64, 1, 0])]), "{b:?}");
+        let (_, rows) = report(&db, "invoices");
+        assert_eq!(rows.len(), N, "{b:?}");
+        assert!(
+            rows.iter().all(|r| r["total"] == "116.00"),
+            "{b:?}: the first version of every invoice stays"
+        );
+    }
+}
+
 #[tokio::test]
 async fn malformed_files_and_entries_are_reported_and_the_rest_imports() {
     for b in backends().await {
