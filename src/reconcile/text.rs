@@ -278,12 +278,14 @@ pub fn sketch_bound(ha: &NameHistogram, hb: &NameHistogram) -> (f64, bool) {
     if ha.chars == 0 || hb.chars == 0 {
         return (0.0, false);
     }
-    let (mut more, mut fewer, mut common) = (0u32, 0u32, 0u32);
-    for (x, y) in ha.counts.iter().zip(hb.counts.iter()) {
-        common += u32::from(*x.min(y));
-        more += u32::from(x.saturating_sub(*y));
-        fewer += u32::from(y.saturating_sub(*x));
-    }
+    // Every character is in one bin, so what one key has in excess is its length less what both share.
+    let common: u32 = ha
+        .counts
+        .iter()
+        .zip(hb.counts.iter())
+        .map(|(x, y)| u32::from(*x.min(y)))
+        .sum();
+    let (more, fewer) = (u32::from(ha.chars) - common, u32::from(hb.chars) - common);
     // A prefix has no character its longer key lacks.
     let maybe_prefix =
         ha.first == hb.first && ha.chars.min(hb.chars) >= 12 && (more == 0 || fewer == 0);
