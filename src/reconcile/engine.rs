@@ -67,9 +67,14 @@ struct Ctx<'a> {
     name_aliases: Map<String, Vec<String>>,
     erp_customers: Map<String, Vec<String>>,
     names_exact: Map<String, Vec<String>>,
-    /// (RFC, name key, its character counts) of every name in `names_exact`, and the indexes into it of the names
-    /// with each word.
-    names: Vec<(String, String, String)>,
+    /// Every name in `names_exact`, by number (`name_blocks` holds the numbers of the names with each word): its
+    /// RFC's number in `name_rfcs`, and where its key and token-sorted key sit in `name_text`. One text for all
+    /// of them: a compared name's key and sorted key share a cache line or two, where three strings of their own
+    /// (RFC, key, sorted key) were three separate misses.
+    names: Vec<NameEntry>,
+    name_text: String,
+    name_rfcs: Vec<String>,
+    name_rfc_ids: Map<String, u32>,
     /// Each block's names and, beside them in the same order, their sketches: a probe reads a block's sketches
     /// front to back instead of jumping to each name's sketch in one big array (those cache misses were most of
     /// the name comparison's time at a hundred thousand customers).
@@ -154,6 +159,14 @@ fn push_unique(v: &mut Vec<String>, s: &str) {
     if !v.iter().any(|x| x == s) {
         v.push(s.to_string());
     }
+}
+
+/// One name of `Ctx::names`: its RFC's number and where its texts are in `Ctx::name_text`.
+struct NameEntry {
+    rfc: u32,
+    at: u32,
+    key_len: u32,
+    sorted_len: u32,
 }
 
 /// Names sharing a word (see `Ctx::name_blocks`).
@@ -254,6 +267,9 @@ impl<'a> Ctx<'a> {
             erp_customers: Map::default(),
             names_exact: Map::default(),
             names: Vec::new(),
+            name_text: String::new(),
+            name_rfcs: Vec::new(),
+            name_rfc_ids: Map::default(),
             name_blocks: Map::default(),
             known_rfcs: Set::default(),
             rejected: &input.rejected,
@@ -366,7 +382,25 @@ impl<'a> Ctx<'a> {
             b.sketches.push(h.clone());
         }
         let sorted = text::sorted_tokens(&key);
-        self.names.push((rfc.to_string(), key, sorted));
+        let next = self.name_rfcs.len() as u32;
+        let rfc_id = *self.name_rfc_ids.entry(rfc.to_string()).or_insert(next);
+        if rfc_id == next {
+            self.name_rfcs.push(rfc.to_string());
+        }
+        self.names.push(NameEntry {
+            rfc: rfc_id,
+            at: self.name_text.len() as u32,
+            key_len: key.len() as u32,
+            sorted_len: sorted.len() as u32,
+        });
+        self.name_text.push_str(&key);
+        self.name_text.push_str(&sorted);
+    }
+
+    /// A name's key and token-sorted key.
+    fn name_texts(&self, e: &NameEntry) -> (&str, &str) {
+        let at = e.at as usize;
+        self.name_text[at..at + (e.key_len + e.sorted_len) as usize].split_at(e.key_len as usize)
     }
 
     fn name_of(&self, rfc: &str) -> String {
@@ -522,7 +556,7 @@ impl<'a> Ctx<'a> {
         }
         memo.generation += 1;
         let generation = memo.generation;
-        let mut best: Map<&str, f64> = Map::default();
+        let mut best: Map<u32, f64> = Map::default();
         // Names that similar share all but a typo's worth of their words: the rarest words of the payer name
         // (two, or more while the blocks stay small) find every name that can reach the floor.
         let mut blocks: Vec<&NameBlock> = text::block_tokens(key)
@@ -547,18 +581,22 @@ impl<'a> Ctx<'a> {
                     continue;
                 }
                 *mark = generation;
-                let (rfc, ckey, csorted) = &self.names[n as usize];
+                let entry = &self.names[n as usize];
+                let (ckey, csorted) = self.name_texts(entry);
                 if bound < floor && !text::is_long_prefix(key, ckey) {
                     continue;
                 }
                 let s = query.similarity(ckey, csorted, floor);
-                let e = best.entry(rfc.as_str()).or_insert(0.0);
+                let e = best.entry(entry.rfc).or_insert(0.0);
                 if s > *e {
                     *e = s;
                 }
             }
         }
-        let mut ranked: Vec<(&str, f64)> = best.into_iter().collect();
+        let mut ranked: Vec<(&str, f64)> = best
+            .into_iter()
+            .map(|(r, s)| (self.name_rfcs[r as usize].as_str(), s))
+            .collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
         match ranked.as_slice() {
             [(rfc, s), rest @ ..]
