@@ -377,7 +377,10 @@ impl<'a> Ctx<'a> {
         let n = self.names.len() as u32;
         let h = text::name_histogram(&key);
         for t in text::block_tokens(&key) {
-            let b = self.name_blocks.entry(t.to_string()).or_default();
+            let b = match self.name_blocks.get_mut(t) {
+                Some(b) => b,
+                None => self.name_blocks.entry(t.to_string()).or_default(),
+            };
             b.ids.push(n);
             b.sketches.push(h.clone());
         }

@@ -90,12 +90,37 @@ const STOPWORDS: &[&str] = &[
 
 /// A company or person name reduced to a comparison key: ASCII, upper case, no punctuation, single letters joined
 /// (`S.A.` → `SA`), abbreviations expanded, legal-form suffixes and stopwords dropped, tokens joined by one space.
-pub fn name_key(name: &str) -> String {
-    let ascii = deunicode::deunicode(name).to_uppercase();
-    let cleaned: String = ascii
+/// A name transliterated to ASCII, upper-cased, with every character but letters and digits turned into a space.
+fn cleaned_upper(name: &str) -> String {
+    // Printable ASCII names (most) skip the transliteration, which would give them back unchanged (it drops
+    // control characters).
+    if name.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        name.chars()
+            .map(|c| keep_alnum(c.to_ascii_uppercase()))
+            .collect()
+    } else {
+        transliterated_upper(name)
+    }
+}
+
+fn transliterated_upper(name: &str) -> String {
+    deunicode::deunicode(name)
+        .to_uppercase()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { ' ' })
-        .collect();
+        .map(keep_alnum)
+        .collect()
+}
+
+fn keep_alnum(c: char) -> char {
+    if c.is_ascii_alphanumeric() {
+        c
+    } else {
+        ' '
+    }
+}
+
+pub fn name_key(name: &str) -> String {
+    let cleaned = cleaned_upper(name);
     // Join runs of single letters: "S A P I DE C V" → "SAPI DE CV".
     let mut tokens: Vec<String> = Vec::new();
     let mut run = String::new();
@@ -512,6 +537,31 @@ pub fn folio_typo(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `name_key` with every name transliterated (as before the ASCII fast path).
+    fn name_key_reference(name: &str) -> String {
+        let cleaned = transliterated_upper(name);
+        name_key(&cleaned)
+    }
+
+    #[test]
+    fn ascii_names_skip_transliteration_with_the_same_result() {
+        for name in [
+            "Comercializadora Nandu, S.A. de C.V.",
+            "grupo   omega_del-norte 123",
+            "",
+            " \t~`!@#$%^&*()[]{}|;:'\",.<>/?0aZz",
+            "\u{7f}\u{1}ABC def",
+        ] {
+            assert_eq!(cleaned_upper(name), transliterated_upper(name), "{name:?}");
+        }
+        let printable: String = (0x20u8..0x7f).map(char::from).collect();
+        assert_eq!(cleaned_upper(&printable), transliterated_upper(&printable));
+        for b in (0u8..0x20).chain([0x7f]) {
+            let name = format!("AB1{}C2", char::from(b));
+            assert_eq!(name_key(&name), name_key_reference(&name), "{name:?}");
+        }
+    }
 
     #[test]
     fn similarity_bound_is_an_upper_bound() {
