@@ -76,10 +76,7 @@ pub async fn import_paths(
         let chunk = match rx.try_recv() {
             Ok(chunk) => chunk,
             Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
-                if let Some(open) = tx.take() {
-                    open.commit().await?;
-                    in_tx = 0;
-                }
+                commit(&mut tx, &mut in_tx).await?;
                 match rx.recv().await {
                     Some(chunk) => chunk,
                     None => break,
@@ -95,10 +92,7 @@ pub async fn import_paths(
                         in_tx += batch.len();
                         flush(store, &mut tx, source, &mut batch, &mut summary).await?;
                         if in_tx >= PER_TRANSACTION {
-                            if let Some(open) = tx.take() {
-                                open.commit().await?;
-                            }
-                            in_tx = 0;
+                            commit(&mut tx, &mut in_tx).await?;
                         }
                     }
                 }
@@ -107,9 +101,7 @@ pub async fn import_paths(
         }
     }
     flush(store, &mut tx, source, &mut batch, &mut summary).await?;
-    if let Some(open) = tx.take() {
-        open.commit().await?;
-    }
+    commit(&mut tx, &mut in_tx).await?;
     reader.await?;
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
@@ -122,6 +114,15 @@ pub async fn import_paths(
     );
     store.link_documents().await?;
     Ok(summary)
+}
+
+/// Commits the import's open transaction, if any.
+async fn commit(tx: &mut Option<WriteTx<'_>>, in_tx: &mut usize) -> anyhow::Result<()> {
+    if let Some(open) = tx.take() {
+        open.commit().await?;
+    }
+    *in_tx = 0;
+    Ok(())
 }
 
 async fn flush<'s>(

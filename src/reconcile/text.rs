@@ -88,8 +88,6 @@ const STOPWORDS: &[&str] = &[
     "DE", "DEL", "LA", "LAS", "LOS", "EL", "Y", "E", "THE", "AND", "OF",
 ];
 
-/// A company or person name reduced to a comparison key: ASCII, upper case, no punctuation, single letters joined
-/// (`S.A.` → `SA`), abbreviations expanded, legal-form suffixes and stopwords dropped, tokens joined by one space.
 /// A name transliterated to ASCII, upper-cased, with every character but letters and digits turned into a space.
 fn cleaned_upper(name: &str) -> String {
     // Printable ASCII names (most) skip the transliteration, which would give them back unchanged (it drops
@@ -119,6 +117,8 @@ fn keep_alnum(c: char) -> char {
     }
 }
 
+/// A company or person name reduced to a comparison key: ASCII, upper case, no punctuation, single letters joined
+/// (`S.A.` → `SA`), abbreviations expanded, legal-form suffixes and stopwords dropped, tokens joined by one space.
 pub fn name_key(name: &str) -> String {
     let cleaned = cleaned_upper(name);
     // Join runs of single letters: "S A P I DE C V" → "SAPI DE CV".

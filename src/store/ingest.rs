@@ -97,8 +97,7 @@ impl Store {
         checkpoint: Option<(&str, &serde_json::Value)>,
     ) -> anyhow::Result<Vec<IngestOutcome>> {
         let mut tx = self.begin_write().await?;
-        let items: Vec<(&str, &Delivery)> = deliveries.iter().map(|d| (source, d)).collect();
-        let outcomes = self.ingest_items(&mut tx, &items).await?;
+        let outcomes = self.ingest_in(&mut tx, source, deliveries).await?;
         if let Some((connector, value)) = checkpoint {
             self.put_checkpoint(&mut tx, connector, value).await?;
         }
@@ -712,7 +711,6 @@ impl Store {
     }
 }
 
-/// The identity of a customer in the master: its RFC, except for the generic RFCs that many customers share.
 /// What tells a customer master row changed: the SHA-256 of the record as JSON.
 fn content_hash(c: &CustomerRecord) -> anyhow::Result<String> {
     Ok(cuadra_sdk::sha256_hex(serde_json::to_string(c)?.as_bytes()))
@@ -734,6 +732,7 @@ fn import_aliases(c: &CustomerRecord) -> Vec<(&'static str, String)> {
     aliases
 }
 
+/// The identity of a customer in the master: its RFC, except for the generic RFCs that many customers share.
 pub fn customer_key(c: &CustomerRecord) -> String {
     match &c.rfc {
         Some(r) if !r.is_generic() => r.to_string(),

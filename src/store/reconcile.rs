@@ -460,8 +460,7 @@ impl Store {
         let s = if dry_run {
             decided.await?.1
         } else {
-            let (replaced, mut s) = self.write_decision(early_rx, decided).await?;
-            s.allocations_replaced = replaced;
+            let mut s = self.write_decision(early_rx, decided).await?;
             s.write_ms = t1.elapsed().as_millis().saturating_sub(s.decide_ms);
             s
         };
@@ -475,12 +474,12 @@ impl Store {
     }
 
     /// Writes a decision in one transaction: `early` (links and payer changes) as soon as it comes, the rest when
-    /// `decided` resolves. Returns the allocations replaced and the run's summary.
+    /// `decided` resolves. Returns the run's summary, with the allocations replaced.
     async fn write_decision(
         &self,
         early: tokio::sync::oneshot::Receiver<Early>,
         decided: impl std::future::Future<Output = anyhow::Result<(Decision, Summary)>>,
-    ) -> anyhow::Result<(usize, Summary)> {
+    ) -> anyhow::Result<Summary> {
         if self.backend() != super::Backend::Sqlite {
             let tx = self.begin_write().await?;
             return self.write_run(tx, early, decided).await;
@@ -522,7 +521,7 @@ impl Store {
         mut tx: WriteTx<'_>,
         early: tokio::sync::oneshot::Receiver<Early>,
         decided: impl std::future::Future<Output = anyhow::Result<(Decision, Summary)>>,
-    ) -> anyhow::Result<(usize, Summary)> {
+    ) -> anyhow::Result<Summary> {
         // No early part means the engine stopped before it; `decided` then says why.
         let replaced = match early.await {
             Ok((links, customers)) => self.write_early(&mut tx, &links, &customers).await?,
@@ -530,8 +529,8 @@ impl Store {
         };
         let (d, mut s) = decided.await?;
         s.allocations_replaced = replaced;
-        self.write_rest(tx, &d, &s, replaced).await?;
-        Ok((replaced, s))
+        self.write_rest(tx, &d, &s).await?;
+        Ok(s)
     }
 
     /// The part of a decision final before the allocation passes: same-money links (and the removal of the
@@ -739,7 +738,6 @@ impl Store {
         mut tx: WriteTx<'_>,
         d: &Decision,
         summary: &Summary,
-        replaced: usize,
     ) -> anyhow::Result<()> {
         let now = self.now_text();
         let existing: HashMap<i64, (String, String)> =
@@ -890,7 +888,7 @@ impl Store {
                     "allocations": d.allocations.len(),
                     "by_method": summary.by_method,
                     "same_money_links": d.links.len(),
-                    "allocations_replaced": replaced,
+                    "allocations_replaced": summary.allocations_replaced,
                     "exceptions": d.exceptions.len(),
                 }),
             )
