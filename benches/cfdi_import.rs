@@ -4,7 +4,8 @@
 //! does (`cuadra::import::import_paths` with the CFDI importer, document links included) into a fresh SQLite
 //! file and a fresh PostgreSQL database, and reports CFDI/s and the peak RSS of the process (`VmHWM`).
 //!
-//! `cargo bench --bench cfdi_import -- [N] [--sqlite-only]` (N defaults to 20000). PostgreSQL is taken from
+//! `cargo bench --bench cfdi_import -- [N] [--sqlite-only] [--random-certificates]` (N defaults to 20000; every
+//! CFDI carries the one issuer's certificate, as real ones do, unless `--random-certificates`). PostgreSQL is taken from
 //! `CUADRA_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`); a database is created for the
 //! run and dropped after it. Targets (issue 3): ≥ 20,000 CFDI/s into SQLite; peak RSS < 150 MB whatever N.
 
@@ -66,6 +67,9 @@ struct Issued {
 struct Gen {
     r: Rng,
     recent: Vec<Issued>,
+    /// The issuer's certificate (base64), the same in every CFDI it stamps, as in real ones; `None` with
+    /// `--random-certificates`: a different one in every CFDI (the worst case for the raw inbox's compression).
+    certificate: Option<String>,
 }
 
 impl Gen {
@@ -99,7 +103,8 @@ impl Gen {
         let _ = write!(
             s,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<cfdi:Comprobante xmlns:cfdi=\"http://www.sat.gob.mx/cfd/{ns}\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:tfd=\"http://www.sat.gob.mx/TimbreFiscalDigital\" {pago_ns} Version=\"{ver}\" Serie=\"A\" Folio=\"{i}\" Fecha=\"2024-0{}-1{}T1{}:2{}:00\" Sello=\"{}\" NoCertificado=\"30001000000500003416\" Certificado=\"{}\" ",
-            1 + r.below(9), r.below(10), r.below(10), r.below(10), r.b64(344), r.b64(560)
+            1 + r.below(9), r.below(10), r.below(10), r.below(10), r.b64(344),
+            match &self.certificate { Some(c) => c.clone(), None => r.b64(560) }
         );
         if kind == 'P' {
             s.push_str("SubTotal=\"0\" Moneda=\"XXX\" Total=\"0\" TipoDeComprobante=\"P\"");
@@ -324,6 +329,7 @@ fn main() -> anyhow::Result<()> {
         .collect();
     let n: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(20_000);
     let sqlite_only = args.iter().any(|a| a == "--sqlite-only");
+    let random_certificates = args.iter().any(|a| a == "--random-certificates");
     // `CUADRA_LOG=cuadra=debug` shows the import's phases.
     cuadra::telemetry::init("text", "warn");
     let dir = tempfile::tempdir()?;
@@ -334,6 +340,7 @@ fn main() -> anyhow::Result<()> {
     let mut g = Gen {
         r: Rng(0x9E37_79B9_7F4A_7C15),
         recent: Vec::new(),
+        certificate: (!random_certificates).then(|| Rng(0x2545_F491_4F6C_DD1D).b64(560)),
     };
     let mut bytes = 0;
     let mut from = 0;

@@ -56,6 +56,18 @@ pub enum Command {
     },
     /// Remove an allocation (id from `report allocations`); the engine will not propose that pair again.
     Unmatch { allocation: i64 },
+    /// Print a delivery from the raw inbox exactly as it was delivered: KEY is a raw id (as in `report conflicts`)
+    /// or an external id (a CFDI's UUID, a statement's or event's id). Of several deliveries under one id, the
+    /// first received of the CFDI (else of the kind given, else of any kind).
+    Raw {
+        key: String,
+        /// Only deliveries of this kind (`cfdi`, `sat-metadata`, `camt053`, `stripe`, ...).
+        #[arg(long)]
+        kind: Option<String>,
+        /// List every delivery kept under KEY (id, source, kind, SHA-256, size) instead of printing one.
+        #[arg(long)]
+        list: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -236,6 +248,7 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Match { payment, invoices } => manual_match(&app, payment, &invoices).await,
+        Command::Raw { key, kind, list } => raw(&app, &key, kind.as_deref(), list).await,
         Command::Unmatch { allocation } => {
             match app.store.unmatch(allocation, &actor()).await {
                 Ok(()) => {
@@ -249,6 +262,52 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<i32> {
             }
         }
     }
+}
+
+async fn raw(app: &App, key: &str, kind: Option<&str>, list: bool) -> anyhow::Result<i32> {
+    use std::io::Write as _;
+    let mut found = app.store.raw_deliveries(key).await?;
+    found.retain(|r| kind.is_none_or(|k| r.kind == k));
+    // A CFDI's UUID also names its SAT metadata line: the document comes first.
+    found.sort_by_key(|r| (r.kind != "cfdi", r.id));
+    let Some(first) = found.first() else {
+        let of = kind.map(|k| format!(" of kind {k}")).unwrap_or_default();
+        eprintln!("error: nothing in the raw inbox{of} under {key:?} (a raw id or an external id)");
+        return Ok(2);
+    };
+    if list {
+        println!("id\tsource\tkind\texternal_id\tsha256\treceived_at\tbytes");
+        for r in &found {
+            println!(
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                r.id,
+                r.source,
+                r.kind,
+                r.external_id,
+                r.sha256,
+                r.received_at,
+                r.body.len()
+            );
+        }
+        return Ok(0);
+    }
+    if found.len() > 1 {
+        let others: Vec<String> = found[1..]
+            .iter()
+            .map(|r| format!("{} ({})", r.id, r.kind))
+            .collect();
+        eprintln!(
+            "{} deliveries under {key}; printing raw {} ({}, the first received); the others: {}",
+            found.len(),
+            first.id,
+            first.kind,
+            others.join(", ")
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(&first.body)?;
+    out.flush()?;
+    Ok(0)
 }
 
 /// Who a manual decision is recorded as.

@@ -2,7 +2,7 @@
 //! blocking thread and hands deliveries over a bounded channel; they are stored in batches, then document links
 //! are applied. Memory stays bounded whatever the file size.
 
-use crate::store::{delivery_label_of, IngestOutcome, IngestSummary, Store, WriteTx};
+use crate::store::{delivery_label_of, IngestOutcome, IngestSummary, Prepacked, Store, WriteTx};
 use cuadra_sdk::{Delivery, FileImporter, ImportOptions, InputError, Location};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,7 +18,8 @@ const PER_TRANSACTION: usize = 5_000;
 const CHUNK: usize = 64;
 
 enum Msg {
-    Delivery(Delivery),
+    /// A delivery and its body, hashed and compressed on the reading thread.
+    Delivery(Delivery, Prepacked),
     Bad(InputError),
 }
 
@@ -33,6 +34,7 @@ pub async fn import_paths(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Msg>>((BATCH * 2).div_ceil(CHUNK));
     let files = expand_marked(paths)?;
     let opts = opts.clone();
+    let packer = store.clone();
     let reader = tokio::task::spawn_blocking(move || {
         for (f, walked) in files {
             // Inside a folder, files that are not this importer's (the PDFs that travel with CFDI, notes, ...)
@@ -47,7 +49,8 @@ pub async fn import_paths(
                 chunk.is_empty() || tx.blocking_send(chunk).is_ok()
             };
             let mut out = |d: Delivery| {
-                pending.borrow_mut().push(Msg::Delivery(d));
+                let pre = packer.prepack(&d);
+                pending.borrow_mut().push(Msg::Delivery(d, pre));
                 if pending.borrow().len() >= CHUNK && !send(&pending) {
                     return Err(InputError::new(
                         Location::default(),
@@ -66,7 +69,7 @@ pub async fn import_paths(
         }
     });
     let mut summary = IngestSummary::default();
-    let mut batch: Vec<Delivery> = Vec::with_capacity(BATCH);
+    let mut batch = Batch::default();
     // Several batches share a transaction while deliveries keep coming; it is committed every PER_TRANSACTION
     // deliveries and whenever the reader has nothing ready, so the write lock is never held while waiting.
     let mut tx: Option<WriteTx<'_>> = None;
@@ -86,10 +89,11 @@ pub async fn import_paths(
         };
         for msg in chunk {
             match msg {
-                Msg::Delivery(d) => {
-                    batch.push(d);
-                    if batch.len() >= BATCH {
-                        in_tx += batch.len();
+                Msg::Delivery(d, pre) => {
+                    batch.deliveries.push(d);
+                    batch.prepacked.push(pre);
+                    if batch.deliveries.len() >= BATCH {
+                        in_tx += batch.deliveries.len();
                         flush(store, &mut tx, source, &mut batch, &mut summary).await?;
                         if in_tx >= PER_TRANSACTION {
                             commit(&mut tx, &mut in_tx).await?;
@@ -125,28 +129,41 @@ async fn commit(tx: &mut Option<WriteTx<'_>>, in_tx: &mut usize) -> anyhow::Resu
     Ok(())
 }
 
+/// Deliveries waiting to be stored, each with its prepacked body.
+#[derive(Default)]
+struct Batch {
+    deliveries: Vec<Delivery>,
+    prepacked: Vec<Prepacked>,
+}
+
 async fn flush<'s>(
     store: &'s Store,
     tx: &mut Option<WriteTx<'s>>,
     source: &str,
-    batch: &mut Vec<Delivery>,
+    batch: &mut Batch,
     summary: &mut IngestSummary,
 ) -> anyhow::Result<()> {
-    if batch.is_empty() {
+    if batch.deliveries.is_empty() {
         return Ok(());
     }
     if tx.is_none() {
         *tx = Some(store.begin_write().await?);
     }
     let outcomes = store
-        .ingest_in(tx.as_mut().expect("begun above"), source, batch)
+        .ingest_prepacked(
+            tx.as_mut().expect("begun above"),
+            source,
+            &batch.deliveries,
+            &batch.prepacked,
+        )
         .await?;
-    for (d, o) in batch.iter().zip(outcomes) {
+    for (d, o) in batch.deliveries.iter().zip(outcomes) {
         summary.add(&delivery_label_of(d), o);
     }
     metrics::counter!("cuadra_import_deliveries_total", "source" => source.to_string())
-        .increment(batch.len() as u64);
-    batch.clear();
+        .increment(batch.deliveries.len() as u64);
+    batch.deliveries.clear();
+    batch.prepacked.clear();
     Ok(())
 }
 

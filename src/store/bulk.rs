@@ -18,7 +18,8 @@ use super::ingest::{normalize_account, IngestOutcome};
 pub(crate) type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// Columns of the row inserts shared by both paths.
-pub(crate) const RAW_COLUMNS: &str = "source, kind, external_id, sha256, body, received_at";
+pub(crate) const RAW_COLUMNS: &str =
+    "source, kind, external_id, sha256, body, received_at, encoding, dict_id";
 pub(crate) const INVOICE_COLUMNS: &str = "uuid, serie, folio, issuer_rfc, customer_rfc, customer_name, issued_at, \
      issued_on, due_on, due_source, currency, total_micros, subtotal_micros, exchange_rate, payment_method, \
      payment_form, version, erp_id, erp_residual_micros, replaces, raw_id, created_at, updated_at";
@@ -285,6 +286,7 @@ impl Store {
         &self,
         tx: &mut WriteTx<'_>,
         items: &[(&str, &Delivery)],
+        prepacked: &[super::raw::Prepacked],
     ) -> anyhow::Result<Option<Vec<IngestOutcome>>> {
         if items.len() < 2 || !items.iter().all(|(_, d)| d.records.iter().all(plain)) {
             return Ok(None);
@@ -300,7 +302,10 @@ impl Store {
         let mut raw_ids: Vec<Option<i64>> = vec![None; items.len()];
 
         // 1. The raw bytes; a delivery already stored (or twice in the batch) is unchanged.
-        let shas: Vec<String> = items.iter().map(|(_, d)| d.sha256_hex()).collect();
+        let shas: Vec<String> = match prepacked.len() == items.len() {
+            true => prepacked.iter().map(|p| p.sha256.clone()).collect(),
+            false => items.iter().map(|(_, d)| d.sha256_hex()).collect(),
+        };
         let per = rows_per_statement(RAW_COLUMNS);
         for start in (0..items.len()).step_by(per) {
             let end = (start + per).min(items.len());
@@ -311,9 +316,16 @@ impl Store {
                 BACK,
             );
             let mark = self.insert_mark(tx, "raw_inbox").await?;
+            let raws: Vec<(&str, &[u8], Option<&super::raw::Prepacked>)> = (start..end)
+                .map(|k| {
+                    let d = items[k].1;
+                    (d.kind.as_str(), d.raw.as_slice(), prepacked.get(k))
+                })
+                .collect();
+            let packed = self.pack_bodies(tx, &raws).await?;
             let mut q = sqlx::query(&sql);
             let mut claims = Claims::new();
-            for k in start..end {
+            for (k, p) in (start..end).zip(packed) {
                 let (source, d) = items[k];
                 claims.wait((d.kind.clone(), d.external_id.clone(), shas[k].clone()), k);
                 q = q
@@ -321,8 +333,10 @@ impl Store {
                     .bind(d.kind.clone())
                     .bind(d.external_id.clone())
                     .bind(shas[k].clone())
-                    .bind(d.raw.clone())
-                    .bind(now.clone());
+                    .bind(p.body)
+                    .bind(now.clone())
+                    .bind(p.encoding)
+                    .bind(p.dict_id);
             }
             let rows: Vec<(i64, String, String, String)> = self
                 .inserted(tx, q, "raw_inbox", BACK, mark)

@@ -113,7 +113,24 @@ impl Store {
         deliveries: &[Delivery],
     ) -> anyhow::Result<Vec<IngestOutcome>> {
         let items: Vec<(&str, &Delivery)> = deliveries.iter().map(|d| (source, d)).collect();
-        self.ingest_items(tx, &items).await
+        self.ingest_items(tx, &items, &[]).await
+    }
+
+    /// [`Store::ingest_in`] for deliveries whose bodies were hashed and compressed ahead
+    /// ([`Store::prepack`], one per delivery, in order).
+    pub async fn ingest_prepacked(
+        &self,
+        tx: &mut WriteTx<'_>,
+        source: &str,
+        deliveries: &[Delivery],
+        prepacked: &[super::raw::Prepacked],
+    ) -> anyhow::Result<Vec<IngestOutcome>> {
+        anyhow::ensure!(
+            prepacked.len() == deliveries.len(),
+            "one prepacked body per delivery"
+        );
+        let items: Vec<(&str, &Delivery)> = deliveries.iter().map(|d| (source, d)).collect();
+        self.ingest_items(tx, &items, prepacked).await
     }
 
     /// Stores deliveries from several sources in one transaction (the webhook intake's group commit).
@@ -122,23 +139,25 @@ impl Store {
         items: &[(&str, &Delivery)],
     ) -> anyhow::Result<Vec<IngestOutcome>> {
         let mut tx = self.begin_write().await?;
-        let outcomes = self.ingest_items(&mut tx, items).await?;
+        let outcomes = self.ingest_items(&mut tx, items, &[]).await?;
         tx.tx.commit().await.context("committing deliveries")?;
         Ok(outcomes)
     }
 
     /// Batched when every record is a plain insert, else one by one in arrival order.
+    /// `prepacked`: empty, or one per item.
     async fn ingest_items(
         &self,
         tx: &mut WriteTx<'_>,
         items: &[(&str, &Delivery)],
+        prepacked: &[super::raw::Prepacked],
     ) -> anyhow::Result<Vec<IngestOutcome>> {
-        if let Some(outcomes) = self.ingest_batch(tx, items).await? {
+        if let Some(outcomes) = self.ingest_batch(tx, items, prepacked).await? {
             return Ok(outcomes);
         }
         let mut outcomes = Vec::with_capacity(items.len());
-        for (source, d) in items {
-            outcomes.push(self.ingest_one(tx, source, d).await?);
+        for (k, (source, d)) in items.iter().enumerate() {
+            outcomes.push(self.ingest_one(tx, source, d, prepacked.get(k)).await?);
         }
         Ok(outcomes)
     }
@@ -180,19 +199,30 @@ impl Store {
         tx: &mut WriteTx<'_>,
         source: &str,
         d: &Delivery,
+        pre: Option<&super::raw::Prepacked>,
     ) -> anyhow::Result<IngestOutcome> {
-        let sha = d.sha256_hex();
+        let sha = match pre {
+            Some(p) => p.sha256.clone(),
+            None => d.sha256_hex(),
+        };
         let now = self.now_text();
+        let packed = self
+            .pack_bodies(tx, &[(d.kind.as_str(), d.raw.as_slice(), pre)])
+            .await?
+            .pop()
+            .expect("one body in, one out");
         let inserted = sqlx::query(
-            "INSERT INTO raw_inbox (source, kind, external_id, sha256, body, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, external_id, sha256) DO NOTHING RETURNING id",
+            "INSERT INTO raw_inbox (source, kind, external_id, sha256, body, received_at, encoding, dict_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (kind, external_id, sha256) DO NOTHING RETURNING id",
         )
         .bind(source)
         .bind(&d.kind)
         .bind(&d.external_id)
         .bind(&sha)
-        .bind(d.raw.clone())
+        .bind(packed.body)
         .bind(&now)
+        .bind(packed.encoding)
+        .bind(packed.dict_id)
         .fetch_optional(&mut *tx.tx)
         .await
         .context("storing a raw delivery")?;

@@ -9,6 +9,7 @@ mod bulk;
 mod ingest;
 mod link;
 mod outbox;
+mod raw;
 mod reconcile;
 mod reports;
 
@@ -18,6 +19,7 @@ pub use ingest::{
 };
 pub use link::LinkSummary;
 pub use outbox::{AttemptResult, OutboxRow, OUTBOX_COLUMNS};
+pub use raw::{Prepacked, RawDelivery};
 pub use reconcile::{ManualMatch, EXCEPTION_COLUMNS};
 pub use reports::*;
 
@@ -58,6 +60,8 @@ pub struct Store {
     write_lock: Arc<Mutex<()>>,
     clock: Clock,
     tz: chrono_tz::Tz,
+    /// Compression of raw bodies, with the dictionaries this process knows.
+    packer: Arc<raw::Packer>,
 }
 
 impl std::fmt::Debug for Store {
@@ -72,6 +76,8 @@ pub struct WriteTx<'a> {
     _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
     /// Whether invoices without a UUID (ERP-only) exist, looked up once per transaction.
     pub(crate) uuidless_invoices: Option<bool>,
+    /// Compression dictionaries written (or found) in this transaction: SHA-256 to id.
+    pub(crate) dict_ids: std::collections::HashMap<String, i64>,
 }
 
 impl WriteTx<'_> {
@@ -141,6 +147,7 @@ impl Store {
             write_lock: Arc::new(Mutex::new(())),
             clock: system_clock(),
             tz: chrono_tz::America::Mexico_City,
+            packer: Arc::default(),
         })
     }
 
@@ -234,6 +241,7 @@ impl Store {
             tx,
             _guard: guard,
             uuidless_invoices: None,
+            dict_ids: Default::default(),
         })
     }
 
@@ -320,6 +328,7 @@ pub const TABLES: &[&str] = &[
     "customers",
     "customer_aliases",
     "raw_inbox",
+    "raw_dicts",
     "conflicts",
     "invoices",
     "credits",

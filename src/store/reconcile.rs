@@ -500,6 +500,7 @@ impl Store {
                     .context("starting a transaction")?,
                 _guard: None,
                 uuidless_invoices: None,
+                dict_ids: Default::default(),
             };
             self.write_run(tx, early, decided).await
         }

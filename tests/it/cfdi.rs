@@ -830,3 +830,76 @@ async fn shared_corpus_imports() {
         assert_eq!(report(&db, "allocations").1.len(), 0, "{b:?}");
     }
 }
+
+/// `cuadra raw` prints what was delivered, byte for byte, whether the document came as a file or inside a
+/// package, by UUID (either case) or raw id; every version with `--list`; a clear error when there is none.
+#[tokio::test]
+async fn raw_prints_each_document_as_delivered() {
+    for b in backends().await {
+        let db = ledger(b, &[COMPANY]).await;
+        let dir = db.dir.path().join("cfdi");
+        scenario(&dir);
+        let (code, _, err) = import(&db, &[&dir]);
+        assert_eq!(code, 0, "{b:?}: {err}");
+        let a = std::fs::read(dir.join("a.xml")).unwrap();
+        let o = raw_out(&db, &["raw", &INV_A.to_uppercase()]);
+        assert!(
+            o.status.success(),
+            "{b:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(o.stdout, a, "{b:?}");
+        // Inside the package: the entry's bytes.
+        let bx = {
+            let mut nc = invoice(NC_B, "5", "2024-05-10T10:00:00", "1000.00", "1160.00");
+            nc.tipo = "E";
+            nc.serie = "NC";
+            nc.relations = vec![("01", vec![INV_A])];
+            nc.xml()
+        };
+        let o = raw_out(&db, &["raw", NC_B]);
+        assert_eq!(String::from_utf8_lossy(&o.stdout), bx, "{b:?}");
+        // An edited copy is a second version: the first is printed, the list shows both.
+        let edited = String::from_utf8(a.clone())
+            .unwrap()
+            .replace("11600.00", "11700.00");
+        std::fs::write(dir.join("a.xml"), &edited).unwrap();
+        let (code, _, err) = import(&db, &[&dir.join("a.xml")]);
+        assert_eq!(code, 0, "{b:?}: {err}");
+        let o = raw_out(&db, &["raw", INV_A]);
+        assert_eq!(o.stdout, a, "{b:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("3 deliveries under"),
+            "{b:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        // The CFDI first (both versions), then the SAT metadata line that names the same UUID.
+        let (code, list, _) = run(&db, &["raw", INV_A, "--list"]);
+        assert_eq!(code, 0, "{b:?}");
+        let lines: Vec<&str> = list.lines().collect();
+        let kinds: Vec<&str> = lines[1..]
+            .iter()
+            .map(|l| l.split('\t').nth(2).unwrap())
+            .collect();
+        assert_eq!(kinds, ["cfdi", "cfdi", "sat-metadata"], "{b:?}: {list}");
+        let second_id = lines[2].split('\t').next().unwrap();
+        let o = raw_out(&db, &["raw", INV_A, "--kind", "sat-metadata"]);
+        assert!(
+            o.stdout.starts_with(INV_A.to_uppercase().as_bytes()),
+            "{b:?}"
+        );
+        let o = raw_out(&db, &["raw", second_id]);
+        assert_eq!(String::from_utf8_lossy(&o.stdout), edited, "{b:?}");
+        let (code, _, err) = run(&db, &["raw", "99999999-0000-4000-8000-000000000000"]);
+        assert_eq!(code, 2, "{b:?}");
+        assert!(err.contains("nothing in the raw inbox"), "{b:?}: {err}");
+    }
+}
+
+/// `cuadra ARGS` with the test's config; stdout kept as bytes.
+fn raw_out(db: &TestDb, args: &[&str]) -> std::process::Output {
+    let cfg = config_path(db);
+    let mut all = vec!["--config", cfg.to_str().unwrap()];
+    all.extend_from_slice(args);
+    cuadra(db.dir.path(), &all)
+}

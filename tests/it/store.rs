@@ -526,3 +526,125 @@ async fn batched_ingest_equals_one_by_one() {
         );
     }
 }
+
+/// A CFDI body of `bytes` or so from the issuer with certificate number `cert` (its certificate, the same in
+/// each of its CFDI, fills most of it, as in real ones).
+fn stamped(uuid: &str, cert: &str, total: &str) -> Delivery {
+    let certificate: String = (0..1800u32)
+        .map(|i| {
+            let x =
+                (i.wrapping_mul(2654435761) ^ cert.len() as u32 ^ u32::from(cert.as_bytes()[0]))
+                    >> 7;
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[(x % 64) as usize]
+                as char
+        })
+        .collect();
+    let sello: String = uuid.chars().cycle().take(344).collect();
+    Delivery {
+        kind: "cfdi".into(),
+        external_id: uuid.into(),
+        raw: format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<cfdi:Comprobante Version=\"4.0\" Sello=\"{sello}\" \
+             NoCertificado=\"{cert}\" Certificado=\"{certificate}\" Total=\"{total}\">\n  <cfdi:Complemento>\
+             <tfd:TimbreFiscalDigital UUID=\"{uuid}\" SelloCFD=\"{sello}\"/></cfdi:Complemento>\n</cfdi:Comprobante>\n"
+        )
+        .into_bytes(),
+        records: vec![],
+    }
+}
+
+/// Raw bodies are stored compressed, against one dictionary per issuer certificate from its second CFDI on, and
+/// read back byte-exact; a transaction that wrote a dictionary and rolled back leaves nothing that names it, and
+/// the next one writes it again.
+#[tokio::test]
+async fn raw_bodies_are_compressed_and_read_back_exactly() {
+    let uuid = |i: u32| format!("55555555-0000-4000-8000-{i:012}");
+    for b in backends().await {
+        let (s, _db) = store(b).await;
+        let a: Vec<Delivery> = (0..4)
+            .map(|i| stamped(&uuid(i), "30001000000500003416", "116.00"))
+            .collect();
+        // One transaction rolled back after it made issuer A's dictionary (A's second CFDI).
+        let mut tx = s.begin_write().await.unwrap();
+        s.ingest_in(&mut tx, "test", &a[..2]).await.unwrap();
+        drop(tx);
+        assert_eq!(s.count("raw_dicts").await.unwrap(), 0, "{b:?}");
+        // Then A's four CFDI, one from issuer B (seen once: no dictionary), and a short body.
+        let other = stamped(&uuid(9), "30001000000500009999", "232.00");
+        let short = Delivery {
+            kind: "cfdi".into(),
+            external_id: uuid(10),
+            raw: b"<cfdi/>".to_vec(),
+            records: vec![],
+        };
+        let mut all = a.clone();
+        all.extend([other.clone(), short.clone()]);
+        for d in &all {
+            assert_eq!(
+                s.ingest("test", std::slice::from_ref(d), None)
+                    .await
+                    .unwrap(),
+                vec![IngestOutcome::New],
+                "{b:?}"
+            );
+        }
+        assert_eq!(s.count("raw_dicts").await.unwrap(), 1, "{b:?}");
+        let rows = sqlx::query(
+            "SELECT external_id, encoding, CAST(LENGTH(body) AS BIGINT), dict_id FROM raw_inbox ORDER BY id",
+        )
+        .fetch_all(s.pool())
+        .await
+        .unwrap();
+        use sqlx::Row;
+        let got: Vec<(String, String, i64, Option<i64>)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect();
+        let encodings: Vec<&str> = got.iter().map(|g| g.1.as_str()).collect();
+        assert_eq!(
+            encodings,
+            // A's dictionary is still known to this process from the rolled-back transaction, and written again.
+            [
+                "zstd-dict",
+                "zstd-dict",
+                "zstd-dict",
+                "zstd-dict",
+                "zstd",
+                "identity"
+            ],
+            "{b:?}"
+        );
+        // With the certificate in the dictionary, a CFDI keeps a small fraction of its size.
+        let raw_len = a[2].raw.len() as i64;
+        assert!(got[2].2 * 4 < raw_len, "{b:?}: {} of {raw_len}", got[2].2);
+        assert!(got[4].2 < other.raw.len() as i64, "{b:?}");
+        for d in &all {
+            let back = s.raw_deliveries(&d.external_id).await.unwrap();
+            assert_eq!(back.len(), 1, "{b:?}");
+            assert_eq!(back[0].body, d.raw, "{b:?}: {}", d.external_id);
+            assert_eq!(back[0].sha256, d.sha256_hex(), "{b:?}");
+            let by_id = s.raw_deliveries(&back[0].id.to_string()).await.unwrap();
+            assert_eq!(by_id[0].body, d.raw, "{b:?}");
+        }
+        // A fresh process finds the stored dictionary; the same bodies again change nothing; an edited body is
+        // a second version, read back as it came.
+        let s2 = Store::open(&_db.url, 2).await.unwrap();
+        let mut edited = a[3].clone();
+        edited.raw = String::from_utf8(edited.raw)
+            .unwrap()
+            .replace("116.00", "117.00")
+            .into_bytes();
+        let outcomes = s2
+            .ingest("test", &[a[0].clone(), edited.clone()], None)
+            .await
+            .unwrap();
+        assert_eq!(outcomes[0], IngestOutcome::Unchanged, "{b:?}");
+        assert_eq!(outcomes[1], IngestOutcome::Conflicting, "{b:?}");
+        let versions = s2.raw_deliveries(&uuid(3)).await.unwrap();
+        assert_eq!(versions.len(), 2, "{b:?}");
+        assert_eq!(versions[0].body, a[3].raw, "{b:?}");
+        assert_eq!(versions[1].body, edited.raw, "{b:?}");
+        assert_eq!(s2.count("raw_dicts").await.unwrap(), 1, "{b:?}");
+        assert!(s2.raw_deliveries("nothing-here").await.unwrap().is_empty());
+    }
+}
