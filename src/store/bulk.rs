@@ -208,6 +208,14 @@ fn plain(r: &Record) -> bool {
     }
 }
 
+/// What a multi-row `INSERT .. ON CONFLICT DO NOTHING` inserted.
+enum Inserted<T> {
+    /// Every row, in the order of its VALUES (on SQLite, with the ids after the mark).
+    All,
+    /// These rows (columns as asked).
+    These(Vec<T>),
+}
+
 /// Positions waiting for the row a multi-row `RETURNING` gives back, first come first served (a key twice in one
 /// batch: the first delivery inserted it, the second changed nothing, as one by one).
 struct Claims<K>(HashMap<K, VecDeque<usize>>);
@@ -251,19 +259,26 @@ impl Store {
         }
     }
 
-    /// Runs an insert made by [`Store::returning_sql`] and returns `columns` of the rows it inserted, read as one
-    /// JSON text rather than a row each (each row would cross the SQLite driver's thread on its own).
+    /// Runs an insert of `rows` rows made by [`Store::returning_sql`] and tells which rows it inserted: all of
+    /// them, or `columns` of those it did, read as one JSON text rather than a row each (each row would cross the
+    /// SQLite driver's thread on its own). On SQLite a statement that inserted every row (a fresh import) or none
+    /// (the same import again) needs no read: its rows took the ids after `mark` in the order of its VALUES.
     async fn inserted<T: serde::de::DeserializeOwned>(
         &self,
         tx: &mut WriteTx<'_>,
         q: Query<'_>,
-        table: &str,
-        columns: &str,
+        (table, columns, rows): (&str, &str, usize),
         mark: i64,
-    ) -> anyhow::Result<Vec<T>> {
+    ) -> anyhow::Result<Inserted<T>> {
         let text: Option<String> = match self.backend() {
             super::Backend::Sqlite => {
-                q.execute(&mut *tx.tx).await?;
+                let done = q.execute(&mut *tx.tx).await?.rows_affected();
+                if done == rows as u64 {
+                    return Ok(Inserted::All);
+                }
+                if done == 0 {
+                    return Ok(Inserted::These(Vec::new()));
+                }
                 sqlx::query(&format!(
                     "SELECT json_group_array(json_array({columns})) FROM {table} WHERE id > ?"
                 ))
@@ -274,10 +289,10 @@ impl Store {
             }
             super::Backend::Postgres => q.fetch_one(&mut *tx.tx).await?.try_get(0)?,
         };
-        Ok(match text {
+        Ok(Inserted::These(match text {
             Some(t) => serde_json::from_str(&t).context("reading inserted rows")?,
             None => Vec::new(),
-        })
+        }))
     }
 
     /// Stores a batch of deliveries with multi-row statements when every record is a plain insert; `None` (and
@@ -324,10 +339,8 @@ impl Store {
                 .collect();
             let packed = self.pack_bodies(tx, &raws).await?;
             let mut q = sqlx::query(&sql);
-            let mut claims = Claims::new();
             for (k, p) in (start..end).zip(packed) {
                 let (source, d) = items[k];
-                claims.wait((d.kind.clone(), d.external_id.clone(), shas[k].clone()), k);
                 q = q
                     .bind(source.to_string())
                     .bind(d.kind.clone())
@@ -338,13 +351,27 @@ impl Store {
                     .bind(p.encoding)
                     .bind(p.dict_id);
             }
-            let rows: Vec<(i64, String, String, String)> = self
-                .inserted(tx, q, "raw_inbox", BACK, mark)
+            let rows: Inserted<(i64, String, String, String)> = self
+                .inserted(tx, q, ("raw_inbox", BACK, end - start), mark)
                 .await
                 .context("storing raw deliveries")?;
-            for (id, kind, ext, sha) in rows {
-                if let Some(k) = claims.take(&(kind, ext, sha)) {
-                    raw_ids[k] = Some(id);
+            match rows {
+                Inserted::All => {
+                    for (k, id) in (start..end).zip(mark + 1..) {
+                        raw_ids[k] = Some(id);
+                    }
+                }
+                Inserted::These(rows) => {
+                    let mut claims = Claims::new();
+                    for k in start..end {
+                        let d = items[k].1;
+                        claims.wait((d.kind.clone(), d.external_id.clone(), shas[k].clone()), k);
+                    }
+                    for (id, kind, ext, sha) in rows {
+                        if let Some(k) = claims.take(&(kind, ext, sha)) {
+                            raw_ids[k] = Some(id);
+                        }
+                    }
                 }
             }
         }
@@ -452,14 +479,19 @@ impl Store {
                 let issued_on = i.issued_at.with_timezone(&tz).date_naive().to_string();
                 q = bind_invoice(q, i, issued_on, raw_ids[*k].unwrap_or_default(), &now)?;
             }
-            let rows: Vec<(String,)> = self
-                .inserted(tx, q, "invoices", "uuid", mark)
+            let rows: Inserted<(String,)> = self
+                .inserted(tx, q, ("invoices", "uuid", chunk.len()), mark)
                 .await
                 .context("storing invoices")?;
             let mut inserted = vec![false; chunk.len()];
-            for (uuid,) in rows {
-                if let Some(n) = claims.take(&uuid) {
-                    inserted[n] = true;
+            match rows {
+                Inserted::All => inserted.fill(true),
+                Inserted::These(rows) => {
+                    for (uuid,) in rows {
+                        if let Some(n) = claims.take(&uuid) {
+                            inserted[n] = true;
+                        }
+                    }
                 }
             }
             for (n, (k, i)) in chunk.iter().enumerate() {
@@ -486,13 +518,20 @@ impl Store {
                 claims.wait(c.uuid.as_str().to_string(), *k);
                 q = bind_credit(q, c, raw_ids[*k].unwrap_or_default(), &now)?;
             }
-            let rows: Vec<(String,)> = self
-                .inserted(tx, q, "credits", "uuid", mark)
+            let rows: Inserted<(String,)> = self
+                .inserted(tx, q, ("credits", "uuid", chunk.len()), mark)
                 .await
                 .context("storing credit notes")?;
-            for (uuid,) in rows {
-                if let Some(k) = claims.take(&uuid) {
-                    outcomes[k] = IngestOutcome::New;
+            match rows {
+                Inserted::All => chunk
+                    .iter()
+                    .for_each(|(k, _)| outcomes[*k] = IngestOutcome::New),
+                Inserted::These(rows) => {
+                    for (uuid,) in rows {
+                        if let Some(k) = claims.take(&uuid) {
+                            outcomes[k] = IngestOutcome::New;
+                        }
+                    }
                 }
             }
         }
@@ -510,13 +549,20 @@ impl Store {
                 claims.wait((p.kind.as_str().to_string(), p.external_id.clone()), *k);
                 q = bind_payment(q, items[*k].0, p, raw_ids[*k].unwrap_or_default(), &now)?;
             }
-            let rows: Vec<(String, String)> = self
-                .inserted(tx, q, "payments", "kind, external_id", mark)
+            let rows: Inserted<(String, String)> = self
+                .inserted(tx, q, ("payments", "kind, external_id", chunk.len()), mark)
                 .await
                 .context("storing payments")?;
-            for key in rows {
-                if let Some(k) = claims.take(&key) {
-                    outcomes[k] = IngestOutcome::New;
+            match rows {
+                Inserted::All => chunk
+                    .iter()
+                    .for_each(|(k, _)| outcomes[*k] = IngestOutcome::New),
+                Inserted::These(rows) => {
+                    for key in rows {
+                        if let Some(k) = claims.take(&key) {
+                            outcomes[k] = IngestOutcome::New;
+                        }
+                    }
                 }
             }
         }
