@@ -361,14 +361,20 @@ async fn ledger(b: Backend, rfcs: &[&str]) -> TestDb {
     db
 }
 
+/// A ledger with [`scenario`] imported from its folder: the database, the folder and the printed summary.
+async fn imported_scenario(b: Backend) -> (TestDb, PathBuf, Summary) {
+    let db = ledger(b, &[COMPANY]).await;
+    let dir = db.dir.path().join("cfdi");
+    scenario(&dir);
+    let (code, s, err) = import(&db, &[&dir]);
+    assert_eq!(code, 0, "{b:?}: {err}");
+    (db, dir, s)
+}
+
 #[tokio::test]
 async fn import_folder_summary_report_and_idempotence() {
     for b in backends().await {
-        let db = ledger(b, &[COMPANY]).await;
-        let dir = db.dir.path().join("cfdi");
-        scenario(&dir);
-        let (code, s, err) = import(&db, &[&dir]);
-        assert_eq!(code, 0, "{b:?}: {err}");
+        let (db, dir, s) = imported_scenario(b).await;
         assert_eq!(
             s,
             expect(&[
@@ -836,11 +842,7 @@ async fn shared_corpus_imports() {
 #[tokio::test]
 async fn raw_prints_each_document_as_delivered() {
     for b in backends().await {
-        let db = ledger(b, &[COMPANY]).await;
-        let dir = db.dir.path().join("cfdi");
-        scenario(&dir);
-        let (code, _, err) = import(&db, &[&dir]);
-        assert_eq!(code, 0, "{b:?}: {err}");
+        let (db, dir, _) = imported_scenario(b).await;
         let a = std::fs::read(dir.join("a.xml")).unwrap();
         let o = raw_out(&db, &["raw", &INV_A.to_uppercase()]);
         assert!(
