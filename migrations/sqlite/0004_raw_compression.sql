@@ -4,7 +4,7 @@
 ALTER TABLE raw_inbox ADD COLUMN encoding TEXT NOT NULL DEFAULT 'identity';
 ALTER TABLE raw_inbox ADD COLUMN dict_id BIGINT;
 
--- A dictionary is the first body seen of its kind and fingerprint (for a CFDI, the issuer's certificate number):
+-- A dictionary is the second body seen of its kind and fingerprint (for a CFDI, the issuer's certificate number):
 -- the certificate and the boilerplate every later CFDI of that issuer repeats.
 CREATE TABLE raw_dicts (
     id INTEGER PRIMARY KEY,

@@ -2,8 +2,9 @@
 //!
 //! Every delivery is kept as delivered so that the ledger can be rebuilt from it; most of what a bulk import
 //! writes is those bodies. They are stored with zstd when that saves space. A CFDI is compressed against a
-//! dictionary: the first CFDI stored with the same issuer certificate (`NoCertificado`), which holds the
-//! certificate itself (about 2 KB of base64 in every CFDI of that issuer) and the boilerplate they all repeat.
+//! dictionary: an earlier CFDI with the same issuer certificate (`NoCertificado`; the second one met), which
+//! holds the certificate itself (about 2 KB of base64 in every CFDI of that issuer) and the boilerplate they all
+//! repeat.
 //! A real 5.6 KB CFDI 4.0 becomes about 1 KB; a row then shares its page with others instead of filling one
 //! (or two) by itself, and an import writes a fraction of the pages.
 //!
@@ -51,7 +52,7 @@ struct Dict {
 
 /// Fingerprints seen once and not stored as dictionaries, remembered up to this many (then forgotten at once).
 const SEEN_ONCE: usize = 100_000;
-/// Dictionaries held in memory at most (each holds a compression context of about a megabyte); one let go is
+/// Dictionaries held in memory at most (each holds a compression context, up to about a megabyte); one let go is
 /// read back from `raw_dicts` when its issuer comes again.
 const HELD_DICTS: usize = 32;
 
