@@ -216,6 +216,30 @@ enum Inserted<T> {
     These(Vec<T>),
 }
 
+impl<T> Inserted<T> {
+    /// Which of a statement's `n` rows were inserted, by position, each with its row when it was read back.
+    /// `key(position)` and `row_key(row)` name a row the same way.
+    fn positions<K: std::hash::Hash + Eq>(
+        self,
+        n: usize,
+        key: impl Fn(usize) -> K,
+        row_key: impl Fn(&T) -> K,
+    ) -> Vec<(usize, Option<T>)> {
+        match self {
+            Inserted::All => (0..n).map(|p| (p, None)).collect(),
+            Inserted::These(rows) => {
+                let mut claims = Claims::new();
+                for p in 0..n {
+                    claims.wait(key(p), p);
+                }
+                rows.into_iter()
+                    .filter_map(|r| claims.take(&row_key(&r)).map(|p| (p, Some(r))))
+                    .collect()
+            }
+        }
+    }
+}
+
 /// Positions waiting for the row a multi-row `RETURNING` gives back, first come first served (a key twice in one
 /// batch: the first delivery inserted it, the second changed nothing, as one by one).
 struct Claims<K>(HashMap<K, VecDeque<usize>>);
@@ -317,10 +341,9 @@ impl Store {
         let mut raw_ids: Vec<Option<i64>> = vec![None; items.len()];
 
         // 1. The raw bytes; a delivery already stored (or twice in the batch) is unchanged.
-        let shas: Vec<String> = match prepacked.len() == items.len() {
-            true => prepacked.iter().map(|p| p.sha256.clone()).collect(),
-            false => items.iter().map(|(_, d)| d.sha256_hex()).collect(),
-        };
+        let shas: Vec<String> = (0..items.len())
+            .map(|k| super::raw::sha_of(items[k].1, prepacked.get(k)))
+            .collect();
         let per = rows_per_statement(RAW_COLUMNS);
         for start in (0..items.len()).step_by(per) {
             let end = (start + per).min(items.len());
@@ -355,24 +378,18 @@ impl Store {
                 .inserted(tx, q, ("raw_inbox", BACK, end - start), mark)
                 .await
                 .context("storing raw deliveries")?;
-            match rows {
-                Inserted::All => {
-                    for (k, id) in (start..end).zip(mark + 1..) {
-                        raw_ids[k] = Some(id);
-                    }
-                }
-                Inserted::These(rows) => {
-                    let mut claims = Claims::new();
-                    for k in start..end {
-                        let d = items[k].1;
-                        claims.wait((d.kind.clone(), d.external_id.clone(), shas[k].clone()), k);
-                    }
-                    for (id, kind, ext, sha) in rows {
-                        if let Some(k) = claims.take(&(kind, ext, sha)) {
-                            raw_ids[k] = Some(id);
-                        }
-                    }
-                }
+            let key = |p: usize| {
+                let d = items[start + p].1;
+                (
+                    d.kind.clone(),
+                    d.external_id.clone(),
+                    shas[start + p].clone(),
+                )
+            };
+            let row_key =
+                |r: &(i64, String, String, String)| (r.1.clone(), r.2.clone(), r.3.clone());
+            for (p, row) in rows.positions(end - start, key, row_key) {
+                raw_ids[start + p] = Some(row.map_or(mark + 1 + p as i64, |r| r.0));
             }
         }
 
@@ -470,12 +487,7 @@ impl Store {
             );
             let mark = self.insert_mark(tx, "invoices").await?;
             let mut q = sqlx::query(&sql);
-            let mut claims = Claims::new();
-            for (n, (k, i)) in chunk.iter().enumerate() {
-                claims.wait(
-                    i.uuid.as_ref().map(|u| u.to_string()).unwrap_or_default(),
-                    n,
-                );
+            for (k, i) in chunk {
                 let issued_on = i.issued_at.with_timezone(&tz).date_naive().to_string();
                 q = bind_invoice(q, i, issued_on, raw_ids[*k].unwrap_or_default(), &now)?;
             }
@@ -484,15 +496,12 @@ impl Store {
                 .await
                 .context("storing invoices")?;
             let mut inserted = vec![false; chunk.len()];
-            match rows {
-                Inserted::All => inserted.fill(true),
-                Inserted::These(rows) => {
-                    for (uuid,) in rows {
-                        if let Some(n) = claims.take(&uuid) {
-                            inserted[n] = true;
-                        }
-                    }
-                }
+            let key = |n: usize| {
+                let uuid = chunk[n].1.uuid.as_ref();
+                uuid.map(|u| u.to_string()).unwrap_or_default()
+            };
+            for (n, _) in rows.positions(chunk.len(), key, |r| r.0.clone()) {
+                inserted[n] = true;
             }
             for (n, (k, i)) in chunk.iter().enumerate() {
                 if inserted[n] {
@@ -513,26 +522,16 @@ impl Store {
             );
             let mark = self.insert_mark(tx, "credits").await?;
             let mut q = sqlx::query(&sql);
-            let mut claims = Claims::new();
             for (k, c) in chunk {
-                claims.wait(c.uuid.as_str().to_string(), *k);
                 q = bind_credit(q, c, raw_ids[*k].unwrap_or_default(), &now)?;
             }
             let rows: Inserted<(String,)> = self
                 .inserted(tx, q, ("credits", "uuid", chunk.len()), mark)
                 .await
                 .context("storing credit notes")?;
-            match rows {
-                Inserted::All => chunk
-                    .iter()
-                    .for_each(|(k, _)| outcomes[*k] = IngestOutcome::New),
-                Inserted::These(rows) => {
-                    for (uuid,) in rows {
-                        if let Some(k) = claims.take(&uuid) {
-                            outcomes[k] = IngestOutcome::New;
-                        }
-                    }
-                }
+            let key = |n: usize| chunk[n].1.uuid.as_str().to_string();
+            for (n, _) in rows.positions(chunk.len(), key, |r| r.0.clone()) {
+                outcomes[chunk[n].0] = IngestOutcome::New;
             }
         }
         let per = rows_per_statement(PAYMENT_COLUMNS);
@@ -544,26 +543,19 @@ impl Store {
             );
             let mark = self.insert_mark(tx, "payments").await?;
             let mut q = sqlx::query(&sql);
-            let mut claims = Claims::new();
             for (k, p) in chunk {
-                claims.wait((p.kind.as_str().to_string(), p.external_id.clone()), *k);
                 q = bind_payment(q, items[*k].0, p, raw_ids[*k].unwrap_or_default(), &now)?;
             }
             let rows: Inserted<(String, String)> = self
                 .inserted(tx, q, ("payments", "kind, external_id", chunk.len()), mark)
                 .await
                 .context("storing payments")?;
-            match rows {
-                Inserted::All => chunk
-                    .iter()
-                    .for_each(|(k, _)| outcomes[*k] = IngestOutcome::New),
-                Inserted::These(rows) => {
-                    for key in rows {
-                        if let Some(k) = claims.take(&key) {
-                            outcomes[k] = IngestOutcome::New;
-                        }
-                    }
-                }
+            let key = |n: usize| {
+                let p = chunk[n].1;
+                (p.kind.as_str().to_string(), p.external_id.clone())
+            };
+            for (n, _) in rows.positions(chunk.len(), key, |r| r.clone()) {
+                outcomes[chunk[n].0] = IngestOutcome::New;
             }
         }
         Ok(Some(outcomes))

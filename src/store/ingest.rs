@@ -112,12 +112,11 @@ impl Store {
         source: &str,
         deliveries: &[Delivery],
     ) -> anyhow::Result<Vec<IngestOutcome>> {
-        let items: Vec<(&str, &Delivery)> = deliveries.iter().map(|d| (source, d)).collect();
-        self.ingest_items(tx, &items, &[]).await
+        self.ingest_prepacked(tx, source, deliveries, &[]).await
     }
 
     /// [`Store::ingest_in`] for deliveries whose bodies were hashed and compressed ahead
-    /// ([`Store::prepack`], one per delivery, in order).
+    /// ([`Store::prepack`]: none, or one per delivery in order).
     pub async fn ingest_prepacked(
         &self,
         tx: &mut WriteTx<'_>,
@@ -126,8 +125,8 @@ impl Store {
         prepacked: &[super::raw::Prepacked],
     ) -> anyhow::Result<Vec<IngestOutcome>> {
         anyhow::ensure!(
-            prepacked.len() == deliveries.len(),
-            "one prepacked body per delivery"
+            prepacked.is_empty() || prepacked.len() == deliveries.len(),
+            "one prepacked body per delivery, or none"
         );
         let items: Vec<(&str, &Delivery)> = deliveries.iter().map(|d| (source, d)).collect();
         self.ingest_items(tx, &items, prepacked).await
@@ -201,10 +200,7 @@ impl Store {
         d: &Delivery,
         pre: Option<&super::raw::Prepacked>,
     ) -> anyhow::Result<IngestOutcome> {
-        let sha = match pre {
-            Some(p) => p.sha256.clone(),
-            None => d.sha256_hex(),
-        };
+        let sha = super::raw::sha_of(d, pre);
         let now = self.now_text();
         let packed = self
             .pack_bodies(tx, &[(d.kind.as_str(), d.raw.as_slice(), pre)])

@@ -179,15 +179,22 @@ impl Packer {
 /// form is there when the body needs no dictionary or its dictionary was known in memory; the writer does the
 /// rest (the first bodies of an issuer).
 pub struct Prepacked {
-    pub(crate) sha256: String,
+    sha256: String,
     form: Option<Form>,
+}
+
+/// The SHA-256 of a delivery's body (taken from its prepacked form when there is one).
+pub(crate) fn sha_of(d: &cuadra_sdk::Delivery, pre: Option<&Prepacked>) -> String {
+    match pre {
+        Some(p) => p.sha256.clone(),
+        None => d.sha256_hex(),
+    }
 }
 
 impl Store {
     /// Hashes and compresses a delivery's body ahead of [`Store::ingest_prepacked`]; any thread.
     pub fn prepack(&self, d: &cuadra_sdk::Delivery) -> Prepacked {
         let form = match fingerprint(&d.kind, &d.raw) {
-            _ if d.raw.len() < MIN_COMPRESSED => self.packer.compress(&d.raw, None).ok(),
             None => self.packer.compress(&d.raw, None).ok(),
             Some(fp) => {
                 let known = self
