@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p cuadra-cfdi --bench parse -- [N] [--write-dir DIR]`: N parses (default 200000) over a pool of
 //! 10000 distinct documents; `--write-dir` also writes N documents as `DIR/000000.xml`… for
-//! `benches/satcfdi_bench.py`.
+//! `benches/satcfdi_bench.py`; `--only scan|parse|normalize` runs one measurement only (for instruction counts
+//! under `valgrind --tool=cachegrind` or `perf stat`).
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -165,10 +166,13 @@ fn main() {
         .collect();
     let mut n: u64 = 200_000;
     let mut write_dir = None;
+    let mut only: Option<String> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--write-dir" {
             write_dir = it.next().cloned();
+        } else if a == "--only" {
+            only = it.next().cloned();
         } else if let Ok(v) = a.parse() {
             n = v;
         }
@@ -199,28 +203,35 @@ fn main() {
             bytes as f64 / secs / 1e6
         );
     };
-    let t = Instant::now();
+    let run = |what: &str| only.is_none() || only.as_deref() == Some(what);
     let mut events = 0usize;
-    for i in 0..n {
-        events += bare_scan(&pool[(i % pool_size) as usize]);
+    if run("scan") {
+        let t = Instant::now();
+        for i in 0..n {
+            events += bare_scan(&pool[(i % pool_size) as usize]);
+        }
+        report("quick-xml bare event scan", t.elapsed().as_secs_f64());
     }
-    report("quick-xml bare event scan", t.elapsed().as_secs_f64());
-    let t = Instant::now();
     let mut ok = 0usize;
-    for i in 0..n {
-        if cuadra_cfdi::parse(&pool[(i % pool_size) as usize]).is_ok() {
-            ok += 1;
+    if run("parse") {
+        let t = Instant::now();
+        for i in 0..n {
+            if cuadra_cfdi::parse(&pool[(i % pool_size) as usize]).is_ok() {
+                ok += 1;
+            }
         }
+        report("cuadra_cfdi::parse", t.elapsed().as_secs_f64());
+        assert_eq!(ok as u64, n, "every generated CFDI parses");
     }
-    report("cuadra_cfdi::parse", t.elapsed().as_secs_f64());
-    let t = Instant::now();
     let mut recs = 0usize;
-    for i in 0..n {
-        if let Ok(c) = cuadra_cfdi::parse(&pool[(i % pool_size) as usize]) {
-            recs += cuadra_cfdi::normalize(&c, &company).len();
+    if run("normalize") {
+        let t = Instant::now();
+        for i in 0..n {
+            if let Ok(c) = cuadra_cfdi::parse(&pool[(i % pool_size) as usize]) {
+                recs += cuadra_cfdi::normalize(&c, &company).len();
+            }
         }
+        report("parse + normalize", t.elapsed().as_secs_f64());
     }
-    report("parse + normalize", t.elapsed().as_secs_f64());
     println!("({events} events, {ok} parsed, {recs} records)");
-    assert_eq!(ok as u64, n, "every generated CFDI parses");
 }

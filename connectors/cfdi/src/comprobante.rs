@@ -3,17 +3,14 @@
 
 use crate::error::{ErrorKind, ParseError};
 use crate::model::{Cfdi, CfdiVersion, Party, Tipo};
-use crate::values::{
-    attr_text, attributes, invalid, next_attr, parse_amount, parse_currency, parse_fecha,
-};
-use quick_xml::events::BytesStart;
+use crate::values::{attr_text, invalid, parse_amount, parse_currency, parse_fecha, Attr};
 
 /// Reads the root element's attributes into an otherwise empty `Cfdi`.
 pub(crate) fn root<'a>(
     input: &'a [u8],
     pos: u64,
     cfd4: bool,
-    e: &BytesStart<'_>,
+    attrs: &[Attr<'a>],
 ) -> Result<Cfdi<'a>, ParseError> {
     let missing = |field: &str| {
         ParseError::at(
@@ -41,12 +38,11 @@ pub(crate) fn root<'a>(
     // `Moneda="Pesos"`) must be reported as unsupported whatever the attribute order.
     let mut first_err: Option<ParseError> = None;
     let mut legacy: Option<ParseError> = None;
-    for a in attributes(input, pos, e)? {
-        let a = next_attr(input, pos, a)?;
+    for a in attrs {
         let r: Result<(), ParseError> = (|| {
             match a.key {
                 b"Version" => {
-                    let v = attr_text(input, &a, "Comprobante@Version")?;
+                    let v = attr_text(input, a, "Comprobante@Version")?;
                     version = Some(match (&*v, cfd4) {
                     ("3.3", false) => CfdiVersion::V33,
                     ("4.0", true) => CfdiVersion::V40,
@@ -65,7 +61,7 @@ pub(crate) fn root<'a>(
                 });
                 }
                 b"version" => {
-                    let v = attr_text(input, &a, "Comprobante@version")?;
+                    let v = attr_text(input, a, "Comprobante@version")?;
                     legacy = Some(
                         ParseError::at(
                             input,
@@ -76,33 +72,31 @@ pub(crate) fn root<'a>(
                         .with_field("Comprobante@version"),
                     );
                 }
-                b"Serie" => serie = Some(attr_text(input, &a, "Comprobante@Serie")?),
-                b"Folio" => folio = Some(attr_text(input, &a, "Comprobante@Folio")?),
-                b"Fecha" => fecha = Some(parse_fecha(input, &a, "Comprobante@Fecha")?),
+                b"Serie" => serie = Some(attr_text(input, a, "Comprobante@Serie")?),
+                b"Folio" => folio = Some(attr_text(input, a, "Comprobante@Folio")?),
+                b"Fecha" => fecha = Some(parse_fecha(input, a, "Comprobante@Fecha")?),
                 b"TipoDeComprobante" => {
-                    let t = attr_text(input, &a, "Comprobante@TipoDeComprobante")?;
+                    let t = attr_text(input, a, "Comprobante@TipoDeComprobante")?;
                     tipo = Some(Tipo::parse(&t).ok_or_else(|| {
                         invalid(
                             input,
-                            &a,
+                            a,
                             "Comprobante@TipoDeComprobante",
                             format!("{t:?} is not one of I, E, T, N, P"),
                         )
                     })?);
                 }
-                b"Moneda" => moneda = Some(parse_currency(input, &a, "Comprobante@Moneda")?),
+                b"Moneda" => moneda = Some(parse_currency(input, a, "Comprobante@Moneda")?),
                 b"TipoCambio" => {
-                    tipo_cambio = Some(parse_amount(input, &a, "Comprobante@TipoCambio")?)
+                    tipo_cambio = Some(parse_amount(input, a, "Comprobante@TipoCambio")?)
                 }
-                b"SubTotal" => subtotal = Some(parse_amount(input, &a, "Comprobante@SubTotal")?),
-                b"Descuento" => descuento = Some(parse_amount(input, &a, "Comprobante@Descuento")?),
-                b"Total" => total = Some(parse_amount(input, &a, "Comprobante@Total")?),
-                b"MetodoPago" => {
-                    metodo_pago = Some(attr_text(input, &a, "Comprobante@MetodoPago")?)
-                }
-                b"FormaPago" => forma_pago = Some(attr_text(input, &a, "Comprobante@FormaPago")?),
+                b"SubTotal" => subtotal = Some(parse_amount(input, a, "Comprobante@SubTotal")?),
+                b"Descuento" => descuento = Some(parse_amount(input, a, "Comprobante@Descuento")?),
+                b"Total" => total = Some(parse_amount(input, a, "Comprobante@Total")?),
+                b"MetodoPago" => metodo_pago = Some(attr_text(input, a, "Comprobante@MetodoPago")?),
+                b"FormaPago" => forma_pago = Some(attr_text(input, a, "Comprobante@FormaPago")?),
                 b"LugarExpedicion" => {
-                    lugar = Some(attr_text(input, &a, "Comprobante@LugarExpedicion")?)
+                    lugar = Some(attr_text(input, a, "Comprobante@LugarExpedicion")?)
                 }
                 _ => {}
             }

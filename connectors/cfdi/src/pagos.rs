@@ -3,10 +3,7 @@
 
 use crate::error::{ErrorKind, ParseError};
 use crate::model::{DoctoRelacionado, Pago};
-use crate::values::{
-    attr_text, attributes, next_attr, parse_amount, parse_currency, parse_fecha, parse_u32,
-};
-use quick_xml::events::BytesStart;
+use crate::values::{attr_text, parse_amount, parse_currency, parse_fecha, parse_u32, Attr};
 
 fn missing(input: &[u8], pos: u64, element: &str, field: &str) -> ParseError {
     ParseError::at(
@@ -21,7 +18,7 @@ fn missing(input: &[u8], pos: u64, element: &str, field: &str) -> ParseError {
 pub(crate) fn pago<'a>(
     input: &'a [u8],
     pos: u64,
-    e: &BytesStart<'_>,
+    attrs: &[Attr<'a>],
 ) -> Result<Pago<'a>, ParseError> {
     let mut fecha = None;
     let mut forma = None;
@@ -40,24 +37,23 @@ pub(crate) fn pago<'a>(
         cta_beneficiario: None,
         doctos: Vec::new(),
     };
-    for a in attributes(input, pos, e)? {
-        let a = next_attr(input, pos, a)?;
+    for a in attrs {
         match a.key {
-            b"FechaPago" => fecha = Some(parse_fecha(input, &a, "Pago@FechaPago")?),
-            b"FormaDePagoP" => forma = Some(attr_text(input, &a, "Pago@FormaDePagoP")?),
-            b"MonedaP" => moneda = Some(parse_currency(input, &a, "Pago@MonedaP")?),
-            b"TipoCambioP" => p.tipo_cambio = Some(parse_amount(input, &a, "Pago@TipoCambioP")?),
-            b"Monto" => monto = Some(parse_amount(input, &a, "Pago@Monto")?),
-            b"NumOperacion" => p.num_operacion = Some(attr_text(input, &a, "Pago@NumOperacion")?),
+            b"FechaPago" => fecha = Some(parse_fecha(input, a, "Pago@FechaPago")?),
+            b"FormaDePagoP" => forma = Some(attr_text(input, a, "Pago@FormaDePagoP")?),
+            b"MonedaP" => moneda = Some(parse_currency(input, a, "Pago@MonedaP")?),
+            b"TipoCambioP" => p.tipo_cambio = Some(parse_amount(input, a, "Pago@TipoCambioP")?),
+            b"Monto" => monto = Some(parse_amount(input, a, "Pago@Monto")?),
+            b"NumOperacion" => p.num_operacion = Some(attr_text(input, a, "Pago@NumOperacion")?),
             b"RfcEmisorCtaOrd" => {
-                p.rfc_emisor_cta_ord = Some(attr_text(input, &a, "Pago@RfcEmisorCtaOrd")?)
+                p.rfc_emisor_cta_ord = Some(attr_text(input, a, "Pago@RfcEmisorCtaOrd")?)
             }
-            b"CtaOrdenante" => p.cta_ordenante = Some(attr_text(input, &a, "Pago@CtaOrdenante")?),
+            b"CtaOrdenante" => p.cta_ordenante = Some(attr_text(input, a, "Pago@CtaOrdenante")?),
             b"RfcEmisorCtaBen" => {
-                p.rfc_emisor_cta_ben = Some(attr_text(input, &a, "Pago@RfcEmisorCtaBen")?)
+                p.rfc_emisor_cta_ben = Some(attr_text(input, a, "Pago@RfcEmisorCtaBen")?)
             }
             b"CtaBeneficiario" => {
-                p.cta_beneficiario = Some(attr_text(input, &a, "Pago@CtaBeneficiario")?)
+                p.cta_beneficiario = Some(attr_text(input, a, "Pago@CtaBeneficiario")?)
             }
             _ => {}
         }
@@ -72,7 +68,7 @@ pub(crate) fn pago<'a>(
 pub(crate) fn docto<'a>(
     input: &'a [u8],
     pos: u64,
-    e: &BytesStart<'_>,
+    attrs: &[Attr<'a>],
 ) -> Result<DoctoRelacionado<'a>, ParseError> {
     let mut moneda = None;
     let mut d = DoctoRelacionado {
@@ -87,39 +83,35 @@ pub(crate) fn docto<'a>(
         imp_pagado: None,
         imp_saldo_insoluto: None,
     };
-    for a in attributes(input, pos, e)? {
-        let a = next_attr(input, pos, a)?;
+    for a in attrs {
         match a.key {
             b"IdDocumento" => {
-                d.id_documento = Some(attr_text(input, &a, "DoctoRelacionado@IdDocumento")?)
+                d.id_documento = Some(attr_text(input, a, "DoctoRelacionado@IdDocumento")?)
             }
-            b"Serie" => d.serie = Some(attr_text(input, &a, "DoctoRelacionado@Serie")?),
-            b"Folio" => d.folio = Some(attr_text(input, &a, "DoctoRelacionado@Folio")?),
-            b"MonedaDR" => moneda = Some(parse_currency(input, &a, "DoctoRelacionado@MonedaDR")?),
+            b"Serie" => d.serie = Some(attr_text(input, a, "DoctoRelacionado@Serie")?),
+            b"Folio" => d.folio = Some(attr_text(input, a, "DoctoRelacionado@Folio")?),
+            b"MonedaDR" => moneda = Some(parse_currency(input, a, "DoctoRelacionado@MonedaDR")?),
             b"EquivalenciaDR" => {
-                d.equivalencia = Some(parse_amount(input, &a, "DoctoRelacionado@EquivalenciaDR")?)
+                d.equivalencia = Some(parse_amount(input, a, "DoctoRelacionado@EquivalenciaDR")?)
             }
             b"TipoCambioDR" => {
-                d.equivalencia = Some(parse_amount(input, &a, "DoctoRelacionado@TipoCambioDR")?)
+                d.equivalencia = Some(parse_amount(input, a, "DoctoRelacionado@TipoCambioDR")?)
             }
             b"MetodoDePagoDR" => {
-                d.metodo_pago = Some(attr_text(input, &a, "DoctoRelacionado@MetodoDePagoDR")?)
+                d.metodo_pago = Some(attr_text(input, a, "DoctoRelacionado@MetodoDePagoDR")?)
             }
             b"NumParcialidad" => {
-                d.num_parcialidad = Some(parse_u32(input, &a, "DoctoRelacionado@NumParcialidad")?)
+                d.num_parcialidad = Some(parse_u32(input, a, "DoctoRelacionado@NumParcialidad")?)
             }
             b"ImpSaldoAnt" => {
-                d.imp_saldo_ant = Some(parse_amount(input, &a, "DoctoRelacionado@ImpSaldoAnt")?)
+                d.imp_saldo_ant = Some(parse_amount(input, a, "DoctoRelacionado@ImpSaldoAnt")?)
             }
             b"ImpPagado" => {
-                d.imp_pagado = Some(parse_amount(input, &a, "DoctoRelacionado@ImpPagado")?)
+                d.imp_pagado = Some(parse_amount(input, a, "DoctoRelacionado@ImpPagado")?)
             }
             b"ImpSaldoInsoluto" => {
-                d.imp_saldo_insoluto = Some(parse_amount(
-                    input,
-                    &a,
-                    "DoctoRelacionado@ImpSaldoInsoluto",
-                )?)
+                d.imp_saldo_insoluto =
+                    Some(parse_amount(input, a, "DoctoRelacionado@ImpSaldoInsoluto")?)
             }
             _ => {}
         }

@@ -4,8 +4,9 @@
 
 use crate::error::{ErrorKind, ParseError};
 use crate::model::{Cfdi, DoctoRelacionado, PagosVersion, Party, Relation};
-use crate::values::{attr_text, attributes, next_attr, parse_fecha, parse_uuid};
-use quick_xml::events::{BytesStart, Event};
+use crate::values::{attr_text, attributes, parse_fecha, parse_uuid, Attr, AttrList};
+use quick_xml::events::Event;
+use quick_xml::name::QName;
 use quick_xml::Reader;
 
 /// Default cap on the size of one document: 8 MiB (real CFDI are a few KiB; big ones with many concepts
@@ -56,10 +57,10 @@ fn classify(uri: &[u8]) -> Ns {
     }
 }
 
-/// A namespace declaration in scope: declared on the element at `depth` (root = 0).
+/// A namespace declaration in scope: declared on the element at `depth` (root = 0), its URI already classified.
 struct Binding<'a> {
     prefix: &'a [u8],
-    uri: &'a [u8],
+    ns: Ns,
     depth: usize,
 }
 
@@ -150,7 +151,7 @@ impl<'a> Parser<'a> {
         ParseError::at(self.input, offset, kind, msg)
     }
 
-    fn xml_err(&self, e: quick_xml::Error) -> ParseError {
+    fn xml_err(&self, e: &quick_xml::Error) -> ParseError {
         self.err(
             self.reader.error_position(),
             ErrorKind::Malformed,
@@ -159,9 +160,13 @@ impl<'a> Parser<'a> {
     }
 
     fn run(&mut self) -> Result<(), ParseError> {
+        // The attributes of the current element, scanned once: namespace declarations and values come from here.
+        let mut attrs: AttrList<'a> = Vec::with_capacity(32);
         loop {
             let pos = self.reader.buffer_position();
-            let ev = match self.reader.read_event() {
+            // The event is used where the reader returned it (by reference), not moved out of the result first.
+            let read = self.reader.read_event();
+            let ev = match &read {
                 Ok(ev) => ev,
                 Err(e) => return Err(self.xml_err(e)),
             };
@@ -194,17 +199,29 @@ impl<'a> Parser<'a> {
                 }
                 _ => continue,
             };
-            let ns = self.resolve(pos, &e)?;
-            self.element(pos, ns, e, empty)?;
+            let name = attributes(self.input, pos, e, &mut attrs)?;
+            // Prefix and local name split at the first ':', as quick-xml's QName does.
+            let (prefix, local) = match name.iter().position(|&c| c == b':') {
+                Some(i) => (
+                    name.get(..i).unwrap_or_default(),
+                    name.get(i + 1..).unwrap_or_default(),
+                ),
+                None => (&b""[..], name),
+            };
+            let ns = self.resolve(prefix, &attrs);
+            self.element(pos, ns, name, local, empty, &attrs)?;
         }
     }
 
-    /// Records the namespace declarations of `e` and resolves its prefix to a known namespace.
-    fn resolve(&mut self, pos: u64, e: &BytesStart<'_>) -> Result<Ns, ParseError> {
+    /// Records the namespace declarations among the current element's attributes and resolves its prefix to a
+    /// known namespace.
+    fn resolve(&mut self, prefix: &[u8], attrs: &[Attr<'a>]) -> Ns {
         let depth = self.stack.len();
         self.bindings.retain(|b| b.depth < depth);
-        for a in attributes(self.input, pos, e)? {
-            let a = next_attr(self.input, pos, a)?;
+        for a in attrs {
+            if !a.key.starts_with(b"xmlns") {
+                continue;
+            }
             let prefix = if a.key == b"xmlns" {
                 &a.key[..0]
             } else if let Some(p) = a.key.strip_prefix(b"xmlns:") {
@@ -214,24 +231,22 @@ impl<'a> Parser<'a> {
             };
             self.bindings.push(Binding {
                 prefix,
-                uri: a.value,
+                ns: classify(a.value),
                 depth,
             });
         }
-        let name = e.name();
-        let prefix = name.prefix().map_or(&b""[..], |p| p.into_inner());
-        Ok(self
-            .bindings
+        self.bindings
             .iter()
             .rev()
             .find(|b| b.prefix == prefix)
-            .map_or(Ns::Other, |b| classify(b.uri)))
+            .map_or(Ns::Other, |b| b.ns)
     }
 
-    fn skip(&mut self, e: &BytesStart<'a>, empty: bool) -> Result<(), ParseError> {
+    /// Reads past the rest of the element named `name` (borrowed from the input) when it has content.
+    fn skip(&mut self, name: &[u8], empty: bool) -> Result<(), ParseError> {
         if !empty {
-            if let Err(err) = self.reader.read_to_end(e.name()) {
-                return Err(self.xml_err(err));
+            if let Err(err) = self.reader.read_to_end(QName(name)) {
+                return Err(self.xml_err(&err));
             }
         }
         Ok(())
@@ -247,38 +262,37 @@ impl<'a> Parser<'a> {
         &mut self,
         pos: u64,
         ns: Ns,
-        e: BytesStart<'a>,
+        name: &[u8],
+        local: &[u8],
         empty: bool,
+        attrs: &[Attr<'a>],
     ) -> Result<(), ParseError> {
-        let local = e.local_name();
-        let local = local.as_ref();
         let Some(&frame) = self.stack.last() else {
-            return self.root(pos, ns, &e, empty);
+            return self.root(pos, ns, local, empty, attrs);
         };
         let in_cfdi = ns == self.root_ns;
         match (frame, local) {
             (Frame::Comprobante, b"Emisor") if in_cfdi => {
-                let party = self.party(pos, &e)?;
+                let party = self.party(attrs)?;
                 self.seen_emisor = true;
                 if let Some(d) = self.doc.as_mut() {
                     d.emisor = party;
                 }
-                self.skip(&e, empty)
+                self.skip(name, empty)
             }
             (Frame::Comprobante, b"Receptor") if in_cfdi => {
-                let party = self.party(pos, &e)?;
+                let party = self.party(attrs)?;
                 self.seen_receptor = true;
                 if let Some(d) = self.doc.as_mut() {
                     d.receptor = party;
                 }
-                self.skip(&e, empty)
+                self.skip(name, empty)
             }
             (Frame::Comprobante, b"CfdiRelacionados") if in_cfdi => {
                 let mut tipo = None;
-                for a in attributes(self.input, pos, &e)? {
-                    let a = next_attr(self.input, pos, a)?;
+                for a in attrs {
                     if a.key == b"TipoRelacion" {
-                        tipo = Some(attr_text(self.input, &a, "CfdiRelacionados@TipoRelacion")?);
+                        tipo = Some(attr_text(self.input, a, "CfdiRelacionados@TipoRelacion")?);
                     }
                 }
                 let tipo = tipo.ok_or_else(|| {
@@ -300,10 +314,9 @@ impl<'a> Parser<'a> {
             }
             (Frame::Relacionados, b"CfdiRelacionado") if in_cfdi => {
                 let mut uuid = None;
-                for a in attributes(self.input, pos, &e)? {
-                    let a = next_attr(self.input, pos, a)?;
+                for a in attrs {
                     if a.key == b"UUID" {
-                        uuid = Some(parse_uuid(self.input, &a, "CfdiRelacionado@UUID")?);
+                        uuid = Some(parse_uuid(self.input, a, "CfdiRelacionado@UUID")?);
                     }
                 }
                 let uuid = uuid.ok_or_else(|| {
@@ -313,15 +326,15 @@ impl<'a> Parser<'a> {
                 if let Some(r) = self.doc.as_mut().and_then(|d| d.relations.last_mut()) {
                     r.uuids.push(uuid);
                 }
-                self.skip(&e, empty)
+                self.skip(name, empty)
             }
             (Frame::Comprobante, b"Complemento") if in_cfdi => {
                 self.enter(Frame::Complemento, empty);
                 Ok(())
             }
             (Frame::Complemento, b"TimbreFiscalDigital") if ns == Ns::Tfd => {
-                self.timbre(pos, &e)?;
-                self.skip(&e, empty)
+                self.timbre(pos, attrs)?;
+                self.skip(name, empty)
             }
             (Frame::Complemento, b"Pagos") if matches!(ns, Ns::Pagos10 | Ns::Pagos20) => {
                 let v = if ns == Ns::Pagos10 {
@@ -344,7 +357,7 @@ impl<'a> Parser<'a> {
                 Ok(())
             }
             (Frame::Pagos, b"Pago") if ns == self.pagos_ns => {
-                let pago = crate::pagos::pago(self.input, pos, &e)?;
+                let pago = crate::pagos::pago(self.input, pos, attrs)?;
                 if let Some(d) = self.doc.as_mut() {
                     d.pagos.push(pago);
                 }
@@ -352,40 +365,38 @@ impl<'a> Parser<'a> {
                 Ok(())
             }
             (Frame::Pago, b"DoctoRelacionado") if ns == self.pagos_ns => {
-                let docto: DoctoRelacionado<'a> = crate::pagos::docto(self.input, pos, &e)?;
+                let docto: DoctoRelacionado<'a> = crate::pagos::docto(self.input, pos, attrs)?;
                 if let Some(p) = self.doc.as_mut().and_then(|d| d.pagos.last_mut()) {
                     p.doctos.push(docto);
                 }
-                self.skip(&e, empty)
+                self.skip(name, empty)
             }
-            _ => self.skip(&e, empty),
+            _ => self.skip(name, empty),
         }
     }
 
-    fn party(&self, pos: u64, e: &BytesStart<'_>) -> Result<Party<'a>, ParseError> {
+    fn party(&self, attrs: &[Attr<'a>]) -> Result<Party<'a>, ParseError> {
         let mut p = Party::default();
-        for a in attributes(self.input, pos, e)? {
-            let a = next_attr(self.input, pos, a)?;
+        for a in attrs {
             match a.key {
-                b"Rfc" => p.rfc = attr_text(self.input, &a, "Rfc")?,
-                b"Nombre" => p.nombre = Some(attr_text(self.input, &a, "Nombre")?),
+                b"Rfc" => p.rfc = attr_text(self.input, a, "Rfc")?,
+                b"Nombre" => p.nombre = Some(attr_text(self.input, a, "Nombre")?),
                 _ => {}
             }
         }
         Ok(p)
     }
 
-    fn timbre(&mut self, pos: u64, e: &BytesStart<'_>) -> Result<(), ParseError> {
+    fn timbre(&mut self, pos: u64, attrs: &[Attr<'a>]) -> Result<(), ParseError> {
         let mut uuid = None;
         let mut fecha = None;
-        for a in attributes(self.input, pos, e)? {
-            let a = next_attr(self.input, pos, a)?;
+        for a in attrs {
             match a.key {
-                b"UUID" => uuid = Some(parse_uuid(self.input, &a, "TimbreFiscalDigital@UUID")?),
+                b"UUID" => uuid = Some(parse_uuid(self.input, a, "TimbreFiscalDigital@UUID")?),
                 b"FechaTimbrado" => {
                     fecha = Some(parse_fecha(
                         self.input,
-                        &a,
+                        a,
                         "TimbreFiscalDigital@FechaTimbrado",
                     )?)
                 }
@@ -417,8 +428,9 @@ impl<'a> Parser<'a> {
         &mut self,
         pos: u64,
         ns: Ns,
-        e: &BytesStart<'a>,
+        local: &[u8],
         empty: bool,
+        attrs: &[Attr<'a>],
     ) -> Result<(), ParseError> {
         if self.root_done {
             return Err(self.err(
@@ -427,26 +439,29 @@ impl<'a> Parser<'a> {
                 "malformed XML: a second root element after the first one ended",
             ));
         }
-        let local = e.local_name();
-        let name = String::from_utf8_lossy(local.as_ref()).into_owned();
+        let name = || String::from_utf8_lossy(local);
         if ns == Ns::Retenciones {
             return Err(self.err(
                 pos,
                 ErrorKind::NotComprobante,
-                format!("a CFDI de retenciones ({name}) is not a Comprobante: not a receivable"),
+                format!(
+                    "a CFDI de retenciones ({}) is not a Comprobante: not a receivable",
+                    name()
+                ),
             ));
         }
-        if !matches!(ns, Ns::Cfd3 | Ns::Cfd4) || local.as_ref() != b"Comprobante" {
+        if !matches!(ns, Ns::Cfd3 | Ns::Cfd4) || local != b"Comprobante" {
             return Err(self.err(
                 pos,
                 ErrorKind::NotComprobante,
                 format!(
-                    "root element {name} is not a cfdi:Comprobante in namespace http://www.sat.gob.mx/cfd/3 or /4"
+                    "root element {} is not a cfdi:Comprobante in namespace http://www.sat.gob.mx/cfd/3 or /4",
+                    name()
                 ),
             ));
         }
         self.root_ns = ns;
-        let doc = crate::comprobante::root(self.input, pos, ns == Ns::Cfd4, e)?;
+        let doc = crate::comprobante::root(self.input, pos, ns == Ns::Cfd4, attrs)?;
         self.doc = Some(doc);
         if empty {
             self.root_done = true;
