@@ -22,6 +22,8 @@ const NAME_BLOCK_MAX: usize = 5_000;
 /// Blocks probed per payer name: the rarest two, then more while they add up to few names.
 const NAME_PROBE_BLOCKS: usize = 2;
 const NAME_PROBE_SMALL: usize = 256;
+/// Blocks larger than this are not counted either (see `Ctx::similar_name`).
+const NAME_COUNT_MAX: usize = 50_000;
 
 #[derive(Debug, Clone)]
 struct Who {
@@ -38,6 +40,9 @@ struct NameMemo {
     outcomes: Map<String, Option<(String, f64)>>,
     marks: Vec<u32>,
     generation: u32,
+    /// Per name, how many of the current key's words it shares (see `Ctx::similar_name`); zero between keys.
+    shared: Vec<u8>,
+    touched: Vec<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +84,8 @@ struct Ctx<'a> {
     /// front to back instead of jumping to each name's sketch in one big array (those cache misses were most of
     /// the name comparison's time at a hundred thousand customers).
     name_blocks: Map<String, NameBlock>,
+    /// Every name's sketch, by number (for the word-count probe, which visits few names of big blocks).
+    name_sketches: Vec<text::NameHistogram>,
     known_rfcs: Set<String>,
     rejected: &'a HashSet<(i64, i64)>,
     opts: &'a Options,
@@ -271,6 +278,7 @@ impl<'a> Ctx<'a> {
             name_rfcs: Vec::new(),
             name_rfc_ids: Map::default(),
             name_blocks: Map::default(),
+            name_sketches: Vec::new(),
             known_rfcs: Set::default(),
             rejected: &input.rejected,
             opts,
@@ -381,9 +389,13 @@ impl<'a> Ctx<'a> {
                 Some(b) => b,
                 None => self.name_blocks.entry(t.to_string()).or_default(),
             };
-            b.ids.push(n);
-            b.sketches.push(h.clone());
+            // A word twice in one name ("ZUNIGA ZUNIGA") puts the name in its block once.
+            if b.ids.last() != Some(&n) {
+                b.ids.push(n);
+                b.sketches.push(h.clone());
+            }
         }
+        self.name_sketches.push(h);
         let sorted = text::sorted_tokens(&key);
         let next = self.name_rfcs.len() as u32;
         let rfc_id = *self.name_rfc_ids.entry(rfc.to_string()).or_insert(next);
@@ -554,45 +566,92 @@ impl<'a> Ctx<'a> {
         let floor = NAME_ACCEPT - NAME_MARGIN - 1e-6;
         let hist = text::name_histogram(key);
         let query = text::NameQuery::new(key);
-        if memo.marks.len() != self.names.len() {
-            memo.marks = vec![0; self.names.len()];
-        }
-        memo.generation += 1;
-        let generation = memo.generation;
         let mut best: Map<u32, f64> = Map::default();
-        // Names that similar share all but a typo's worth of their words: the rarest words of the payer name
-        // (two, or more while the blocks stay small) find every name that can reach the floor.
-        let mut blocks: Vec<&NameBlock> = text::block_tokens(key)
-            .filter_map(|t| self.name_blocks.get(t))
-            .filter(|b| b.ids.len() <= NAME_BLOCK_MAX)
-            .collect();
-        blocks.sort_by_key(|b| b.ids.len());
-        let mut probed = 0usize;
-        for (k, block) in blocks.into_iter().enumerate() {
-            if k >= NAME_PROBE_BLOCKS && probed + block.ids.len() > NAME_PROBE_SMALL {
-                break;
+        // The full comparison of one name whose sketch is `sketch`, unless the bound rules it out.
+        let mut compare = |n: u32, sketch: &text::NameHistogram| {
+            let (bound, maybe_prefix) = text::sketch_bound(&hist, sketch);
+            if bound < floor && !maybe_prefix {
+                return;
             }
-            probed += block.ids.len();
-            for (&n, sketch) in block.ids.iter().zip(&block.sketches) {
-                // The bound depends on the name alone, so a name it rules out is ruled out in every block.
-                let (bound, maybe_prefix) = text::sketch_bound(&hist, sketch);
-                if bound < floor && !maybe_prefix {
-                    continue;
-                }
-                let mark = &mut memo.marks[n as usize];
-                if *mark == generation {
-                    continue;
-                }
-                *mark = generation;
-                let entry = &self.names[n as usize];
-                let (ckey, csorted) = self.name_texts(entry);
-                if bound < floor && !text::is_long_prefix(key, ckey) {
-                    continue;
-                }
-                let s = query.similarity(ckey, csorted, floor);
+            let entry = &self.names[n as usize];
+            let (ckey, csorted) = self.name_texts(entry);
+            if bound < floor && !text::is_long_prefix(key, ckey) {
+                return;
+            }
+            let s = query.similarity(ckey, csorted, floor);
+            // Below the floor a name can be neither accepted nor close enough to veto: not ranked.
+            if s >= floor {
                 let e = best.entry(entry.rfc).or_insert(0.0);
                 if s > *e {
                     *e = s;
+                }
+            }
+        };
+        // Names that similar share all but a typo's worth of their words: the rarest words of the payer name
+        // (two, or more while the blocks stay small) find every name that can reach the floor.
+        let mut words: Vec<&str> = text::block_tokens(key).collect();
+        words.sort_unstable();
+        words.dedup();
+        let mut blocks: Vec<&NameBlock> = words
+            .iter()
+            .filter_map(|t| self.name_blocks.get(*t))
+            .filter(|b| b.ids.len() <= NAME_COUNT_MAX)
+            .collect();
+        blocks.sort_by_key(|b| b.ids.len());
+        if blocks.len() >= 3 && blocks[0].ids.len() > NAME_PROBE_SMALL {
+            // Every word of the payer name is common (as in a master of many customers named after a few
+            // surnames, trades and regions): a name of three words or more that can reach the floor shares at
+            // least two of them, so only the names counted in two blocks are compared. Counting is a byte per
+            // name touched, where comparing every name of the two rarest blocks read thousands of sketches.
+            if memo.shared.len() != self.names.len() {
+                memo.shared = vec![0; self.names.len()];
+            }
+            memo.touched.clear();
+            for block in &blocks {
+                for &n in &block.ids {
+                    let c = &mut memo.shared[n as usize];
+                    if *c == 1 {
+                        memo.touched.push(n);
+                    }
+                    *c = c.saturating_add(1);
+                }
+            }
+            // Names sharing one word were counted but not listed: cleared block by block.
+            for &n in &memo.touched {
+                compare(n, &self.name_sketches[n as usize]);
+            }
+            for block in &blocks {
+                for &n in &block.ids {
+                    memo.shared[n as usize] = 0;
+                }
+            }
+        } else {
+            if memo.marks.len() != self.names.len() {
+                memo.marks = vec![0; self.names.len()];
+            }
+            memo.generation += 1;
+            let generation = memo.generation;
+            let mut probed = 0usize;
+            blocks.retain(|b| b.ids.len() <= NAME_BLOCK_MAX);
+            for (k, block) in blocks.into_iter().enumerate() {
+                if k >= NAME_PROBE_BLOCKS && probed + block.ids.len() > NAME_PROBE_SMALL {
+                    break;
+                }
+                probed += block.ids.len();
+                for (&n, sketch) in block.ids.iter().zip(&block.sketches) {
+                    // The bound depends on the name alone, so a name it rules out is ruled out in every block
+                    // (and is checked before the name's mark, which is a read elsewhere in memory).
+                    let (bound, maybe_prefix) = text::sketch_bound(&hist, sketch);
+                    if bound < floor && !maybe_prefix {
+                        continue;
+                    }
+                    // A name in several of the blocks is compared once.
+                    let mark = &mut memo.marks[n as usize];
+                    if *mark == generation {
+                        continue;
+                    }
+                    *mark = generation;
+                    compare(n, sketch);
                 }
             }
         }
