@@ -156,10 +156,12 @@ async fn daemon_killed_with_messages_in_flight_delivers_after_restart() {
             store.ingest("t", &batch, None).await.unwrap();
             store.close().await;
         }
-        // The first delivery hangs at the receiver: the daemon is killed while it is in flight.
+        // The first delivery hangs at the receiver: the daemon is killed while it is in flight. It hangs past the
+        // end of the test: were it to land (as it did after 20 s on a busy machine), the receiver would count it
+        // beside the second daemon's deliveries, and the kill below could find two of those unrecorded.
         receiver.fail_next(
             1,
-            ReceiverFailure::Delay(std::time::Duration::from_secs(20)),
+            ReceiverFailure::Delay(std::time::Duration::from_secs(600)),
         );
         let spawn = || {
             std::process::Command::new(env!("CARGO_BIN_EXE_cuadra"))
