@@ -284,9 +284,21 @@ impl<'a> Ctx<'a> {
             opts,
         };
         // The invoices' look-ups and the customers' names are independent: built on two cores.
+        let t = std::time::Instant::now();
         let inv_side = std::thread::scope(|sc| {
-            let side = sc.spawn(|| InvoiceSide::build(invoices));
+            let side = sc.spawn(|| {
+                let side = InvoiceSide::build(invoices);
+                tracing::debug!(
+                    ms = t.elapsed().as_millis() as u64,
+                    "invoice look-ups built"
+                );
+                side
+            });
             c.add_customers(input);
+            tracing::debug!(
+                ms = t.elapsed().as_millis() as u64,
+                "customer look-ups built"
+            );
             side.join().expect("indexing invoices panicked")
         });
         c.by_uuid = inv_side.by_uuid;
@@ -302,6 +314,7 @@ impl<'a> Ctx<'a> {
             }
         }
         c.by_customer = inv_side.by_customer;
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "look-ups joined");
         c
     }
 
@@ -1516,6 +1529,7 @@ pub fn decide_early(input: &Input, opts: &Options, early: &mut dyn FnMut(&Decisi
     lap("sorted");
     let mut payments: Vec<&PaymentIn> = input.payments.iter().filter(|p| p.amount > 0).collect();
     payments.sort_by(|a, b| sort_key_payment(a).cmp(&sort_key_payment(b)));
+    lap("payments sorted");
     let mut ctx = Ctx::new(input, &invoices, opts);
     let mut out = Decision::default();
     lap("indexed");
