@@ -314,7 +314,6 @@ impl<'a> Ctx<'a> {
             }
         }
         c.by_customer = inv_side.by_customer;
-        tracing::debug!(ms = t.elapsed().as_millis() as u64, "look-ups joined");
         c
     }
 
@@ -580,9 +579,8 @@ impl<'a> Ctx<'a> {
         let hist = text::name_histogram(key);
         let query = text::NameQuery::new(key);
         let mut best: Map<u32, f64> = Map::default();
-        // The full comparison of one name whose sketch is `sketch`, unless the bound rules it out.
-        let mut compare = |n: u32, sketch: &text::NameHistogram| {
-            let (bound, maybe_prefix) = text::sketch_bound(&hist, sketch);
+        // The full comparison of name `n`, given the bound of its sketch: skipped when the bound rules it out.
+        let mut compare = |n: u32, (bound, maybe_prefix): (f64, bool)| {
             if bound < floor && !maybe_prefix {
                 return;
             }
@@ -623,20 +621,22 @@ impl<'a> Ctx<'a> {
             for block in &blocks {
                 for &n in &block.ids {
                     let c = &mut memo.shared[n as usize];
-                    if *c == 1 {
+                    if *c == 0 {
                         memo.touched.push(n);
                     }
                     *c = c.saturating_add(1);
                 }
             }
-            // Names sharing one word were counted but not listed: cleared block by block.
+            // Every name counted is listed once, compared when it shares two words, and its count cleared.
             for &n in &memo.touched {
-                compare(n, &self.name_sketches[n as usize]);
-            }
-            for block in &blocks {
-                for &n in &block.ids {
-                    memo.shared[n as usize] = 0;
+                let c = &mut memo.shared[n as usize];
+                if *c >= 2 {
+                    compare(
+                        n,
+                        text::sketch_bound(&hist, &self.name_sketches[n as usize]),
+                    );
                 }
+                *c = 0;
             }
         } else {
             if memo.marks.len() != self.names.len() {
@@ -654,8 +654,8 @@ impl<'a> Ctx<'a> {
                 for (&n, sketch) in block.ids.iter().zip(&block.sketches) {
                     // The bound depends on the name alone, so a name it rules out is ruled out in every block
                     // (and is checked before the name's mark, which is a read elsewhere in memory).
-                    let (bound, maybe_prefix) = text::sketch_bound(&hist, sketch);
-                    if bound < floor && !maybe_prefix {
+                    let bound = text::sketch_bound(&hist, sketch);
+                    if bound.0 < floor && !bound.1 {
                         continue;
                     }
                     // A name in several of the blocks is compared once.
@@ -664,7 +664,7 @@ impl<'a> Ctx<'a> {
                         continue;
                     }
                     *mark = generation;
-                    compare(n, sketch);
+                    compare(n, bound);
                 }
             }
         }

@@ -200,14 +200,11 @@ impl<'a> Parser<'a> {
                 _ => continue,
             };
             let name = attributes(self.input, pos, e, &mut attrs)?;
-            // Prefix and local name split at the first ':', as quick-xml's QName does.
-            let (prefix, local) = match name.iter().position(|&c| c == b':') {
-                Some(i) => (
-                    name.get(..i).unwrap_or_default(),
-                    name.get(i + 1..).unwrap_or_default(),
-                ),
-                None => (&b""[..], name),
-            };
+            let (local, prefix) = QName(name).decompose();
+            let (local, prefix) = (
+                local.into_inner(),
+                prefix.map_or(&b""[..], |p| p.into_inner()),
+            );
             let ns = self.resolve(prefix, &attrs);
             self.element(pos, ns, name, local, empty, &attrs)?;
         }
