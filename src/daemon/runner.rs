@@ -8,8 +8,20 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-/// How long a connector run holds its lease without renewing it (renewed at every batch).
-const LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+/// How long a connector run holds its lease without renewing it. A live run renews it every `LEASE_RENEW` (and at
+/// every batch), so a run that died with its process (SIGKILL, power loss) blocks the next one for at most this long.
+const LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+/// How often a live run renews its lease.
+const LEASE_RENEW: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Aborts a spawned task when dropped (the lease heartbeat ends with its run, whichever way the run ends).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// Counts of one run.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -44,13 +56,38 @@ pub async fn run_source_once(app: &App, conn: &Connector) -> anyhow::Result<RunR
             conn.name
         );
     }
+    // Renewed on its own clock too: one batch (a large SAT package) may take longer than the lease.
+    let heartbeat = {
+        let (store, lease, holder) = (app.store.clone(), lease.clone(), app.instance_id.clone());
+        AbortOnDrop(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LEASE_RENEW).await;
+                match store.try_lease(&lease, &holder, LEASE_TTL).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(lease = %lease, "a connector run lost its lease (it stalled past it); another run may start");
+                    }
+                    Err(e) => {
+                        tracing::warn!(lease = %lease, error = %e, "renewing a connector lease failed")
+                    }
+                }
+            }
+        }))
+    };
     let started = Instant::now();
     let mut report = RunReport::default();
     let result: anyhow::Result<()> = async {
         loop {
-            app.store
+            if !app
+                .store
                 .try_lease(&lease, &app.instance_id, LEASE_TTL)
-                .await?;
+                .await?
+            {
+                anyhow::bail!(
+                    "connector {} lost its lease to another process or instance; this run stops",
+                    conn.name
+                );
+            }
             let ctx = app.company_context().await?;
             let checkpoint = app.store.checkpoint(&conn.name).await?.map(Checkpoint);
             let batch = source
@@ -93,6 +130,7 @@ pub async fn run_source_once(app: &App, conn: &Connector) -> anyhow::Result<RunR
         Ok(())
     }
     .await;
+    drop(heartbeat);
     if let Err(e) = app.store.release_lease(&lease, &app.instance_id).await {
         tracing::warn!(connector = %conn.name, error = %e, "the connector lease could not be released; it expires by itself");
     }

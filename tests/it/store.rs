@@ -648,3 +648,50 @@ async fn raw_bodies_are_compressed_and_read_back_exactly() {
         assert!(s2.raw_deliveries("nothing-here").await.unwrap().is_empty());
     }
 }
+
+/// A lease is one holder's until it expires or is given back; a holder that died (its lease not renewed) is
+/// replaced once the lease runs out, and a late renewal by the old holder then fails.
+#[tokio::test]
+async fn leases_expire_and_pass_to_the_next_holder() {
+    use std::sync::Arc;
+    use std::time::Duration;
+    for b in backends().await {
+        let (s, _db) = store(b).await;
+        let ttl = Duration::from_secs(30);
+        assert!(s.try_lease("connector:x", "a", ttl).await.unwrap(), "{b:?}");
+        assert!(
+            s.try_lease("connector:x", "a", ttl).await.unwrap(),
+            "{b:?}: renewed"
+        );
+        assert!(
+            !s.try_lease("connector:x", "b", ttl).await.unwrap(),
+            "{b:?}: held"
+        );
+        assert!(
+            s.try_lease("connector:y", "b", ttl).await.unwrap(),
+            "{b:?}: another name"
+        );
+        // 31 s later, `a` has not renewed: `b` takes it, and `a` cannot take it back.
+        let later: cuadra::store::Clock = Arc::new(|| Utc::now() + chrono::Duration::seconds(31));
+        let s2 = s.clone().with_clock(later);
+        assert!(
+            s2.try_lease("connector:x", "b", ttl).await.unwrap(),
+            "{b:?}: expired"
+        );
+        assert!(
+            !s2.try_lease("connector:x", "a", ttl).await.unwrap(),
+            "{b:?}: lost"
+        );
+        // Given back, it is free at once; `a` giving back what it no longer holds changes nothing.
+        s2.release_lease("connector:x", "a").await.unwrap();
+        assert!(
+            !s2.try_lease("connector:x", "c", ttl).await.unwrap(),
+            "{b:?}"
+        );
+        s2.release_lease("connector:x", "b").await.unwrap();
+        assert!(
+            s2.try_lease("connector:x", "c", ttl).await.unwrap(),
+            "{b:?}: released"
+        );
+    }
+}

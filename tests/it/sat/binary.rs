@@ -210,9 +210,9 @@ async fn daemon_killed_while_pending_resumes() {
 
         let_time_pass(&s.app.store, Duration::minutes(2)).await;
         let mut daemon = s.daemon();
-        // Done, and the daemon's run over (its lease given back): killed mid-run, its lease would stand until it
-        // expires and the `cuadra sync` below would rightly refuse to run beside it.
-        let done = eventually(30, || async {
+        // Done, and the daemon's run over (its lease given back). The kill may land inside a run (one a second):
+        // that run's lease then stands until it expires (30 s without renewal) and the new daemon starts after it.
+        let done = eventually(90, || async {
             let st = state(&s.app.store).await;
             let leased: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM leases WHERE name = 'connector:sat'")
