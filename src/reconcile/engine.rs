@@ -64,6 +64,24 @@ struct Ctx<'a> {
     by_customer: Map<&'a str, Vec<usize>>,
     by_amount: MultiIndex<(u16, i64)>,
     currencies: Map<&'a str, u16>,
+    /// Who is who (read through `Deref`).
+    cust: Customers,
+    rejected: &'a HashSet<(i64, i64)>,
+    opts: &'a Options,
+}
+
+impl std::ops::Deref for Ctx<'_> {
+    type Target = Customers;
+    fn deref(&self) -> &Customers {
+        &self.cust
+    }
+}
+
+/// The customers' side of the look-ups (RFCs, names exact and blocked for the tolerant comparison, references, ERP
+/// ids, learned aliases) and pass 3, who paid, which reads nothing else. Built from the master apart from the
+/// invoices (the store builds it while it still reads invoices and payments: [`Customers::from_master`]), then
+/// completed with what the invoices say of their receptors.
+pub struct Customers {
     rfc_of_customer: Map<i64, String>,
     customer_of_rfc: Map<String, i64>,
     display_name: Map<String, String>,
@@ -87,8 +105,8 @@ struct Ctx<'a> {
     /// Every name's sketch, by number (for the word-count probe, which visits few names of big blocks).
     name_sketches: Vec<text::NameHistogram>,
     known_rfcs: Set<String>,
-    rejected: &'a HashSet<(i64, i64)>,
-    opts: &'a Options,
+    /// Whether the invoices' receptors were added (`add_invoices`).
+    with_invoices: bool,
 }
 
 /// The engine's own maps and sets, keyed by RFCs, names and ids from the ledger: FxHash (a few instructions per
@@ -196,7 +214,7 @@ struct InvoiceSide<'a> {
 }
 
 impl<'a> InvoiceSide<'a> {
-    fn build(invoices: &'a [&'a InvoiceIn]) -> InvoiceSide<'a> {
+    fn build(invoices: &[&'a InvoiceIn]) -> InvoiceSide<'a> {
         let n = invoices.len();
         let (mut uuids, mut prefixes, mut suffixes, mut folios, mut amounts) = (
             Vec::with_capacity(n),
@@ -209,7 +227,7 @@ impl<'a> InvoiceSide<'a> {
         let mut by_customer: Map<&'a str, Vec<usize>> = Map::default();
         let mut currencies: Map<&'a str, u16> = Map::default();
         let mut last_currency: Option<(&str, u16)> = None;
-        for (idx, i) in invoices.iter().enumerate() {
+        for (idx, &i) in invoices.iter().enumerate() {
             let at = idx as u32;
             if let Some(k) = i.uuid.as_deref().and_then(uuid_num) {
                 uuids.push((k, at));
@@ -253,18 +271,35 @@ impl<'a> InvoiceSide<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    fn new(input: &'a Input, invoices: &'a [&'a InvoiceIn], opts: &'a Options) -> Ctx<'a> {
-        let mut c = Ctx {
+    fn new(
+        input: &'a Input,
+        invoices: &'a [&'a InvoiceIn],
+        side: InvoiceSide<'a>,
+        cust: Customers,
+        opts: &'a Options,
+    ) -> Ctx<'a> {
+        Ctx {
             inv: invoices,
             open: invoices.iter().map(|i| i.open).collect(),
-            by_uuid: MultiIndex::default(),
-            by_uuid_prefix: MultiIndex::default(),
-            by_uuid_suffix: MultiIndex::default(),
-            by_folio: MultiIndex::default(),
-            by_erp: Map::default(),
-            by_customer: Map::default(),
-            by_amount: MultiIndex::default(),
-            currencies: Map::default(),
+            by_uuid: side.by_uuid,
+            by_uuid_prefix: side.by_uuid_prefix,
+            by_uuid_suffix: side.by_uuid_suffix,
+            by_folio: side.by_folio,
+            by_erp: side.by_erp,
+            by_customer: side.by_customer,
+            by_amount: side.by_amount,
+            currencies: side.currencies,
+            cust,
+            rejected: &input.rejected,
+            opts,
+        }
+    }
+}
+
+impl Customers {
+    /// The look-ups of the customer master and its learned aliases; [`Customers::add_invoices`] completes them.
+    pub fn from_master(customers: &[CustomerIn], aliases: &[AliasIn]) -> Customers {
+        let mut c = Customers {
             rfc_of_customer: Map::default(),
             customer_of_rfc: Map::default(),
             display_name: Map::default(),
@@ -280,48 +315,57 @@ impl<'a> Ctx<'a> {
             name_blocks: Map::default(),
             name_sketches: Vec::new(),
             known_rfcs: Set::default(),
-            rejected: &input.rejected,
-            opts,
+            with_invoices: false,
         };
-        // The invoices' look-ups and the customers' names are independent: built on two cores.
-        let t = std::time::Instant::now();
-        let inv_side = std::thread::scope(|sc| {
-            let side = sc.spawn(|| {
-                let side = InvoiceSide::build(invoices);
-                tracing::debug!(
-                    ms = t.elapsed().as_millis() as u64,
-                    "invoice look-ups built"
-                );
-                side
-            });
-            c.add_customers(input);
-            tracing::debug!(
-                ms = t.elapsed().as_millis() as u64,
-                "customer look-ups built"
-            );
-            side.join().expect("indexing invoices panicked")
-        });
-        c.by_uuid = inv_side.by_uuid;
-        c.by_uuid_prefix = inv_side.by_uuid_prefix;
-        c.by_uuid_suffix = inv_side.by_uuid_suffix;
-        c.by_folio = inv_side.by_folio;
-        c.by_amount = inv_side.by_amount;
-        c.by_erp = inv_side.by_erp;
-        c.currencies = inv_side.currencies;
-        for r in inv_side.by_customer.keys() {
-            if !c.known_rfcs.contains(*r) {
-                c.known_rfcs.insert(r.to_string());
-            }
-        }
-        c.by_customer = inv_side.by_customer;
+        c.add_master(customers, aliases);
         c
     }
 
-    /// The customers' side of the look-ups: RFCs, names (exact and blocked for the tolerant comparison),
-    /// references, ERP ids, learned aliases.
-    fn add_customers(&mut self, input: &'a Input) {
+    /// What the invoices say of their receptors: the names they were invoiced under (after the master's), and
+    /// their RFCs as known ones. Once only.
+    fn add_invoices(&mut self, invoice_names: &[(String, String)], invoices: &[InvoiceIn]) {
+        if std::mem::replace(&mut self.with_invoices, true) {
+            return;
+        }
+        let names_before = self.names.len();
+        for (rfc, name) in invoice_names {
+            if GENERIC_RFCS.contains(&rfc.as_str()) {
+                continue;
+            }
+            match self.display_name.get(rfc) {
+                // Invoiced under a name of the master, already added for this RFC.
+                Some(known) if known == name => continue,
+                Some(_) => {}
+                None => {
+                    self.display_name.insert(rfc.clone(), name.clone());
+                }
+            }
+            self.add_name(rfc, name);
+        }
+        let known_before = self.known_rfcs.len();
+        let mut last: Option<&str> = None;
+        for r in invoices.iter().filter_map(|i| i.customer_rfc.as_deref()) {
+            // Invoices come in runs of one receptor more often than not: the set is asked when it changes.
+            if last == Some(r) {
+                continue;
+            }
+            last = Some(r);
+            if !GENERIC_RFCS.contains(&r) && !self.known_rfcs.contains(r) {
+                self.known_rfcs.insert(r.to_string());
+            }
+        }
+        tracing::debug!(
+            names = self.names.len() - names_before,
+            rfcs = self.known_rfcs.len() - known_before,
+            "the invoices' receptors added to the customers' look-ups"
+        );
+    }
+
+    /// The master's side: RFCs, names (exact and blocked for the tolerant comparison), references, ERP ids,
+    /// learned aliases. (Aliases touch none of what the invoices' names add, so the order of the two is free.)
+    fn add_master(&mut self, customers: &[CustomerIn], aliases: &[AliasIn]) {
         let c = self;
-        for cu in &input.customers {
+        for cu in customers {
             let Some(rfc) = cu
                 .rfc
                 .as_ref()
@@ -347,16 +391,7 @@ impl<'a> Ctx<'a> {
             }
             c.add_name(rfc, &cu.name);
         }
-        for (rfc, name) in &input.invoice_names {
-            if GENERIC_RFCS.contains(&rfc.as_str()) {
-                continue;
-            }
-            c.display_name
-                .entry(rfc.clone())
-                .or_insert_with(|| name.clone());
-            c.add_name(rfc, name);
-        }
-        for a in &input.aliases {
+        for a in aliases {
             let Some(rfc) = c.rfc_of_customer.get(&a.customer_id).cloned() else {
                 continue;
             };
@@ -683,7 +718,9 @@ impl<'a> Ctx<'a> {
             _ => None,
         }
     }
+}
 
+impl<'a> Ctx<'a> {
     /// Invoices whose folio key is `number`.
     fn folio_matches(&self, number: &str) -> Vec<usize> {
         let mut v = self.by_folio.get(&folio_hash(number));
@@ -1480,19 +1517,10 @@ fn kind_rank(kind: &str) -> u8 {
     }
 }
 
-/// Decides allocations, same-money links and exceptions.
-pub fn decide(input: &Input, opts: &Options) -> Decision {
-    decide_early(input, opts, &mut |_| {})
-}
-
-/// [`decide`], handing `early` the decision as soon as its payer changes (`customers`) and same-money `links` are
-/// final, before the slower allocation passes: the store writes them meanwhile.
-pub fn decide_early(input: &Input, opts: &Options, early: &mut dyn FnMut(&Decision)) -> Decision {
-    let t = std::time::Instant::now();
-    let lap = |phase: &str| tracing::debug!(phase, ms = t.elapsed().as_millis() as u64, "decide");
-    // Content order, never database order.
-    // Sorted on a compact key first (date, then the UUID's value, which orders canonical lower-case UUIDs as their
-    // text does); equal keys (no UUID, or one not in canonical form) fall back to the full comparison.
+/// The invoices in content order: issue date, then UUID (sorted on a compact key first: the date and the UUID's
+/// value, which orders canonical lower-case UUIDs as their text does); equal keys (no UUID, or one not in canonical
+/// form) fall back to the full comparison.
+fn sorted_invoices(invoices: &[InvoiceIn]) -> Vec<&InvoiceIn> {
     let canonical = |u: &str| {
         u.len() == 36
             && u.bytes().enumerate().all(|(i, c)| {
@@ -1503,8 +1531,7 @@ pub fn decide_early(input: &Input, opts: &Options, early: &mut dyn FnMut(&Decisi
                 }
             })
     };
-    let mut keyed: Vec<((i32, u128), &InvoiceIn)> = input
-        .invoices
+    let mut keyed: Vec<((i32, u128), &InvoiceIn)> = invoices
         .iter()
         .map(|i| {
             let u = i
@@ -1525,50 +1552,110 @@ pub fn decide_early(input: &Input, opts: &Options, early: &mut dyn FnMut(&Decisi
                 .then_with(|| a.id.cmp(&b.id))
         })
     });
-    let invoices: Vec<&InvoiceIn> = keyed.into_iter().map(|(_, i)| i).collect();
-    lap("sorted");
-    let mut payments: Vec<&PaymentIn> = input.payments.iter().filter(|p| p.amount > 0).collect();
-    payments.sort_by(|a, b| sort_key_payment(a).cmp(&sort_key_payment(b)));
-    lap("payments sorted");
-    let mut ctx = Ctx::new(input, &invoices, opts);
-    let mut out = Decision::default();
-    lap("indexed");
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
 
-    // Pass 3 first for everyone: linking the same money seen twice needs to know who paid.
-    // Identifying is a pure function of the payment: the payments are shared out over the cores.
-    // Work is handed out in small slices from a shared counter: payers that need the tolerant name comparison
-    // cluster (by date, by kind), so fixed halves would leave one core idle.
+/// Decides allocations, same-money links and exceptions.
+pub fn decide(input: &Input, opts: &Options) -> Decision {
+    decide_early(input, opts, None, &mut |_| {})
+}
+
+/// Allocations decided between two calls of the `early` callback of [`decide_early`] (about one write of the store).
+const EARLY_ALLOCATIONS: usize = 4096;
+
+/// [`decide`], handing `early` the decision so far while the allocation passes run, so that the store writes it
+/// meanwhile: first as soon as its payer changes (`customers`) and same-money `links` are final, then every few
+/// thousand allocations. Everything in the decision at a call is final: later calls only append allocations (and
+/// the returned decision adds the exceptions). `customers`: the master's look-ups if built already (from
+/// `input.customers` and `input.aliases`).
+pub fn decide_early(
+    input: &Input,
+    opts: &Options,
+    customers: Option<Customers>,
+    early: &mut dyn FnMut(&Decision),
+) -> Decision {
+    let t = std::time::Instant::now();
+    let lap = |phase: &str| tracing::debug!(phase, ms = t.elapsed().as_millis() as u64, "decide");
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let mut payments: Vec<&PaymentIn> = input.payments.iter().filter(|p| p.amount > 0).collect();
+    // Two things are independent until the allocation passes: the invoices' look-ups (sorted in content order,
+    // then indexed) and who paid (the customers' look-ups, then pass 3 for every payment, a pure function of
+    // the payment). The invoices are indexed on a core of their own while the customers' side is completed and
+    // payers identified on the others; that core joins identifying when its look-ups are built. Work is handed
+    // out in small slices from a shared counter: payers that need the tolerant name comparison cluster (by date,
+    // by kind), so fixed shares would leave a core idle.
     const SLICE: usize = 256;
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let payers: Map<i64, Payer> = std::thread::scope(|sc| {
-        let (ctx, payments, next) = (&ctx, &payments, &next);
-        let parts: Vec<_> = (0..threads)
-            .map(|_| {
-                sc.spawn(move || {
-                    let mut memo = NameMemo::default();
-                    let mut found = Vec::new();
-                    loop {
-                        let from = next.fetch_add(SLICE, std::sync::atomic::Ordering::Relaxed);
-                        if from >= payments.len() {
-                            break found;
-                        }
-                        let to = (from + SLICE).min(payments.len());
-                        found.extend(
-                            payments[from..to]
-                                .iter()
-                                .map(|p| (p.id, ctx.identify(p, &mut memo))),
-                        );
-                    }
-                })
-            })
+    // Set once the customers' side is complete: `None` if building it panicked (the waiting threads then stop).
+    let ready: std::sync::OnceLock<Option<Customers>> = std::sync::OnceLock::new();
+    struct NoneOnUnwind<'r>(&'r std::sync::OnceLock<Option<Customers>>);
+    impl Drop for NoneOnUnwind<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.set(None);
+        }
+    }
+    let identify_slices = |cust: &Customers| {
+        let all = &input.payments;
+        let mut memo = NameMemo::default();
+        let mut found = Vec::new();
+        loop {
+            let from = next.fetch_add(SLICE, std::sync::atomic::Ordering::Relaxed);
+            if from >= all.len() {
+                break found;
+            }
+            let to = (from + SLICE).min(all.len());
+            found.extend(
+                all[from..to]
+                    .iter()
+                    .filter(|p| p.amount > 0)
+                    .map(|p| (p.id, cust.identify(p, &mut memo))),
+            );
+        }
+    };
+    let (invoices, side, payers) = std::thread::scope(|sc| {
+        let (ready, identify_slices) = (&ready, &identify_slices);
+        let invoice_side = sc.spawn(move || {
+            let invoices = sorted_invoices(&input.invoices);
+            lap("sorted");
+            let side = InvoiceSide::build(&invoices);
+            lap("invoice look-ups built");
+            let found = match ready.wait() {
+                Some(cust) => identify_slices(cust),
+                None => vec![],
+            };
+            (invoices, side, found)
+        });
+        let unwinding = NoneOnUnwind(ready);
+        let mut cust =
+            customers.unwrap_or_else(|| Customers::from_master(&input.customers, &input.aliases));
+        cust.add_invoices(&input.invoice_names, &input.invoices);
+        lap("customer look-ups built");
+        let _ = ready.set(Some(cust));
+        drop(unwinding);
+        let Some(cust) = ready.wait() else {
+            unreachable!("set just above")
+        };
+        let others: Vec<_> = (2..threads)
+            .map(|_| sc.spawn(move || identify_slices(cust)))
             .collect();
-        parts
-            .into_iter()
-            .flat_map(|h| h.join().expect("identifying payers panicked"))
-            .collect()
+        let mut payers: Map<i64, Payer> = identify_slices(cust).into_iter().collect();
+        for h in others {
+            payers.extend(h.join().expect("identifying payers panicked"));
+        }
+        let (invoices, side, found) = invoice_side.join().expect("indexing invoices panicked");
+        payers.extend(found);
+        (invoices, side, payers)
     });
     lap("identified");
+    // Content order, never database order (payers were identified in any order; the passes go in this one).
+    payments.sort_by(|a, b| sort_key_payment(a).cmp(&sort_key_payment(b)));
+    let cust = ready
+        .into_inner()
+        .flatten()
+        .expect("the customers' look-ups were built");
+    let mut ctx = Ctx::new(input, &invoices, side, cust, opts);
+    let mut out = Decision::default();
+
     for p in &payments {
         if let Some(Payer::Known(w)) = payers.get(&p.id) {
             if let Some(&cid) = ctx.customer_of_rfc.get(&w.rfc) {
@@ -1634,6 +1721,14 @@ pub fn decide_early(input: &Input, opts: &Options, early: &mut dyn FnMut(&Decisi
         }
     });
     lap("references");
+    let mut handed = 0usize;
+    let mut hand_over = |out: &Decision, at_least: usize| {
+        if out.allocations.len() >= handed + at_least {
+            early(out);
+            handed = out.allocations.len();
+        }
+    };
+    hand_over(&out, 1);
     // Pass 4b: amounts, combinations, partials; what is left is an exception.
     for p in pending {
         let payer = &payers[&p.id];
@@ -1648,7 +1743,10 @@ pub fn decide_early(input: &Input, opts: &Options, early: &mut dyn FnMut(&Decisi
             continue;
         }
         match ctx.by_amount(p, payer, f) {
-            Ok(a) => out.allocations.extend(a),
+            Ok(a) => {
+                out.allocations.extend(a);
+                hand_over(&out, EARLY_ALLOCATIONS);
+            }
             Err((reason, pool)) => {
                 let c = ctx.candidates(p, payer, f, pool);
                 out.exceptions.push(ExceptionOut {

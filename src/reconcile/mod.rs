@@ -18,7 +18,7 @@
 mod engine;
 pub mod text;
 
-pub use engine::{decide, decide_early};
+pub use engine::{decide, decide_early, Customers};
 
 use chrono::NaiveDate;
 use cuadra_sdk::RemittanceLine;

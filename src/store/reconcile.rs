@@ -87,8 +87,12 @@ struct PaymentRow(
 const JSON_CHUNK: i64 = 4000;
 const JSON_IN_FLIGHT: usize = 3;
 
-/// What the engine hands the writer before its allocation passes: same-money links and payer changes.
-type Early = (Vec<crate::reconcile::SameMoney>, Vec<(i64, i64)>);
+/// What the engine hands the writer while it works: first the same-money links and payer changes (final before its
+/// allocation passes), then the allocations as they are decided, in their final order.
+enum Early {
+    LinksAndPayers(Vec<crate::reconcile::SameMoney>, Vec<(i64, i64)>),
+    Allocations(Vec<crate::reconcile::NewAllocation>),
+}
 
 /// What `cuadra match` decided, for printing.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -101,7 +105,10 @@ impl Store {
     /// Loads the engine's input: one streamed pass over the invoices (open balances computed here from two small
     /// aggregates, receptor names gathered on the way) and one over the payments, so that no more than one row at a
     /// time is held beside what the engine keeps.
-    pub async fn reconcile_input(&self) -> anyhow::Result<Input> {
+    ///
+    /// The customer master and its aliases are read first (they are small), and the engine's look-ups of them are
+    /// built on a core of their own while the invoices and payments are read; they come back beside the input.
+    pub async fn reconcile_input(&self) -> anyhow::Result<(Input, crate::reconcile::Customers)> {
         let pool = self.pool();
         let t = Instant::now();
         let lap = |what: &str| {
@@ -117,7 +124,55 @@ impl Store {
             anyhow::Ok(max.unwrap_or(0).clamp(0, 4_000_000) as usize)
         };
         let (invoice_room, payment_room) = tokio::try_join!(room("invoices"), room("payments"))?;
-        // Three independent reads on three connections (SQLite readers run in parallel under WAL).
+        let customers_part = async {
+            let mut customers = Vec::new();
+            self.json_chunks(
+                "c.id",
+                &["c.rfc", "c.name", "c.payment_reference", "c.erp_id"],
+                "customers c WHERE 1 = 1",
+                |r: (
+                    i64,
+                    Option<String>,
+                    Option<String>,
+                    Option<String>,
+                    Option<String>,
+                )| {
+                    customers.push(CustomerIn {
+                        id: r.0,
+                        rfc: r.1,
+                        name: r.2.unwrap_or_default(),
+                        payment_reference: r.3,
+                        erp_id: r.4,
+                    })
+                },
+            )
+            .await
+            .context("loading customers")?;
+            let mut aliases = Vec::new();
+            self.json_chunks(
+                "a.id",
+                &["a.customer_id", "a.kind", "a.value", "a.source"],
+                "customer_aliases a WHERE 1 = 1",
+                |r: (i64, i64, String, String, String)| {
+                    aliases.push(AliasIn {
+                        customer_id: r.1,
+                        kind: r.2,
+                        value: r.3,
+                        source: r.4,
+                    })
+                },
+            )
+            .await
+            .context("loading customer aliases")?;
+            lap("customers");
+            anyhow::Ok((customers, aliases))
+        };
+        let (customers, aliases) = customers_part.await?;
+        let master = tokio::task::spawn_blocking(move || {
+            let built = crate::reconcile::Customers::from_master(&customers, &aliases);
+            (built, customers, aliases)
+        });
+        // Two independent reads on two connections (SQLite readers run in parallel under WAL).
         let invoices_part = async {
             let mut invoices = Vec::with_capacity(invoice_room);
             // (RFC, smallest receptor name as written on its invoices), compared byte-wise on both backends.
@@ -179,49 +234,6 @@ impl Store {
 
             lap("invoices");
             anyhow::Ok((invoices, invoice_names))
-        };
-        let customers_part = async {
-            let mut customers = Vec::new();
-            self.json_chunks(
-                "c.id",
-                &["c.rfc", "c.name", "c.payment_reference", "c.erp_id"],
-                "customers c WHERE 1 = 1",
-                |r: (
-                    i64,
-                    Option<String>,
-                    Option<String>,
-                    Option<String>,
-                    Option<String>,
-                )| {
-                    customers.push(CustomerIn {
-                        id: r.0,
-                        rfc: r.1,
-                        name: r.2.unwrap_or_default(),
-                        payment_reference: r.3,
-                        erp_id: r.4,
-                    })
-                },
-            )
-            .await
-            .context("loading customers")?;
-            let mut aliases = Vec::new();
-            self.json_chunks(
-                "a.id",
-                &["a.customer_id", "a.kind", "a.value", "a.source"],
-                "customer_aliases a WHERE 1 = 1",
-                |r: (i64, i64, String, String, String)| {
-                    aliases.push(AliasIn {
-                        customer_id: r.1,
-                        kind: r.2,
-                        value: r.3,
-                        source: r.4,
-                    })
-                },
-            )
-            .await
-            .context("loading customer aliases")?;
-            lap("customers");
-            anyhow::Ok((customers, aliases))
         };
         let payments_part = async {
             let mut payments = Vec::with_capacity(payment_room);
@@ -294,18 +306,23 @@ impl Store {
             lap("payments");
             anyhow::Ok((payments, rejected))
         };
-        let (inv, cust, pay) = tokio::join!(invoices_part, customers_part, payments_part);
-        let ((invoices, invoice_names), (customers, aliases), (payments, rejected)) =
-            (inv?, cust?, pay?);
-
-        Ok(Input {
-            invoices,
-            customers,
-            aliases,
-            payments,
-            invoice_names,
-            rejected,
-        })
+        let (inv, pay) = tokio::join!(invoices_part, payments_part);
+        let ((invoices, invoice_names), (payments, rejected)) = (inv?, pay?);
+        let (master, customers, aliases) = master
+            .await
+            .context("building the customers' look-ups panicked")?;
+        lap("customers' look-ups");
+        Ok((
+            Input {
+                invoices,
+                customers,
+                aliases,
+                payments,
+                invoice_names,
+                rejected,
+            },
+            master,
+        ))
     }
 
     /// Per invoice: what vigente credit notes applied, and what live allocations paid.
@@ -417,17 +434,26 @@ impl Store {
     /// it commits at once.
     pub async fn reconcile(&self, options: &Options, dry_run: bool) -> anyhow::Result<Summary> {
         let t0 = Instant::now();
-        let input = self.reconcile_input().await?;
+        let (input, master) = self.reconcile_input().await?;
         let load_ms = t0.elapsed().as_millis();
         let t1 = Instant::now();
         let options = options.clone();
-        let (early_tx, early_rx) = tokio::sync::oneshot::channel::<Early>();
+        // In a dry run nobody receives: what is sent is dropped.
+        let (early_tx, early_rx) = tokio::sync::mpsc::unbounded_channel::<Early>();
         let engine = tokio::task::spawn_blocking(move || {
             let counts = (input.invoices.len(), input.payments.len());
-            let mut early_tx = Some(early_tx);
-            let decision = reconcile::decide_early(&input, &options, &mut |d| {
-                if let Some(tx) = early_tx.take() {
-                    let _ = tx.send((d.links.clone(), d.customers.clone()));
+            let (mut links_sent, mut allocations_sent) = (false, 0usize);
+            let decision = reconcile::decide_early(&input, &options, Some(master), &mut |d| {
+                if !links_sent {
+                    links_sent = true;
+                    let _ =
+                        early_tx.send(Early::LinksAndPayers(d.links.clone(), d.customers.clone()));
+                }
+                if d.allocations.len() > allocations_sent {
+                    let _ = early_tx.send(Early::Allocations(
+                        d.allocations[allocations_sent..].to_vec(),
+                    ));
+                    allocations_sent = d.allocations.len();
                 }
             });
             (counts, decision)
@@ -473,11 +499,11 @@ impl Store {
         Ok(s)
     }
 
-    /// Writes a decision in one transaction: `early` (links and payer changes) as soon as it comes, the rest when
-    /// `decided` resolves. Returns the run's summary, with the allocations replaced.
+    /// Writes a decision in one transaction: what comes through `early` (links and payer changes, then allocations)
+    /// as it comes, the rest when `decided` resolves. Returns the run's summary, with the allocations replaced.
     async fn write_decision(
         &self,
-        early: tokio::sync::oneshot::Receiver<Early>,
+        early: tokio::sync::mpsc::UnboundedReceiver<Early>,
         decided: impl std::future::Future<Output = anyhow::Result<(Decision, Summary)>>,
     ) -> anyhow::Result<Summary> {
         if self.backend() != super::Backend::Sqlite {
@@ -520,17 +546,34 @@ impl Store {
     async fn write_run(
         &self,
         mut tx: WriteTx<'_>,
-        early: tokio::sync::oneshot::Receiver<Early>,
+        mut early: tokio::sync::mpsc::UnboundedReceiver<Early>,
         decided: impl std::future::Future<Output = anyhow::Result<(Decision, Summary)>>,
     ) -> anyhow::Result<Summary> {
-        // No early part means the engine stopped before it; `decided` then says why.
-        let replaced = match early.await {
-            Ok((links, customers)) => self.write_early(&mut tx, &links, &customers).await?,
-            Err(_) => 0,
-        };
+        let now = self.now_text();
+        let (mut replaced, mut written) = (0, 0);
+        // The channel closes when the engine is done (or stopped; `decided` then says why).
+        while let Some(part) = early.recv().await {
+            match part {
+                Early::LinksAndPayers(links, customers) => {
+                    replaced = self.write_early(&mut tx, &links, &customers).await?;
+                }
+                Early::Allocations(a) => {
+                    self.write_allocations(&mut tx, &a, &now).await?;
+                    written += a.len();
+                }
+            }
+        }
         let (d, mut s) = decided.await?;
         s.allocations_replaced = replaced;
-        self.write_rest(tx, &d, &s).await?;
+        // What the engine decided after its last hand-over (nothing, as it hands over the end too).
+        let rest = d.allocations.get(written..).unwrap_or_default();
+        self.write_allocations(&mut tx, rest, &now).await?;
+        tracing::debug!(
+            written_during_passes = written,
+            after = rest.len(),
+            "reconcile allocations"
+        );
+        self.write_rest(tx, &d, &s, &now).await?;
         Ok(s)
     }
 
@@ -734,29 +777,16 @@ impl Store {
     }
 
     /// The rest of a decision: allocations, exceptions, the run's audit entry; then the commit.
-    async fn write_rest(
+    /// Inserts allocations the engine decided (in their order: ids follow it).
+    async fn write_allocations(
         &self,
-        mut tx: WriteTx<'_>,
-        d: &Decision,
-        summary: &Summary,
+        tx: &mut WriteTx<'_>,
+        allocations: &[crate::reconcile::NewAllocation],
+        now: &str,
     ) -> anyhow::Result<()> {
-        let now = self.now_text();
-        let existing: HashMap<i64, (String, String)> =
-            sqlx::query("SELECT payment_id, reason, candidates FROM exceptions")
-                .fetch_all(self.pool())
-                .await?
-                .iter()
-                .map(|r| {
-                    (
-                        get_i64(r, "payment_id"),
-                        (get_str(r, "reason"), get_str(r, "candidates")),
-                    )
-                })
-                .collect();
-        let t = Instant::now();
-        let lap = |what: &str| {
-            tracing::debug!(what, ms = t.elapsed().as_millis() as u64, "reconcile write")
-        };
+        if allocations.is_empty() {
+            return Ok(());
+        }
         let backend = self.backend();
         const ALLOCATION_COLUMNS: &str =
             "payment_id, invoice_id, amount_micros, currency, method, confidence_pct, \
@@ -786,11 +816,11 @@ impl Store {
             );
             // Each chunk's JSON is built while SQLite inserts the one before (the statement goes to the
             // connection's thread on the first poll; the next chunk is serialized on this one meanwhile).
-            let mut chunks = d.allocations.chunks(JSON_ROWS);
+            let mut chunks = allocations.chunks(JSON_ROWS);
             let mut next = chunks.next().map(json_of).transpose()?;
             while let Some(json) = next.take() {
                 let insert = sqlx::query(&sql)
-                    .bind(now.clone())
+                    .bind(now.to_string())
                     .bind(json)
                     .execute(&mut *tx.tx);
                 let (done, following) =
@@ -799,7 +829,7 @@ impl Store {
                 next = following?;
             }
         } else {
-            for chunk in d.allocations.chunks(BATCH) {
+            for chunk in allocations.chunks(BATCH) {
                 let sql = super::bulk::insert_sql(
                     backend,
                     "allocations",
@@ -817,14 +847,41 @@ impl Store {
                         .bind(i64::from(a.confidence))
                         .bind(a.explanation.clone())
                         .bind("reconcile")
-                        .bind(now.clone());
+                        .bind(now.to_string());
                 }
                 q.execute(&mut *tx.tx)
                     .await
                     .context("writing allocations")?;
             }
         }
-        lap("allocations");
+        Ok(())
+    }
+
+    async fn write_rest(
+        &self,
+        mut tx: WriteTx<'_>,
+        d: &Decision,
+        summary: &Summary,
+        now: &str,
+    ) -> anyhow::Result<()> {
+        let existing: HashMap<i64, (String, String)> =
+            sqlx::query("SELECT payment_id, reason, candidates FROM exceptions")
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(|r| {
+                    (
+                        get_i64(r, "payment_id"),
+                        (get_str(r, "reason"), get_str(r, "candidates")),
+                    )
+                })
+                .collect();
+        let t = Instant::now();
+        let lap = |what: &str| {
+            tracing::debug!(what, ms = t.elapsed().as_millis() as u64, "reconcile write")
+        };
+        let backend = self.backend();
+        let now = now.to_string();
         // Exceptions: drop the ones now decided, write the new or changed ones.
         let wanted: HashMap<i64, (String, String)> = d
             .exceptions
