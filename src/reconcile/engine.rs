@@ -107,6 +107,8 @@ pub struct Customers {
     known_rfcs: Set<String>,
     /// Whether the invoices' receptors were added (`add_invoices`).
     with_invoices: bool,
+    /// Payers identified from the master alone ([`Customers::identify_early`]).
+    early: EarlyPayers,
 }
 
 /// The engine's own maps and sets, keyed by RFCs, names and ids from the ledger: FxHash (a few instructions per
@@ -296,7 +298,89 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// What the invoices' receptors added to the master's look-ups: name keys, their words, RFCs.
+#[derive(Default)]
+struct InvoiceChanges {
+    keys: Set<String>,
+    words: Set<String>,
+    rfcs: Set<String>,
+}
+
+impl InvoiceChanges {
+    /// Whether a payer identified from the master alone (`by_name`: the key its name was looked up by, if it came
+    /// to that) could be identified otherwise now: its RFC or hint became known, or its name key, or one of its
+    /// words (whose block the tolerant comparison reads), is among those added. Nothing else it read changed.
+    fn affect(&self, p: &PaymentIn, by_name: Option<&str>) -> bool {
+        if !self.rfcs.is_empty() {
+            let known = |r: &str| self.rfcs.contains(&r.trim().to_uppercase());
+            if p.payer_rfc.as_deref().is_some_and(known)
+                || p.customer_hint.as_deref().is_some_and(known)
+            {
+                return true;
+            }
+        }
+        match by_name {
+            Some(key) if !self.keys.is_empty() => {
+                self.keys.contains(key) || text::block_tokens(key).any(|t| self.words.contains(t))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Payers identified from the master alone while the invoices were still being read (see
+/// [`Customers::identify_early`]): the payer and the name key it was looked up by, if it came to that.
+type EarlyPayers = Map<i64, (Payer, Option<String>)>;
+
 impl Customers {
+    /// Identifies the payers of `payments` from the master alone (before [`Customers::add_invoices`]), on
+    /// `threads` cores, until `stop` is set; `decide_early` keeps what the invoices' receptors cannot change
+    /// (almost everything: most invoices name their receptors as the master does) and identifies the rest.
+    pub fn identify_early(
+        &mut self,
+        payments: &[PaymentIn],
+        threads: usize,
+        stop: &std::sync::atomic::AtomicBool,
+    ) {
+        use std::sync::atomic::Ordering::Relaxed;
+        const SLICE: usize = 256;
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let this = &*self;
+        let found: Vec<EarlyPayers> = std::thread::scope(|sc| {
+            let workers: Vec<_> = (0..threads.max(1))
+                .map(|_| {
+                    sc.spawn(|| {
+                        let mut memo = NameMemo::default();
+                        let mut found = EarlyPayers::default();
+                        while !stop.load(Relaxed) {
+                            let from = next.fetch_add(SLICE, Relaxed);
+                            if from >= payments.len() {
+                                break;
+                            }
+                            for p in &payments[from..(from + SLICE).min(payments.len())] {
+                                if p.amount > 0 {
+                                    let mut by_name = None;
+                                    let payer = this.identify_noting(p, &mut memo, &mut by_name);
+                                    found.insert(p.id, (payer, by_name));
+                                }
+                            }
+                        }
+                        found
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("identifying payers panicked"))
+                .collect()
+        });
+        self.early = found.into_iter().flatten().collect();
+        tracing::debug!(
+            payers = self.early.len(),
+            "payers identified from the master"
+        );
+    }
+
     /// The look-ups of the customer master and its learned aliases; [`Customers::add_invoices`] completes them.
     pub fn from_master(customers: &[CustomerIn], aliases: &[AliasIn]) -> Customers {
         let mut c = Customers {
@@ -316,6 +400,7 @@ impl Customers {
             name_sketches: Vec::new(),
             known_rfcs: Set::default(),
             with_invoices: false,
+            early: Map::default(),
         };
         c.add_master(customers, aliases);
         c
@@ -323,11 +408,15 @@ impl Customers {
 
     /// What the invoices say of their receptors: the names they were invoiced under (after the master's), and
     /// their RFCs as known ones. Once only.
-    fn add_invoices(&mut self, invoice_names: &[(String, String)], invoices: &[InvoiceIn]) {
+    fn add_invoices(
+        &mut self,
+        invoice_names: &[(String, String)],
+        invoices: &[InvoiceIn],
+    ) -> InvoiceChanges {
+        let mut changes = InvoiceChanges::default();
         if std::mem::replace(&mut self.with_invoices, true) {
-            return;
+            return changes;
         }
-        let names_before = self.names.len();
         for (rfc, name) in invoice_names {
             if GENERIC_RFCS.contains(&rfc.as_str()) {
                 continue;
@@ -340,9 +429,13 @@ impl Customers {
                     self.display_name.insert(rfc.clone(), name.clone());
                 }
             }
-            self.add_name(rfc, name);
+            if let Some(key) = self.add_name(rfc, name) {
+                changes
+                    .words
+                    .extend(text::block_tokens(&key).map(str::to_string));
+                changes.keys.insert(key);
+            }
         }
-        let known_before = self.known_rfcs.len();
         let mut last: Option<&str> = None;
         for r in invoices.iter().filter_map(|i| i.customer_rfc.as_deref()) {
             // Invoices come in runs of one receptor more often than not: the set is asked when it changes.
@@ -352,13 +445,15 @@ impl Customers {
             last = Some(r);
             if !GENERIC_RFCS.contains(&r) && !self.known_rfcs.contains(r) {
                 self.known_rfcs.insert(r.to_string());
+                changes.rfcs.insert(r.to_string());
             }
         }
         tracing::debug!(
-            names = self.names.len() - names_before,
-            rfcs = self.known_rfcs.len() - known_before,
+            names = changes.keys.len(),
+            rfcs = changes.rfcs.len(),
             "the invoices' receptors added to the customers' look-ups"
         );
+        changes
     }
 
     /// The master's side: RFCs, names (exact and blocked for the tolerant comparison), references, ERP ids,
@@ -389,7 +484,7 @@ impl Customers {
                     rfc,
                 );
             }
-            c.add_name(rfc, &cu.name);
+            let _ = c.add_name(rfc, &cu.name);
         }
         for a in aliases {
             let Some(rfc) = c.rfc_of_customer.get(&a.customer_id).cloned() else {
@@ -419,14 +514,15 @@ impl Customers {
         }
     }
 
-    fn add_name(&mut self, rfc: &str, name: &str) {
+    /// Adds a name of `rfc`; returns its key if that changed the look-ups.
+    fn add_name(&mut self, rfc: &str, name: &str) -> Option<String> {
         let key = text::name_key(name);
         if key.is_empty() {
-            return;
+            return None;
         }
         let list = self.names_exact.entry(key.clone()).or_default();
         if list.iter().any(|x| x == rfc) {
-            return;
+            return None;
         }
         list.push(rfc.to_string());
         let n = self.names.len() as u32;
@@ -457,6 +553,7 @@ impl Customers {
         });
         self.name_text.push_str(&key);
         self.name_text.push_str(&sorted);
+        Some(key)
     }
 
     /// A name's key and token-sorted key.
@@ -476,6 +573,17 @@ impl Customers {
     /// `memo` keeps the tolerant comparison's outcome per name key (RFC and score when accepted): the same payer
     /// names (the company itself, a bank, a factoring company) come back on many credits.
     fn identify(&self, p: &PaymentIn, memo: &mut NameMemo) -> Payer {
+        self.identify_noting(p, memo, &mut None)
+    }
+
+    /// [`Customers::identify`], noting in `by_name` the payer name's key when the names decided (nothing
+    /// stronger did, and the key is long enough to compare).
+    fn identify_noting(
+        &self,
+        p: &PaymentIn,
+        memo: &mut NameMemo,
+        by_name: &mut Option<String>,
+    ) -> Payer {
         let mut strong: Vec<Who> = Vec::new();
         if let Some(acct) = p
             .payer_account
@@ -560,6 +668,7 @@ impl Customers {
         if key.len() < 3 {
             return Payer::Unknown;
         }
+        *by_name = Some(key.clone());
         if let Some(list) = self.name_aliases.get(&key) {
             if list.len() == 1 {
                 return Payer::Known(Who {
@@ -1586,16 +1695,17 @@ pub fn decide_early(
     // by kind), so fixed shares would leave a core idle.
     const SLICE: usize = 256;
     let next = std::sync::atomic::AtomicUsize::new(0);
-    // Set once the customers' side is complete: `None` if building it panicked (the waiting threads then stop).
-    let ready: std::sync::OnceLock<Option<Customers>> = std::sync::OnceLock::new();
-    struct NoneOnUnwind<'r>(&'r std::sync::OnceLock<Option<Customers>>);
-    impl Drop for NoneOnUnwind<'_> {
+    // Set once the customers' side is complete, with the payments still to identify: `None` if building it
+    // panicked (the waiting threads then stop).
+    type Ready<'p> = std::sync::OnceLock<Option<(Customers, Vec<&'p PaymentIn>)>>;
+    let ready: Ready<'_> = std::sync::OnceLock::new();
+    struct NoneOnUnwind<'r, 'p>(&'r Ready<'p>);
+    impl Drop for NoneOnUnwind<'_, '_> {
         fn drop(&mut self) {
             let _ = self.0.set(None);
         }
     }
-    let identify_slices = |cust: &Customers| {
-        let all = &input.payments;
+    let identify_slices = |(cust, all): &(Customers, Vec<&PaymentIn>)| {
         let mut memo = NameMemo::default();
         let mut found = Vec::new();
         loop {
@@ -1607,7 +1717,6 @@ pub fn decide_early(
             found.extend(
                 all[from..to]
                     .iter()
-                    .filter(|p| p.amount > 0)
                     .map(|p| (p.id, cust.identify(p, &mut memo))),
             );
         }
@@ -1628,9 +1737,27 @@ pub fn decide_early(
         let unwinding = NoneOnUnwind(ready);
         let mut cust =
             customers.unwrap_or_else(|| Customers::from_master(&input.customers, &input.aliases));
-        cust.add_invoices(&input.invoice_names, &input.invoices);
+        let changes = cust.add_invoices(&input.invoice_names, &input.invoices);
+        // Payers identified from the master alone stand unless what the invoices added could change them.
+        let mut early = std::mem::take(&mut cust.early);
+        let mut payers: Map<i64, Payer> = Map::default();
+        let mut todo = Vec::new();
+        for p in input.payments.iter().filter(|p| p.amount > 0) {
+            match early.remove(&p.id) {
+                Some((payer, by_name)) if !changes.affect(p, by_name.as_deref()) => {
+                    payers.insert(p.id, payer);
+                }
+                _ => todo.push(p),
+            }
+        }
+        drop(early);
+        tracing::debug!(
+            kept = payers.len(),
+            todo = todo.len(),
+            "customer look-ups built"
+        );
         lap("customer look-ups built");
-        let _ = ready.set(Some(cust));
+        let _ = ready.set(Some((cust, todo)));
         drop(unwinding);
         let Some(cust) = ready.wait() else {
             unreachable!("set just above")
@@ -1638,7 +1765,7 @@ pub fn decide_early(
         let others: Vec<_> = (2..threads)
             .map(|_| sc.spawn(move || identify_slices(cust)))
             .collect();
-        let mut payers: Map<i64, Payer> = identify_slices(cust).into_iter().collect();
+        payers.extend(identify_slices(cust));
         for h in others {
             payers.extend(h.join().expect("identifying payers panicked"));
         }
@@ -1649,7 +1776,7 @@ pub fn decide_early(
     lap("identified");
     // Content order, never database order (payers were identified in any order; the passes go in this one).
     payments.sort_by(|a, b| sort_key_payment(a).cmp(&sort_key_payment(b)));
-    let cust = ready
+    let (cust, _) = ready
         .into_inner()
         .flatten()
         .expect("the customers' look-ups were built");
@@ -1919,6 +2046,135 @@ fn same_money(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn invoice(id: i64, rfc: &str, total: i64) -> InvoiceIn {
+        InvoiceIn {
+            id,
+            uuid: Some(format!("{id:08x}-0000-4000-8000-000000000000")),
+            serie: Some("A".into()),
+            folio: Some(id.to_string()),
+            erp_id: None,
+            customer_rfc: Some(rfc.into()),
+            currency: "MXN".into(),
+            issued_on: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            open: total,
+        }
+    }
+
+    fn payment(id: i64, amount: i64, name: Option<&str>, rfc: Option<&str>) -> PaymentIn {
+        PaymentIn {
+            id,
+            kind: "bank".into(),
+            external_id: format!("p{id}"),
+            booked_on: NaiveDate::from_ymd_opt(2026, 1, 20).unwrap(),
+            currency: "MXN".into(),
+            amount,
+            allocated: 0,
+            manual: false,
+            same_as: None,
+            payer_name: name.map(str::to_string),
+            payer_rfc: rfc.map(str::to_string),
+            payer_account: None,
+            referencia: None,
+            clave_rastreo: None,
+            bank_reference: None,
+            concepto: None,
+            operation_number: None,
+            customer_hint: None,
+            remittance: vec![],
+            customer_id: None,
+        }
+    }
+
+    /// Payers identified from the master alone while the invoices load, then completed with what the invoices
+    /// say of their receptors (a receptor missing from the master, a second RFC under a master name, a name
+    /// variant sharing words), decide exactly what identifying everything afterwards decides.
+    #[test]
+    fn payers_identified_early_decide_the_same() {
+        let customer = |id: i64, rfc: &str, name: &str| CustomerIn {
+            id,
+            rfc: Some(rfc.into()),
+            name: name.into(),
+            payment_reference: None,
+            erp_id: None,
+        };
+        let input = Input {
+            customers: vec![
+                customer(1, "AAA010101AA1", "Comercializadora del Norte SA de CV"),
+                customer(2, "BBB010101BB2", "Transportes Garza Hermanos"),
+                customer(3, "DDD010101DD4", "Ferreteria La Paloma"),
+            ],
+            aliases: vec![],
+            invoices: vec![
+                invoice(1, "AAA010101AA1", 1_000_000),
+                invoice(2, "BBB010101BB2", 2_000_000),
+                invoice(3, "CCC010101CC3", 3_000_000),
+                invoice(4, "EEE010101EE5", 4_000_000),
+                invoice(5, "DDD010101DD4", 5_000_000),
+            ],
+            // CCC is only on invoices; EEE is invoiced under D's master name; D also under a variant.
+            invoice_names: vec![
+                (
+                    "CCC010101CC3".into(),
+                    "Distribuidora Cardenas del Bajio".into(),
+                ),
+                (
+                    "DDD010101DD4".into(),
+                    "Ferreteria La Paloma Sucursal Centro".into(),
+                ),
+                ("EEE010101EE5".into(), "FERRETERIA LA PALOMA".into()),
+            ],
+            payments: vec![
+                payment(10, 1_000_000, Some("COMERCIALIZADORA DEL NORTE"), None),
+                payment(11, 2_000_000, Some("TRANSPORTES GARZA HNOS"), None),
+                payment(
+                    12,
+                    3_000_000,
+                    Some("DISTRIBUIDORA CARDENAS DEL BAJIO"),
+                    None,
+                ),
+                payment(13, 3_000_000, None, Some("CCC010101CC3")),
+                payment(14, 5_000_000, Some("FERRETERIA LA PALOMA"), None),
+                payment(
+                    15,
+                    5_000_000,
+                    Some("FERRETERIA PALOMA SUCURSAL CENTRO"),
+                    None,
+                ),
+                payment(16, 4_000_000, Some("DISTRIBUIDORA CARDENAS DEL BAJI"), None),
+            ],
+            rejected: Default::default(),
+        };
+        let opts = Options::default();
+        let after = decide(&input, &opts);
+        let mut early = Customers::from_master(&input.customers, &input.aliases);
+        early.identify_early(
+            &input.payments,
+            2,
+            &std::sync::atomic::AtomicBool::new(false),
+        );
+        assert_eq!(early.early.len(), input.payments.len());
+        let during = decide_early(&input, &opts, Some(early), &mut |_| {});
+        let json = |d: &Decision| serde_json::to_string_pretty(d).unwrap();
+        assert_eq!(json(&during), json(&after));
+        // The cases are live: the invoices' receptors change who paid some of these.
+        let mut master_only = input.clone();
+        master_only.invoice_names.clear();
+        master_only.invoices.truncate(2);
+        assert_ne!(json(&decide(&master_only, &opts)), json(&after));
+        // Stopped at once, nothing is identified early and everything afterwards.
+        let mut stopped = Customers::from_master(&input.customers, &input.aliases);
+        stopped.identify_early(
+            &input.payments,
+            1,
+            &std::sync::atomic::AtomicBool::new(true),
+        );
+        assert!(stopped.early.is_empty());
+        assert_eq!(
+            json(&decide_early(&input, &opts, Some(stopped), &mut |_| {})),
+            json(&after)
+        );
+    }
 
     #[test]
     fn subset_unique_several_none() {

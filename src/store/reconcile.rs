@@ -306,12 +306,34 @@ impl Store {
             lap("payments");
             anyhow::Ok((payments, rejected))
         };
-        let (inv, pay) = tokio::join!(invoices_part, payments_part);
-        let ((invoices, invoice_names), (payments, rejected)) = (inv?, pay?);
-        let (master, customers, aliases) = master
+        // Once the payments are read, their payers are identified from the master on the cores the reading
+        // leaves, until the invoices are read too (the engine keeps what the invoices cannot change).
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let invoices_part = async {
+            let read = invoices_part.await;
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            read
+        };
+        let payers_part = async {
+            let (payments, rejected) = payments_part.await?;
+            let (mut master, customers, aliases) = master
+                .await
+                .context("building the customers' look-ups panicked")?;
+            lap("customers' look-ups");
+            let stop = stop.clone();
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+            let (master, payments) = tokio::task::spawn_blocking(move || {
+                master.identify_early(&payments, threads, &stop);
+                (master, payments)
+            })
             .await
-            .context("building the customers' look-ups panicked")?;
-        lap("customers' look-ups");
+            .context("identifying payers panicked")?;
+            lap("payers identified from the master");
+            anyhow::Ok((payments, rejected, master, customers, aliases))
+        };
+        let (inv, pay) = tokio::join!(invoices_part, payers_part);
+        let ((invoices, invoice_names), (payments, rejected, master, customers, aliases)) =
+            (inv?, pay?);
         Ok((
             Input {
                 invoices,
