@@ -533,7 +533,17 @@ async fn batched_ingest_equals_one_by_one() {
             outcomes.0,
             [
                 [New, New].as_slice(),
-                &[Unchanged, Conflicting, New, Unchanged, New, New, New, New, Unchanged],
+                &[
+                    Unchanged,
+                    Conflicting,
+                    New,
+                    Unchanged,
+                    New,
+                    New,
+                    New,
+                    New,
+                    Unchanged
+                ],
                 &[New, Conflicting, New],
             ]
             .concat(),
