@@ -11,7 +11,7 @@ use cuadra_sdk::{
     to_micros, CreditRecord, Delivery, InvoiceRecord, PaymentKind, PaymentRecord, Record,
 };
 use sqlx::Row;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::ingest::{normalize_account, IngestOutcome};
 
@@ -67,6 +67,31 @@ pub(crate) fn insert_sql(
         sql.push('(');
         sql.push_str(&placeholders(backend, r * cols + 1, cols));
         sql.push(')');
+    }
+    sql
+}
+
+/// `INSERT .. ON CONFLICT (target) DO NOTHING` of `rows` rows (no target: a plain insert); on SQLite an
+/// `INSERT OR IGNORE`. A statement of several rows that could fail halfway (a NOT NULL column: SQLite's default
+/// ABORT) makes SQLite copy every page it changes to a statement journal first, to undo the rows written before
+/// the failing one: an eighth of a bulk import's writer time. With IGNORE nothing can fail halfway. The callers
+/// bind every NOT NULL column from a value that cannot be NULL, so IGNORE skips no row that `ON CONFLICT` would
+/// have stored (and the raw inbox's insert checks that every row was written).
+pub(crate) fn insert_ignore_sql(
+    backend: super::Backend,
+    table: &str,
+    columns: &str,
+    rows: usize,
+    target: Option<&str>,
+) -> String {
+    let mut sql = insert_sql(backend, table, columns, rows);
+    if backend == super::Backend::Sqlite {
+        sql.replace_range(.."INSERT".len(), "INSERT OR IGNORE");
+    }
+    if let Some(target) = target {
+        sql.push_str(" ON CONFLICT (");
+        sql.push_str(target);
+        sql.push_str(") DO NOTHING");
     }
     sql
 }
@@ -198,6 +223,10 @@ pub(crate) async fn json_rows<T: serde::de::DeserializeOwned>(
         None => Ok(Vec::new()),
     }
 }
+
+/// What steps 1 and 2 of [`Store::ingest_batch`] tell: each delivery's new raw id (`None`: stored already), and
+/// the first raw id of document identities (see there).
+type RawsStored = (Vec<Option<i64>>, HashMap<(String, String), i64>);
 
 /// Whether a record can be stored by a plain insert (see the module documentation).
 fn plain(r: &Record) -> bool {
@@ -338,109 +367,24 @@ impl Store {
         }
         let now = self.now_text();
         let mut outcomes = vec![IngestOutcome::Unchanged; items.len()];
-        let mut raw_ids: Vec<Option<i64>> = vec![None; items.len()];
 
         // 1. The raw bytes; a delivery already stored (or twice in the batch) is unchanged.
+        // 2. A document identity stored before with other bytes: the first version is kept, this one is a
+        //    conflict for a person (its records are not applied). `first`: the first raw id of identities stored
+        //    more than once (or of every identity stored, on SQLite).
         let shas: Vec<String> = (0..items.len())
             .map(|k| super::raw::sha_of(items[k].1, prepacked.get(k)))
             .collect();
-        let per = rows_per_statement(RAW_COLUMNS);
-        for start in (0..items.len()).step_by(per) {
-            let end = (start + per).min(items.len());
-            const BACK: &str = "id, kind, external_id, sha256";
-            let sql = self.returning_sql(
-                insert_sql(self.backend(), "raw_inbox", RAW_COLUMNS, end - start)
-                    + " ON CONFLICT (kind, external_id, sha256) DO NOTHING",
-                BACK,
-            );
-            let mark = self.insert_mark(tx, "raw_inbox").await?;
-            let raws: Vec<(&str, &[u8], Option<&super::raw::Prepacked>)> = (start..end)
-                .map(|k| {
-                    let d = items[k].1;
-                    (d.kind.as_str(), d.raw.as_slice(), prepacked.get(k))
-                })
-                .collect();
-            let packed = self.pack_bodies(tx, &raws).await?;
-            let mut q = sqlx::query(&sql);
-            for (k, p) in (start..end).zip(packed) {
-                let (source, d) = items[k];
-                q = q
-                    .bind(source.to_string())
-                    .bind(d.kind.clone())
-                    .bind(d.external_id.clone())
-                    .bind(shas[k].clone())
-                    .bind(p.body)
-                    .bind(now.clone())
-                    .bind(p.encoding)
-                    .bind(p.dict_id);
+        let (raw_ids, first) = match self.backend() {
+            super::Backend::Sqlite => {
+                self.store_raws_sqlite(tx, items, prepacked, &shas, &now)
+                    .await?
             }
-            let rows: Inserted<(i64, String, String, String)> = self
-                .inserted(tx, q, ("raw_inbox", BACK, end - start), mark)
-                .await
-                .context("storing raw deliveries")?;
-            let key = |p: usize| {
-                let d = items[start + p].1;
-                (
-                    d.kind.clone(),
-                    d.external_id.clone(),
-                    shas[start + p].clone(),
-                )
-            };
-            let row_key =
-                |r: &(i64, String, String, String)| (r.1.clone(), r.2.clone(), r.3.clone());
-            for (p, row) in rows.positions(end - start, key, row_key) {
-                raw_ids[start + p] = Some(row.map_or(mark + 1 + p as i64, |r| r.0));
+            super::Backend::Postgres => {
+                self.store_raws_postgres(tx, items, prepacked, &shas, &now)
+                    .await?
             }
-        }
-
-        // 2. A document identity stored before with other bytes: the first version is kept, this one is a
-        //    conflict for a person (its records are not applied).
-        let docs: Vec<usize> = (0..items.len())
-            .filter(|&k| raw_ids[k].is_some() && delivery_is_document(items[k].1))
-            .collect();
-        // Only identities stored more than once come back (rare), so few rows cross the driver.
-        let mut first: HashMap<(String, String), i64> = HashMap::new();
-        let mut by_kind: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-        for &k in &docs {
-            by_kind
-                .entry(items[k].1.kind.as_str())
-                .or_default()
-                .push(items[k].1.external_id.as_str());
-        }
-        for (kind, ids) in by_kind {
-            if self.backend() == super::Backend::Postgres {
-                // One index look-up each: a long IN list can get a sequential-scan plan on PostgreSQL while the
-                // table's statistics still describe it as small (a bulk import that has just begun).
-                for id in ids {
-                    let row = sqlx::query(
-                        "SELECT MIN(id), COUNT(*) FROM raw_inbox WHERE kind = $1 AND external_id = $2",
-                    )
-                    .bind(kind.to_string())
-                    .bind(id.to_string())
-                    .fetch_one(&mut *tx.tx)
-                    .await?;
-                    if row.try_get::<i64, _>(1)? > 1 {
-                        first.insert((kind.to_string(), id.to_string()), row.try_get(0)?);
-                    }
-                }
-                continue;
-            }
-            for chunk in ids.chunks(PARAMS_PER_STATEMENT) {
-                let sql = format!(
-                    "SELECT external_id, MIN(id) FROM raw_inbox WHERE kind = {} AND external_id IN ({}) \
-                     GROUP BY external_id HAVING COUNT(*) > 1",
-                    placeholder(self.backend(), 1),
-                    placeholders(self.backend(), 2, chunk.len())
-                );
-                let mut q = sqlx::query(&sql).bind(kind.to_string());
-                for id in chunk {
-                    q = q.bind(id.to_string());
-                }
-                for r in q.fetch_all(&mut *tx.tx).await? {
-                    first.insert((kind.to_string(), r.try_get(0)?), r.try_get(1)?);
-                }
-            }
-        }
+        };
         let mut apply: Vec<usize> = Vec::with_capacity(items.len());
         for k in 0..items.len() {
             let Some(raw_id) = raw_ids[k] else { continue };
@@ -481,8 +425,13 @@ impl Store {
         let per = rows_per_statement(INVOICE_COLUMNS);
         for chunk in invoices.chunks(per) {
             let sql = self.returning_sql(
-                insert_sql(self.backend(), "invoices", INVOICE_COLUMNS, chunk.len())
-                    + " ON CONFLICT (uuid) DO NOTHING",
+                insert_ignore_sql(
+                    self.backend(),
+                    "invoices",
+                    INVOICE_COLUMNS,
+                    chunk.len(),
+                    Some("uuid"),
+                ),
                 "uuid",
             );
             let mark = self.insert_mark(tx, "invoices").await?;
@@ -516,8 +465,13 @@ impl Store {
         let per = rows_per_statement(CREDIT_COLUMNS);
         for chunk in credits.chunks(per) {
             let sql = self.returning_sql(
-                insert_sql(self.backend(), "credits", CREDIT_COLUMNS, chunk.len())
-                    + " ON CONFLICT (uuid) DO NOTHING",
+                insert_ignore_sql(
+                    self.backend(),
+                    "credits",
+                    CREDIT_COLUMNS,
+                    chunk.len(),
+                    Some("uuid"),
+                ),
                 "uuid",
             );
             let mark = self.insert_mark(tx, "credits").await?;
@@ -537,8 +491,13 @@ impl Store {
         let per = rows_per_statement(PAYMENT_COLUMNS);
         for chunk in payments.chunks(per) {
             let sql = self.returning_sql(
-                insert_sql(self.backend(), "payments", PAYMENT_COLUMNS, chunk.len())
-                    + " ON CONFLICT (kind, external_id) DO NOTHING",
+                insert_ignore_sql(
+                    self.backend(),
+                    "payments",
+                    PAYMENT_COLUMNS,
+                    chunk.len(),
+                    Some("kind, external_id"),
+                ),
                 "kind, external_id",
             );
             let mark = self.insert_mark(tx, "payments").await?;
@@ -559,5 +518,202 @@ impl Store {
             }
         }
         Ok(Some(outcomes))
+    }
+
+    /// Steps 1 and 2 of [`Store::ingest_batch`] on PostgreSQL: the raw bodies through `INSERT .. ON CONFLICT DO
+    /// NOTHING` on the unique (kind, external_id, sha256), then the identities stored more than once.
+    async fn store_raws_postgres(
+        &self,
+        tx: &mut WriteTx<'_>,
+        items: &[(&str, &Delivery)],
+        prepacked: &[super::raw::Prepacked],
+        shas: &[String],
+        now: &str,
+    ) -> anyhow::Result<RawsStored> {
+        let mut raw_ids: Vec<Option<i64>> = vec![None; items.len()];
+        let per = rows_per_statement(RAW_COLUMNS);
+        for start in (0..items.len()).step_by(per) {
+            let end = (start + per).min(items.len());
+            const BACK: &str = "id, kind, external_id, sha256";
+            let sql = self.returning_sql(
+                insert_sql(self.backend(), "raw_inbox", RAW_COLUMNS, end - start)
+                    + " ON CONFLICT (kind, external_id, sha256) DO NOTHING",
+                BACK,
+            );
+            let mark = self.insert_mark(tx, "raw_inbox").await?;
+            let raws: Vec<(&str, &[u8], Option<&super::raw::Prepacked>)> = (start..end)
+                .map(|k| {
+                    let d = items[k].1;
+                    (d.kind.as_str(), d.raw.as_slice(), prepacked.get(k))
+                })
+                .collect();
+            let packed = self.pack_bodies(tx, &raws).await?;
+            let mut q = sqlx::query(&sql);
+            for (k, p) in (start..end).zip(packed) {
+                let (source, d) = items[k];
+                q = q
+                    .bind(source.to_string())
+                    .bind(d.kind.clone())
+                    .bind(d.external_id.clone())
+                    .bind(shas[k].clone())
+                    .bind(p.body)
+                    .bind(now.to_string())
+                    .bind(p.encoding)
+                    .bind(p.dict_id);
+            }
+            let rows: Inserted<(i64, String, String, String)> = self
+                .inserted(tx, q, ("raw_inbox", BACK, end - start), mark)
+                .await
+                .context("storing raw deliveries")?;
+            let key = |p: usize| {
+                let d = items[start + p].1;
+                (
+                    d.kind.clone(),
+                    d.external_id.clone(),
+                    shas[start + p].clone(),
+                )
+            };
+            let row_key =
+                |r: &(i64, String, String, String)| (r.1.clone(), r.2.clone(), r.3.clone());
+            for (p, row) in rows.positions(end - start, key, row_key) {
+                raw_ids[start + p] = Some(row.map_or(mark + 1 + p as i64, |r| r.0));
+            }
+        }
+
+        // 2. A document identity stored before with other bytes: the first version is kept, this one is a
+        //    conflict for a person (its records are not applied).
+        let docs: Vec<usize> = (0..items.len())
+            .filter(|&k| raw_ids[k].is_some() && delivery_is_document(items[k].1))
+            .collect();
+        // Only identities stored more than once come back (rare), so few rows cross the driver.
+        let mut first: HashMap<(String, String), i64> = HashMap::new();
+        let mut by_kind: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for &k in &docs {
+            by_kind
+                .entry(items[k].1.kind.as_str())
+                .or_default()
+                .push(items[k].1.external_id.as_str());
+        }
+        for (kind, ids) in by_kind {
+            // One index look-up each: a long IN list can get a sequential-scan plan on PostgreSQL while the
+            // table's statistics still describe it as small (a bulk import that has just begun).
+            for id in ids {
+                let row = sqlx::query(
+                    "SELECT MIN(id), COUNT(*) FROM raw_inbox WHERE kind = $1 AND external_id = $2",
+                )
+                .bind(kind.to_string())
+                .bind(id.to_string())
+                .fetch_one(&mut *tx.tx)
+                .await?;
+                if row.try_get::<i64, _>(1)? > 1 {
+                    first.insert((kind.to_string(), id.to_string()), row.try_get(0)?);
+                }
+            }
+        }
+        Ok((raw_ids, first))
+    }
+
+    /// Steps 1 and 2 of [`Store::ingest_batch`] on SQLite, which has no unique index on the raw inbox (see
+    /// `migrations/sqlite/0005_raw_inbox_key.sql`): one look-up of the deliveries stored with the batch's
+    /// external ids (none in a fresh import) tells which bodies are stored already and the first raw id of every
+    /// identity; the others are inserted, and take the ids after the largest one in the order of their VALUES.
+    async fn store_raws_sqlite(
+        &self,
+        tx: &mut WriteTx<'_>,
+        items: &[(&str, &Delivery)],
+        prepacked: &[super::raw::Prepacked],
+        shas: &[String],
+        now: &str,
+    ) -> anyhow::Result<RawsStored> {
+        let mut ids: Vec<&str> = items.iter().map(|(_, d)| d.external_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut stored: HashSet<(&str, &str, &str)> = HashSet::new();
+        let mut first: HashMap<(String, String), i64> = HashMap::new();
+        let mut rows: Vec<(i64, String, String, String)> = Vec::new();
+        for chunk in ids.chunks(PARAMS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT json_group_array(json_array(id, kind, external_id, sha256)) FROM raw_inbox \
+                 WHERE external_id IN ({})",
+                placeholders(self.backend(), 1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id.to_string());
+            }
+            let text: Option<String> = q.fetch_one(&mut *tx.tx).await?.try_get(0)?;
+            if let Some(t) = text {
+                rows.extend(
+                    serde_json::from_str::<Vec<(i64, String, String, String)>>(&t)
+                        .context("reading stored deliveries")?,
+                );
+            }
+        }
+        for (id, kind, external_id, _) in &rows {
+            let e = first
+                .entry((kind.clone(), external_id.clone()))
+                .or_insert(*id);
+            *e = (*e).min(*id);
+        }
+        for (_, kind, external_id, sha) in &rows {
+            stored.insert((kind, external_id, sha));
+        }
+        // The deliveries to store, in order (a body twice in the batch: the first one).
+        let mut raw_ids: Vec<Option<i64>> = vec![None; items.len()];
+        let mark = self.insert_mark(tx, "raw_inbox").await?;
+        let mut next = mark;
+        for (k, (_, d)) in items.iter().enumerate() {
+            if stored.insert((d.kind.as_str(), d.external_id.as_str(), shas[k].as_str())) {
+                next += 1;
+                raw_ids[k] = Some(next);
+                first
+                    .entry((d.kind.clone(), d.external_id.clone()))
+                    .or_insert(next);
+            }
+        }
+        let per = rows_per_statement(RAW_COLUMNS);
+        for start in (0..items.len()).step_by(per) {
+            let end = (start + per).min(items.len());
+            // Every body is packed, as one by one (a dictionary is made of the second body of an issuer met,
+            // stored or not).
+            let raws: Vec<(&str, &[u8], Option<&super::raw::Prepacked>)> = (start..end)
+                .map(|k| {
+                    let d = items[k].1;
+                    (d.kind.as_str(), d.raw.as_slice(), prepacked.get(k))
+                })
+                .collect();
+            let packed = self.pack_bodies(tx, &raws).await?;
+            let new = (start..end).filter(|&k| raw_ids[k].is_some()).count();
+            if new == 0 {
+                continue;
+            }
+            let sql = insert_ignore_sql(self.backend(), "raw_inbox", RAW_COLUMNS, new, None);
+            let mut q = sqlx::query(&sql);
+            for (k, p) in (start..end).zip(packed) {
+                if raw_ids[k].is_none() {
+                    continue;
+                }
+                let (source, d) = items[k];
+                q = q
+                    .bind(source.to_string())
+                    .bind(d.kind.clone())
+                    .bind(d.external_id.clone())
+                    .bind(shas[k].clone())
+                    .bind(p.body)
+                    .bind(now.to_string())
+                    .bind(p.encoding)
+                    .bind(p.dict_id);
+            }
+            let done = q
+                .execute(&mut *tx.tx)
+                .await
+                .context("storing raw deliveries")?
+                .rows_affected();
+            anyhow::ensure!(
+                done == new as u64,
+                "storing raw deliveries: {done} of {new} rows written"
+            );
+        }
+        Ok((raw_ids, first))
     }
 }

@@ -455,6 +455,7 @@ fn bank_credit(id: &str, amount: &str) -> Record {
 /// outcomes, same rows, same ids, same conflicts, including repeats and conflicts inside one batch.
 #[tokio::test]
 async fn batched_ingest_equals_one_by_one() {
+    const INV3: &str = "66666666-6666-4666-8666-666666666666";
     for b in backends().await {
         let (batched, _db1) = store(b).await;
         let (single, _db2) = store(b).await;
@@ -498,6 +499,19 @@ async fn batched_ingest_equals_one_by_one() {
             overlapping,
             seen,
             rep("500.25"),
+            // A new identity twice with other bytes in one batch: the second is a conflict.
+            invoice(INV3, "3", "300.00"),
+            Delivery {
+                raw: b"<cfdi third, other bytes/>".to_vec(),
+                ..invoice(INV3, "3", "300.00")
+            },
+            // Another kind under a CFDI's external id is another identity.
+            Delivery {
+                kind: "camt053".into(),
+                external_id: INV1.into(),
+                raw: b"<statement named like a CFDI/>".to_vec(),
+                records: vec![],
+            },
         ];
         let mut outcomes = (Vec::new(), Vec::new());
         for batch in [&first, &second] {
@@ -514,10 +528,26 @@ async fn batched_ingest_equals_one_by_one() {
             }
         }
         assert_eq!(outcomes.0, outcomes.1, "{b:?}");
-        assert!(
-            outcomes.0.contains(&IngestOutcome::Conflicting),
-            "{b:?} {:?}",
-            outcomes.0
+        use IngestOutcome::{Conflicting, New, Unchanged};
+        assert_eq!(
+            outcomes.0,
+            [
+                [New, New].as_slice(),
+                &[
+                    Unchanged,
+                    Conflicting,
+                    New,
+                    Unchanged,
+                    New,
+                    New,
+                    New,
+                    New,
+                    Unchanged
+                ],
+                &[New, Conflicting, New],
+            ]
+            .concat(),
+            "{b:?}"
         );
         assert_eq!(
             ledger_dump(&batched).await,
