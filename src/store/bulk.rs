@@ -550,16 +550,7 @@ impl Store {
             let packed = self.pack_bodies(tx, &raws).await?;
             let mut q = sqlx::query(&sql);
             for (k, p) in (start..end).zip(packed) {
-                let (source, d) = items[k];
-                q = q
-                    .bind(source.to_string())
-                    .bind(d.kind.clone())
-                    .bind(d.external_id.clone())
-                    .bind(shas[k].clone())
-                    .bind(p.body)
-                    .bind(now.to_string())
-                    .bind(p.encoding)
-                    .bind(p.dict_id);
+                q = bind_raw(q, items[k], &shas[k], p, now);
             }
             let rows: Inserted<(i64, String, String, String)> = self
                 .inserted(tx, q, ("raw_inbox", BACK, end - start), mark)
@@ -690,19 +681,9 @@ impl Store {
             let sql = insert_ignore_sql(self.backend(), "raw_inbox", RAW_COLUMNS, new, None);
             let mut q = sqlx::query(&sql);
             for (k, p) in (start..end).zip(packed) {
-                if raw_ids[k].is_none() {
-                    continue;
+                if raw_ids[k].is_some() {
+                    q = bind_raw(q, items[k], &shas[k], p, now);
                 }
-                let (source, d) = items[k];
-                q = q
-                    .bind(source.to_string())
-                    .bind(d.kind.clone())
-                    .bind(d.external_id.clone())
-                    .bind(shas[k].clone())
-                    .bind(p.body)
-                    .bind(now.to_string())
-                    .bind(p.encoding)
-                    .bind(p.dict_id);
             }
             let done = q
                 .execute(&mut *tx.tx)
@@ -716,4 +697,22 @@ impl Store {
         }
         Ok((raw_ids, first))
     }
+}
+
+/// Binds one raw inbox row, in [`RAW_COLUMNS`] order.
+fn bind_raw<'q>(
+    q: Query<'q>,
+    (source, d): (&str, &Delivery),
+    sha: &str,
+    p: super::raw::Packed,
+    now: &str,
+) -> Query<'q> {
+    q.bind(source.to_string())
+        .bind(d.kind.clone())
+        .bind(d.external_id.clone())
+        .bind(sha.to_string())
+        .bind(p.body)
+        .bind(now.to_string())
+        .bind(p.encoding)
+        .bind(p.dict_id)
 }

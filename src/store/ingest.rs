@@ -207,80 +207,65 @@ impl Store {
             .await?
             .pop()
             .expect("one body in, one out");
-        // The first stored version of the same identity, for a document (see the batched path).
-        let (raw_id, earlier) = match self.backend() {
-            // No unique index on SQLite (`migrations/sqlite/0005_raw_inbox_key.sql`): the deliveries stored
-            // under this identity are looked up, and this one is stored unless its body is among them.
-            super::Backend::Sqlite => {
-                let stored = sqlx::query(
-                    "SELECT id, sha256 FROM raw_inbox WHERE external_id = $1 AND kind = $2 ORDER BY id",
-                )
-                .bind(&d.external_id)
-                .bind(&d.kind)
-                .fetch_all(&mut *tx.tx)
-                .await
-                .context("storing a raw delivery")?;
-                let mut earliest = None;
-                for r in &stored {
-                    if r.try_get::<String, _>(1)? == sha {
-                        return Ok(IngestOutcome::Unchanged);
-                    }
-                    earliest = earliest.or(Some(r.try_get::<i64, _>(0)?));
-                }
-                let row = sqlx::query(
-                    "INSERT INTO raw_inbox (source, kind, external_id, sha256, body, received_at, encoding, dict_id) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                )
-                .bind(source)
-                .bind(&d.kind)
-                .bind(&d.external_id)
-                .bind(&sha)
-                .bind(packed.body)
-                .bind(&now)
-                .bind(packed.encoding)
-                .bind(packed.dict_id)
-                .fetch_one(&mut *tx.tx)
-                .await
-                .context("storing a raw delivery")?;
-                (row.try_get::<i64, _>(0)?, earliest)
-            }
-            super::Backend::Postgres => {
-                let inserted = sqlx::query(
-                    "INSERT INTO raw_inbox (source, kind, external_id, sha256, body, received_at, encoding, dict_id) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (kind, external_id, sha256) DO NOTHING \
-                     RETURNING id",
-                )
-                .bind(source)
-                .bind(&d.kind)
-                .bind(&d.external_id)
-                .bind(&sha)
-                .bind(packed.body)
-                .bind(&now)
-                .bind(packed.encoding)
-                .bind(packed.dict_id)
-                .fetch_optional(&mut *tx.tx)
-                .await
-                .context("storing a raw delivery")?;
-                let Some(row) = inserted else {
+        // The first stored version of the same identity, for a document (see the batched path). No unique index
+        // on SQLite (`migrations/sqlite/0005_raw_inbox_key.sql`): the deliveries stored under this identity are
+        // looked up first, and this one is stored unless its body is among them. PostgreSQL keeps the unique
+        // (kind, external_id, sha256) and `ON CONFLICT`.
+        let sqlite = self.backend() == super::Backend::Sqlite;
+        let mut earliest = None;
+        if sqlite {
+            let stored = sqlx::query(
+                "SELECT id, sha256 FROM raw_inbox WHERE external_id = $1 AND kind = $2 ORDER BY id",
+            )
+            .bind(&d.external_id)
+            .bind(&d.kind)
+            .fetch_all(&mut *tx.tx)
+            .await
+            .context("storing a raw delivery")?;
+            for r in &stored {
+                if r.try_get::<String, _>(1)? == sha {
                     return Ok(IngestOutcome::Unchanged);
-                };
-                let raw_id: i64 = row.try_get(0)?;
-                let earlier = if delivery_is_document(d) {
-                    sqlx::query(
-                        "SELECT id FROM raw_inbox WHERE kind = $1 AND external_id = $2 AND id <> $3 ORDER BY id LIMIT 1",
-                    )
-                    .bind(&d.kind)
-                    .bind(&d.external_id)
-                    .bind(raw_id)
-                    .fetch_optional(&mut *tx.tx)
-                    .await?
-                    .map(|e| e.try_get::<i64, _>(0))
-                    .transpose()?
-                } else {
-                    None
-                };
-                (raw_id, earlier)
+                }
+                earliest = earliest.or(Some(r.try_get::<i64, _>(0)?));
             }
+        }
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO raw_inbox (source, kind, external_id, sha256, body, received_at, encoding, dict_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8){} RETURNING id",
+            if sqlite {
+                ""
+            } else {
+                " ON CONFLICT (kind, external_id, sha256) DO NOTHING"
+            }
+        ))
+        .bind(source)
+        .bind(&d.kind)
+        .bind(&d.external_id)
+        .bind(&sha)
+        .bind(packed.body)
+        .bind(&now)
+        .bind(packed.encoding)
+        .bind(packed.dict_id)
+        .fetch_optional(&mut *tx.tx)
+        .await
+        .context("storing a raw delivery")?;
+        let Some(row) = inserted else {
+            return Ok(IngestOutcome::Unchanged);
+        };
+        let raw_id: i64 = row.try_get(0)?;
+        let earlier = if sqlite || !delivery_is_document(d) {
+            earliest
+        } else {
+            sqlx::query(
+                "SELECT id FROM raw_inbox WHERE kind = $1 AND external_id = $2 AND id <> $3 ORDER BY id LIMIT 1",
+            )
+            .bind(&d.kind)
+            .bind(&d.external_id)
+            .bind(raw_id)
+            .fetch_optional(&mut *tx.tx)
+            .await?
+            .map(|e| e.try_get::<i64, _>(0))
+            .transpose()?
         };
         if delivery_is_document(d) {
             if let Some(kept) = earlier {
