@@ -8,20 +8,7 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-/// How long a connector run holds its lease without renewing it. A live run renews it every `LEASE_RENEW` (and at
-/// every batch), so a run that died with its process (SIGKILL, power loss) blocks the next one for at most this long.
-const LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
-/// How often a live run renews its lease.
-const LEASE_RENEW: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Aborts a spawned task when dropped (the lease heartbeat ends with its run, whichever way the run ends).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
+use crate::store::LEASE_TTL;
 
 /// Counts of one run.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -45,34 +32,14 @@ pub async fn run_source_once(app: &App, conn: &Connector) -> anyhow::Result<RunR
         anyhow::bail!("connector {} is already running", conn.name);
     };
     // Across processes and instances (a `cuadra sync` beside a running daemon, several daemons on PostgreSQL).
+    // Renewed on its own task too (one batch, a large SAT package, may take longer than the lease), and at
+    // every batch below.
     let lease = format!("connector:{}", conn.name);
-    if !app
-        .store
-        .try_lease(&lease, &app.instance_id, LEASE_TTL)
-        .await?
-    {
+    let Some(held) = app.store.hold_lease(&lease, &app.instance_id).await? else {
         anyhow::bail!(
             "connector {} is already running in another process or instance",
             conn.name
         );
-    }
-    // Renewed on its own clock too: one batch (a large SAT package) may take longer than the lease.
-    let heartbeat = {
-        let (store, lease, holder) = (app.store.clone(), lease.clone(), app.instance_id.clone());
-        AbortOnDrop(tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(LEASE_RENEW).await;
-                match store.try_lease(&lease, &holder, LEASE_TTL).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        tracing::warn!(lease = %lease, "a connector run lost its lease (it stalled past it); another run may start");
-                    }
-                    Err(e) => {
-                        tracing::warn!(lease = %lease, error = %e, "renewing a connector lease failed")
-                    }
-                }
-            }
-        }))
     };
     let started = Instant::now();
     let mut report = RunReport::default();
@@ -130,10 +97,7 @@ pub async fn run_source_once(app: &App, conn: &Connector) -> anyhow::Result<RunR
         Ok(())
     }
     .await;
-    drop(heartbeat);
-    if let Err(e) = app.store.release_lease(&lease, &app.instance_id).await {
-        tracing::warn!(connector = %conn.name, error = %e, "the connector lease could not be released; it expires by itself");
-    }
+    held.release().await;
     let secs = started.elapsed().as_secs_f64();
     metrics::histogram!("cuadra_connector_run_duration_seconds", "connector" => conn.name.clone())
         .record(secs);

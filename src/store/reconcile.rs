@@ -454,7 +454,22 @@ impl Store {
     /// The write transaction begins as soon as the engine knows payers and same-money links, and writes them
     /// while the engine's allocation passes run (one core each); allocations and exceptions follow, and all of
     /// it commits at once.
+    ///
+    /// Runs that write are serialized across tasks, processes and instances by the lease `reconcile` (a run waits
+    /// for the one before it): two runs that read the same ledger would both decide, and both write, the same
+    /// allocations.
     pub async fn reconcile(&self, options: &Options, dry_run: bool) -> anyhow::Result<Summary> {
+        if dry_run {
+            return self.reconcile_held(options, true).await;
+        }
+        let holder = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
+        let held = self.wait_for_lease("reconcile", &holder).await?;
+        let run = self.reconcile_held(options, false).await;
+        held.release().await;
+        run
+    }
+
+    async fn reconcile_held(&self, options: &Options, dry_run: bool) -> anyhow::Result<Summary> {
         let t0 = Instant::now();
         let (input, master) = self.reconcile_input().await?;
         let load_ms = t0.elapsed().as_millis();

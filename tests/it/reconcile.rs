@@ -488,6 +488,35 @@ async fn dry_run_writes_nothing() {
     }
 }
 
+/// Runs started at once (two tasks on one store, and a second process's store on the same database) write the
+/// allocations once: each waits for the lease of the one before it, then finds the payments decided.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_runs_allocate_once() {
+    for b in backends().await {
+        let (once, _d1) = open_store(b).await;
+        load(&once, &scenario()).await;
+        reconcile::run(&once, &Options::default(), false)
+            .await
+            .unwrap();
+        let (store, db) = open_store(b).await;
+        load(&store, &scenario()).await;
+        let other = Store::open(&db.url, 4).await.expect("second store");
+        let o = Options::default();
+        let (a, b2, c) = tokio::join!(
+            reconcile::run(&store, &o, false),
+            reconcile::run(&store, &o, false),
+            reconcile::run(&other, &o, false)
+        );
+        let made: usize = [a.unwrap(), b2.unwrap(), c.unwrap()]
+            .iter()
+            .map(|s| s.allocations)
+            .sum();
+        assert_eq!(allocations(&store).await, allocations(&once).await, "{b:?}");
+        assert_eq!(made, allocations(&once).await.len(), "{b:?}: written once");
+        assert_eq!(store.count("leases").await.unwrap(), 0, "{b:?}: given back");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_independent() {
     for b in backends().await {
