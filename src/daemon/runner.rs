@@ -8,8 +8,6 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use crate::store::LEASE_TTL;
-
 /// Counts of one run.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct RunReport {
@@ -45,11 +43,7 @@ pub async fn run_source_once(app: &App, conn: &Connector) -> anyhow::Result<RunR
     let mut report = RunReport::default();
     let result: anyhow::Result<()> = async {
         loop {
-            if !app
-                .store
-                .try_lease(&lease, &app.instance_id, LEASE_TTL)
-                .await?
-            {
+            if !held.renew().await? {
                 anyhow::bail!(
                     "connector {} lost its lease to another process or instance; this run stops",
                     conn.name

@@ -355,32 +355,12 @@ impl Customers {
         threads: usize,
         stop: &std::sync::atomic::AtomicBool,
     ) {
-        use std::sync::atomic::Ordering::Relaxed;
-        const SLICE: usize = 256;
+        let payments: Vec<&PaymentIn> = payments.iter().filter(|p| p.amount > 0).collect();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let this = &*self;
-        let found: Vec<EarlyPayers> = std::thread::scope(|sc| {
+        let found: Vec<_> = std::thread::scope(|sc| {
             let workers: Vec<_> = (0..threads.max(1))
-                .map(|_| {
-                    sc.spawn(|| {
-                        let mut memo = NameMemo::default();
-                        let mut found = EarlyPayers::default();
-                        while !stop.load(Relaxed) {
-                            let from = next.fetch_add(SLICE, Relaxed);
-                            if from >= payments.len() {
-                                break;
-                            }
-                            for p in &payments[from..(from + SLICE).min(payments.len())] {
-                                if p.amount > 0 {
-                                    let mut by_name = None;
-                                    let payer = this.identify_noting(p, &mut memo, &mut by_name);
-                                    found.insert(p.id, (payer, by_name));
-                                }
-                            }
-                        }
-                        found
-                    })
-                })
+                .map(|_| sc.spawn(|| this.identify_shared(&payments, &next, stop)))
                 .collect();
             workers
                 .into_iter()
@@ -585,8 +565,32 @@ impl Customers {
     /// Pass 3: who paid.
     /// `memo` keeps the tolerant comparison's outcome per name key (RFC and score when accepted): the same payer
     /// names (the company itself, a bank, a factoring company) come back on many credits.
-    fn identify(&self, p: &PaymentIn, memo: &mut NameMemo) -> Payer {
-        self.identify_noting(p, memo, &mut None)
+    /// One identifying worker: takes slices of `payments` from the shared counter `next` until none is left (or
+    /// `stop` is set), and returns each payer with the name key it was looked up by. Work is handed out in small
+    /// slices: payers that need the tolerant name comparison cluster (by date, by kind), so fixed shares would
+    /// leave a core idle.
+    fn identify_shared(
+        &self,
+        payments: &[&PaymentIn],
+        next: &std::sync::atomic::AtomicUsize,
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> Vec<(i64, (Payer, Option<String>))> {
+        use std::sync::atomic::Ordering::Relaxed;
+        const SLICE: usize = 256;
+        let mut memo = NameMemo::default();
+        let mut found = Vec::new();
+        while !stop.load(Relaxed) {
+            let from = next.fetch_add(SLICE, Relaxed);
+            if from >= payments.len() {
+                break;
+            }
+            for p in &payments[from..(from + SLICE).min(payments.len())] {
+                let mut by_name = None;
+                let payer = self.identify_noting(p, &mut memo, &mut by_name);
+                found.push((p.id, (payer, by_name)));
+            }
+        }
+        found
     }
 
     /// [`Customers::identify`], noting in `by_name` the payer name's key when the names decided (nothing
@@ -1703,11 +1707,9 @@ pub fn decide_early(
     // Two things are independent until the allocation passes: the invoices' look-ups (sorted in content order,
     // then indexed) and who paid (the customers' look-ups, then pass 3 for every payment, a pure function of
     // the payment). The invoices are indexed on a core of their own while the customers' side is completed and
-    // payers identified on the others; that core joins identifying when its look-ups are built. Work is handed
-    // out in small slices from a shared counter: payers that need the tolerant name comparison cluster (by date,
-    // by kind), so fixed shares would leave a core idle.
-    const SLICE: usize = 256;
+    // payers identified on the others; that core joins identifying when its look-ups are built.
     let next = std::sync::atomic::AtomicUsize::new(0);
+    let never = std::sync::atomic::AtomicBool::new(false);
     // Set once the customers' side is complete, with the payments still to identify: `None` if building it
     // panicked (the waiting threads then stop).
     type Ready<'p> = std::sync::OnceLock<Option<(Customers, Vec<&'p PaymentIn>)>>;
@@ -1718,21 +1720,11 @@ pub fn decide_early(
             let _ = self.0.set(None);
         }
     }
-    let identify_slices = |(cust, all): &(Customers, Vec<&PaymentIn>)| {
-        let mut memo = NameMemo::default();
-        let mut found = Vec::new();
-        loop {
-            let from = next.fetch_add(SLICE, std::sync::atomic::Ordering::Relaxed);
-            if from >= all.len() {
-                break found;
-            }
-            let to = (from + SLICE).min(all.len());
-            found.extend(
-                all[from..to]
-                    .iter()
-                    .map(|p| (p.id, cust.identify(p, &mut memo))),
-            );
-        }
+    let identify_slices = |(cust, todo): &(Customers, Vec<&PaymentIn>)| {
+        cust.identify_shared(todo, &next, &never)
+            .into_iter()
+            .map(|(id, (payer, _))| (id, payer))
+            .collect::<Vec<_>>()
     };
     let (invoices, side, payers) = std::thread::scope(|sc| {
         let (ready, identify_slices) = (&ready, &identify_slices);

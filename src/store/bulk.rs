@@ -520,6 +520,23 @@ impl Store {
         Ok(Some(outcomes))
     }
 
+    /// The raw bodies of `items[range]`, packed for the raw inbox.
+    async fn pack_items(
+        &self,
+        tx: &mut WriteTx<'_>,
+        items: &[(&str, &Delivery)],
+        prepacked: &[super::raw::Prepacked],
+        range: std::ops::Range<usize>,
+    ) -> anyhow::Result<Vec<super::raw::Packed>> {
+        let raws: Vec<(&str, &[u8], Option<&super::raw::Prepacked>)> = range
+            .map(|k| {
+                let d = items[k].1;
+                (d.kind.as_str(), d.raw.as_slice(), prepacked.get(k))
+            })
+            .collect();
+        self.pack_bodies(tx, &raws).await
+    }
+
     /// Steps 1 and 2 of [`Store::ingest_batch`] on PostgreSQL: the raw bodies through `INSERT .. ON CONFLICT DO
     /// NOTHING` on the unique (kind, external_id, sha256), then the identities stored more than once.
     async fn store_raws_postgres(
@@ -541,13 +558,7 @@ impl Store {
                 BACK,
             );
             let mark = self.insert_mark(tx, "raw_inbox").await?;
-            let raws: Vec<(&str, &[u8], Option<&super::raw::Prepacked>)> = (start..end)
-                .map(|k| {
-                    let d = items[k].1;
-                    (d.kind.as_str(), d.raw.as_slice(), prepacked.get(k))
-                })
-                .collect();
-            let packed = self.pack_bodies(tx, &raws).await?;
+            let packed = self.pack_items(tx, items, prepacked, start..end).await?;
             let mut q = sqlx::query(&sql);
             for (k, p) in (start..end).zip(packed) {
                 q = bind_raw(q, items[k], &shas[k], p, now);
@@ -667,13 +678,7 @@ impl Store {
             let end = (start + per).min(items.len());
             // Every body is packed, as one by one (a dictionary is made of the second body of an issuer met,
             // stored or not).
-            let raws: Vec<(&str, &[u8], Option<&super::raw::Prepacked>)> = (start..end)
-                .map(|k| {
-                    let d = items[k].1;
-                    (d.kind.as_str(), d.raw.as_slice(), prepacked.get(k))
-                })
-                .collect();
-            let packed = self.pack_bodies(tx, &raws).await?;
+            let packed = self.pack_items(tx, items, prepacked, start..end).await?;
             let new = (start..end).filter(|&k| raw_ids[k].is_some()).count();
             if new == 0 {
                 continue;

@@ -486,6 +486,13 @@ impl Drop for HeldLease {
 }
 
 impl HeldLease {
+    /// Renews the lease now; false if another holder has taken it (this holder stalled past it).
+    pub async fn renew(&self) -> anyhow::Result<bool> {
+        self.store
+            .try_lease(&self.name, &self.holder, LEASE_TTL)
+            .await
+    }
+
     /// Gives the lease back.
     pub async fn release(self) {
         self.heartbeat.abort();
