@@ -6,12 +6,14 @@
 //! transactions are serialized inside the process (a lock upgrade between two readers would fail with BUSY).
 
 mod bulk;
+mod dialect;
 mod ingest;
 mod link;
 mod outbox;
 mod raw;
 mod reconcile;
 mod reports;
+mod row;
 
 pub use ingest::{
     customer_key, delivery_label as delivery_label_of, normalize_account, IngestOutcome,

@@ -1,0 +1,49 @@
+//! Reading columns out of rows. A value that does not decode is an error naming the column, never a silent 0 or
+//! empty text; NULL is `None` for the `opt_` readers and an error for the others unless the caller asks for a
+//! default with `_or_default`.
+#![allow(dead_code)] // Until every reader in the store has moved to these (renovation in progress).
+
+use anyhow::Context;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+/// Typed, fallible column readers for the store's rows.
+pub(crate) trait RowExt {
+    /// A nullable text column.
+    fn opt_text(&self, col: &str) -> anyhow::Result<Option<String>>;
+    /// A text column; NULL is an error.
+    fn text(&self, col: &str) -> anyhow::Result<String>;
+    /// A text column; NULL reads as the empty text (for columns where empty and missing mean the same).
+    fn text_or_default(&self, col: &str) -> anyhow::Result<String>;
+    /// A nullable integer column.
+    fn opt_int(&self, col: &str) -> anyhow::Result<Option<i64>>;
+    /// An integer column; NULL is an error.
+    fn int(&self, col: &str) -> anyhow::Result<i64>;
+    /// An integer column; NULL reads as 0 (sums over no rows).
+    fn int_or_zero(&self, col: &str) -> anyhow::Result<i64>;
+}
+
+impl RowExt for AnyRow {
+    fn opt_text(&self, col: &str) -> anyhow::Result<Option<String>> {
+        self.try_get::<Option<String>, _>(col)
+            .with_context(|| format!("column {col}: expected text"))
+    }
+    fn text(&self, col: &str) -> anyhow::Result<String> {
+        self.opt_text(col)?
+            .with_context(|| format!("column {col}: expected text, found NULL"))
+    }
+    fn text_or_default(&self, col: &str) -> anyhow::Result<String> {
+        Ok(self.opt_text(col)?.unwrap_or_default())
+    }
+    fn opt_int(&self, col: &str) -> anyhow::Result<Option<i64>> {
+        self.try_get::<Option<i64>, _>(col)
+            .with_context(|| format!("column {col}: expected an integer"))
+    }
+    fn int(&self, col: &str) -> anyhow::Result<i64> {
+        self.opt_int(col)?
+            .with_context(|| format!("column {col}: expected an integer, found NULL"))
+    }
+    fn int_or_zero(&self, col: &str) -> anyhow::Result<i64> {
+        Ok(self.opt_int(col)?.unwrap_or(0))
+    }
+}
