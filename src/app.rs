@@ -1,5 +1,10 @@
 //! The application: settings, the ledger and the configured connectors, built once and shared by the daemon, the
-//! CLI and the tests.
+//! CLI and the tests. The use cases both front ends run (import, reconcile, manual match, unmatch) are its methods,
+//! in [`usecase`].
+
+mod usecase;
+
+pub use usecase::{ImportError, MatchError, MatchLine, MatchRequest};
 
 use crate::config::Settings;
 use crate::registry::{self, Connector};
@@ -125,25 +130,17 @@ impl App {
                 }
                 let lock = app.run_lock("reconcile");
                 let _guard = lock.lock().await;
-                if let Err(e) = app.reconcile_now().await {
-                    tracing::error!(error = %format!("{e:#}"), "reconciliation failed");
+                match app.reconcile_now().await {
+                    Ok(s) => tracing::info!(
+                        allocations = s.allocations,
+                        links = s.same_money_links,
+                        exceptions = s.exceptions,
+                        ms = (s.load_ms + s.decide_ms + s.write_ms) as u64,
+                        "reconciled"
+                    ),
+                    Err(e) => tracing::error!(error = %format!("{e:#}"), "reconciliation failed"),
                 }
             }
         });
-    }
-
-    /// Links documents and runs the engine once (what the daemon does after imports).
-    pub async fn reconcile_now(&self) -> anyhow::Result<crate::reconcile::Summary> {
-        let options = crate::reconcile::Options::from_settings(&self.settings)?;
-        self.store.link_documents().await?;
-        let s = crate::reconcile::run(&self.store, &options, false).await?;
-        tracing::info!(
-            allocations = s.allocations,
-            links = s.same_money_links,
-            exceptions = s.exceptions,
-            ms = (s.load_ms + s.decide_ms + s.write_ms) as u64,
-            "reconciled"
-        );
-        Ok(s)
     }
 }

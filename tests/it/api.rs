@@ -49,6 +49,27 @@ async fn api_needs_a_token_and_acts_like_the_cli() {
             .await
             .unwrap();
         assert_eq!(spec["openapi"], "3.0.3");
+        // One gate in front of every guarded route: its answer names the setting; unknown paths stay 404.
+        let r = c
+            .post(url("/api/v1/match"))
+            .json(&serde_json::json!({"payment_id": 1, "invoices": []}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(
+            body["error"], "a bearer token from http.api_tokens is required",
+            "{body}"
+        );
+        assert_eq!(
+            c.get(url("/api/v1/nothing-here"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            404
+        );
         app.store
             .ingest(
                 "t",
@@ -79,6 +100,29 @@ async fn api_needs_a_token_and_acts_like_the_cli() {
             .await
             .unwrap();
         assert_eq!(r.status(), 422, "{b:?}: no such payment");
+        let r = c
+            .post(url("/api/v1/match"))
+            .bearer_auth("s3cret-token")
+            .json(&serde_json::json!({"payment_id": 999, "invoices": [{"invoice": "A-1", "amount": "-5"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{b:?}: a negative amount");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(
+            body["error"], "invoices[].amount: \"-5\" is not a positive decimal",
+            "{body}"
+        );
+        let r = c
+            .post(url("/api/v1/match"))
+            .bearer_auth("s3cret-token")
+            .json(&serde_json::json!({"payment_id": 999, "invoices": [{"invoice": "Z-9"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{b:?}: no such invoice");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invoice Z-9: not found", "{body}");
         let r = c
             .get(url("/api/v1/outbox?state=dead"))
             .bearer_auth("s3cret-token")

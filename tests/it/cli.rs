@@ -165,3 +165,28 @@ fn json_logs_when_configured() {
         );
     }
 }
+
+#[test]
+fn manual_decisions_name_the_bad_argument_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = |args: &[&str]| {
+        let o = cuadra(dir.path(), args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        String::from_utf8_lossy(&o.stderr).to_string()
+    };
+    let e = err(&["match", "1", "A-1", "B-2=abc"]);
+    assert!(
+        e.ends_with("error: invoice A-1: not found (give its UUID, SERIE-FOLIO or folio)\n"),
+        "{e}"
+    );
+    let e = err(&["match", "1", "B-2=abc", "A-1"]);
+    assert!(
+        e.ends_with("error: B-2=abc: expected INVOICE=AMOUNT with a positive decimal amount\n"),
+        "{e}"
+    );
+    let e = err(&["unmatch", "999999"]);
+    assert!(
+        e.ends_with("error: allocation 999999: no such allocation\n"),
+        "{e}"
+    );
+}
