@@ -1,6 +1,6 @@
 //! The application: settings, the ledger and the configured connectors, built once and shared by the daemon, the
 //! CLI and the tests. The use cases both front ends run (import, reconcile, manual match, unmatch) are its methods,
-//! in [`usecase`].
+//! in `app/usecase.rs`.
 
 mod usecase;
 

@@ -1,9 +1,9 @@
 //! The command line (clap): the commands and their arguments, and the dispatch to one file per command group.
 //! Exit codes: 0 success, 1 failure of the operation, 2 bad usage or bad input.
 //!
-//! - [`import`]: `import customers|cfdi|statement`; [`report`]: `report`; [`outbox`]: `outbox list|retry|drop`.
-//! - [`reconcile`]: `reconcile`, `match`, `unmatch` (through the use cases on [`App`], shared with the API).
-//! - [`sync`]: `sync` and `doctor`; [`raw`]: `raw`.
+//! - `import.rs`: `import customers|cfdi|statement`; `report.rs`: `report`; `outbox.rs`: `outbox list|retry|drop`.
+//! - `reconcile.rs`: `reconcile`, `match`, `unmatch` (through the use cases on [`App`], shared with the API).
+//! - `sync.rs`: `sync` and `doctor`; `raw.rs`: `raw`.
 
 mod import;
 mod outbox;

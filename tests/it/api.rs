@@ -124,6 +124,15 @@ async fn api_needs_a_token_and_acts_like_the_cli() {
         let body: serde_json::Value = r.json().await.unwrap();
         assert_eq!(body["error"], "invoice Z-9: not found", "{body}");
         let r = c
+            .post(url("/api/v1/reconcile?dry_run=true"))
+            .bearer_auth("s3cret-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{b:?}");
+        let s: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(s["allocations"], 0, "{b:?}: {s}");
+        let r = c
             .get(url("/api/v1/outbox?state=dead"))
             .bearer_auth("s3cret-token")
             .send()
