@@ -11,6 +11,7 @@
 //! - [`response`], [`xml`]: reading the services' answers.
 //! - [`client`]: HTTP calls, token reuse, clock-skew detection.
 //! - [`settings`], [`plan`], [`checkpoint`], [`source`]: configuration, window planning, state, the `Source`.
+//! - [`kind`]: `SatKind`, the connector contract (password resolution, doctor, sync progress, package opening).
 //! - `fake` (feature `fake-server`): a fake SAT service for end-to-end tests.
 
 pub mod cert;
@@ -20,6 +21,7 @@ pub mod envelope;
 #[cfg(feature = "fake-server")]
 pub mod fake;
 pub mod fiel;
+pub mod kind;
 pub mod plan;
 pub mod response;
 pub mod settings;
@@ -29,5 +31,6 @@ pub mod xml;
 
 pub use checkpoint::{describe, RequestStatus, RowState, SatState};
 pub use fiel::{Fiel, FielError};
+pub use kind::SatKind;
 pub use settings::SatSettings;
 pub use source::SatSource;
