@@ -86,8 +86,18 @@ pub fn doctor(
     c: &ConnectorSettings,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Doctor {
-    let kinds = connector_kinds();
-    match find_kind(&kinds, name, c) {
+    doctor_with(settings, &connector_kinds(), name, c, now)
+}
+
+/// Like [`doctor`], with the given kinds.
+pub fn doctor_with(
+    settings: &Settings,
+    kinds: &[&'static dyn ConnectorKind],
+    name: &str,
+    c: &ConnectorSettings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Doctor {
+    match find_kind(kinds, name, c) {
         Ok(kind) => context(settings, name, c, now, |ctx| kind.doctor(ctx)),
         Err(e) => Doctor {
             ok: false,
