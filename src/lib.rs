@@ -6,7 +6,8 @@
 //! - [`store`]: the ledger on SQLite or PostgreSQL (one API, two dialects of one schema), ingest, links, reports.
 //! - [`app`]: settings + store + configured connectors, shared by the daemon, the CLI and tests.
 //! - [`registry`]: the explicit list of connector kinds (each built by its own crate) and file families.
-//! - [`import`]: the file import pipeline behind `cuadra import` and the inbox; [`customers`]: the customer master.
+//! - [`import`]: the file import pipeline behind `cuadra import` and the inbox; [`customers`]: the customer master (read by
+//!   `connectors/customers`).
 //! - [`daemon`]: `cuadra run` (HTTP, scheduler, inbox watcher, graceful shutdown).
 //! - [`outbox`]: delivery of captured changes to sink connectors.
 //! - [`cli`]: the command line; [`output`]: report rendering; [`metrics`], [`telemetry`]: observability.

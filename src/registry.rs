@@ -174,7 +174,7 @@ fn context<T>(
 #[cfg_attr(not(feature = "cfdi"), allow(unused_variables))]
 pub fn file_importers(settings: &Settings) -> Vec<Arc<dyn FileImporter>> {
     vec![
-        Arc::new(crate::import::CustomersImporter),
+        Arc::new(cuadra_customers::CustomersImporter),
         #[cfg(feature = "cfdi")]
         Arc::new(cuadra_cfdi::CfdiImporter::new(settings.company_rfcs())),
         #[cfg(feature = "bank")]
