@@ -38,7 +38,16 @@ struct ReconcileTrigger {
 impl App {
     /// Opens (and migrates) the database and builds every configured connector.
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
-        let connectors = registry::build_connectors(&settings)?;
+        Self::build_with_kinds(settings, &registry::connector_kinds()).await
+    }
+
+    /// Like [`App::build`], knowing the given connector kinds (the registry's plus an embedding program's or a
+    /// test's own).
+    pub async fn build_with_kinds(
+        settings: Settings,
+        kinds: &[&'static dyn cuadra_sdk::ConnectorKind],
+    ) -> anyhow::Result<App> {
+        let connectors = registry::build_connectors_with(&settings, kinds)?;
         let store = Store::open(&settings.database.url, settings.database.max_connections)
             .await?
             .with_timezone(settings.timezone());

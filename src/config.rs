@@ -253,7 +253,8 @@ fn default_currency() -> String {
     "MXN".into()
 }
 
-/// `[connectors.NAME]`: `kind` plus the kind's own keys, checked by its factory.
+/// `[connectors.NAME]`: `kind` plus the kind's own keys, read by the kind (`cuadra_sdk::ConnectorKind`) the
+/// registry finds for `kind`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ConnectorSettings {
     pub kind: String,
@@ -423,30 +424,6 @@ fn serde_path_to_error_deserialize(raw: config::Config) -> anyhow::Result<Settin
         // The config crate names the key in its message (e.g. `unknown field `x`, expected ... for key `http``).
         anyhow::anyhow!("invalid configuration: {e}")
     })
-}
-
-impl ConnectorSettings {
-    /// A string key of the connector table.
-    pub fn str(&self, key: &str) -> Option<&str> {
-        self.settings.get(key).and_then(|v| v.as_str())
-    }
-
-    /// Resolves a secret: `KEY` (TOML or `CUADRA__CONNECTORS__NAME__KEY`), else `KEY_file`.
-    pub fn secret(&self, name: &str, key: &str) -> anyhow::Result<Option<SecretString>> {
-        if let Some(v) = self.str(key) {
-            return Ok(Some(SecretString::from(v.to_string())));
-        }
-        let file_key = format!("{key}_file");
-        if let Some(p) = self.str(&file_key) {
-            let text = std::fs::read_to_string(p).with_context(|| {
-                format!("connectors.{name}.{file_key}: cannot read the file it names")
-            })?;
-            return Ok(Some(SecretString::from(
-                text.trim_end_matches(['\n', '\r']).to_string(),
-            )));
-        }
-        Ok(None)
-    }
 }
 
 #[cfg(test)]

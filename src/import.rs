@@ -251,60 +251,6 @@ pub fn print_summary(summary: &IngestSummary, quiet_errors: bool) -> i32 {
     }
 }
 
-/// The customer master as a file family.
-pub struct CustomersImporter;
-
-impl FileImporter for CustomersImporter {
-    fn family(&self) -> &'static str {
-        "customers"
-    }
-
-    fn sniff(&self, file_name: &str, head: &[u8]) -> bool {
-        let lower = file_name.to_ascii_lowercase();
-        if lower.ends_with(".xlsx") || lower.ends_with(".xls") || lower.ends_with(".ods") {
-            return true;
-        }
-        if !(lower.ends_with(".csv") || lower.ends_with(".txt")) {
-            return false;
-        }
-        let first = String::from_utf8_lossy(head)
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_lowercase();
-        let has = |w: &str| {
-            first
-                .split([',', ';', '\t', '|'])
-                .any(|c| c.trim().trim_start_matches('\u{feff}') == w)
-        };
-        has("rfc") && (has("name") || has("razon_social") || has("razón_social") || has("nombre"))
-    }
-
-    fn read(
-        &self,
-        path: &Path,
-        _opts: &ImportOptions,
-        out: &mut dyn FnMut(Delivery) -> Result<(), InputError>,
-        bad: &mut dyn FnMut(InputError),
-    ) -> Result<(), InputError> {
-        let loc = || Location {
-            file: Some(path.display().to_string()),
-            ..Default::default()
-        };
-        let parsed = crate::customers::parse_file(path)
-            .map_err(|e| InputError::new(loc(), format!("{e:#}")))?;
-        for e in &parsed.errors {
-            bad(e.clone());
-        }
-        if !parsed.rows.is_empty() {
-            let d = crate::customers::delivery(path, &parsed)
-                .map_err(|e| InputError::new(loc(), format!("{e:#}")))?;
-            out(d)?;
-        }
-        Ok(())
-    }
-}
-
 pub fn outcome_word(o: IngestOutcome) -> &'static str {
     match o {
         IngestOutcome::New => "new",

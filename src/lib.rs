@@ -5,8 +5,9 @@
 //! - [`config`]: settings (defaults, TOML file, `CUADRA__...` environment), validated with errors naming the key.
 //! - [`store`]: the ledger on SQLite or PostgreSQL (one API, two dialects of one schema), ingest, links, reports.
 //! - [`app`]: settings + store + configured connectors, shared by the daemon, the CLI and tests.
-//! - [`registry`]: the explicit list of connector kinds and file families; [`connectors`]: their factories.
-//! - [`import`]: the file import pipeline behind `cuadra import` and the inbox; [`customers`]: the customer master.
+//! - [`registry`]: the explicit list of connector kinds (each built by its own crate) and file families.
+//! - [`import`]: the file import pipeline behind `cuadra import` and the inbox; [`customers`]: the customer master (read by
+//!   `connectors/customers`).
 //! - [`daemon`]: `cuadra run` (HTTP, scheduler, inbox watcher, graceful shutdown).
 //! - [`outbox`]: delivery of captured changes to sink connectors.
 //! - [`cli`]: the command line; [`output`]: report rendering; [`metrics`], [`telemetry`]: observability.
@@ -17,7 +18,6 @@
 pub mod app;
 pub mod cli;
 pub mod config;
-pub mod connectors;
 pub mod customers;
 pub mod daemon;
 pub mod import;

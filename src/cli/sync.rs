@@ -26,20 +26,10 @@ pub(super) async fn sync(app: &App, name: Option<&str>) -> anyhow::Result<i32> {
                     "{}: {} deliveries ({} new) in {} batches",
                     c.name, r.deliveries, r.new, r.batches
                 );
-                if c.kind == "sat" {
+                if let Some(kind) = c.of_kind {
                     if let Some(cp) = app.store.checkpoint(&c.name).await? {
-                        for st in cuadra_sat::describe(&cuadra_sdk::Checkpoint(cp)) {
-                            println!(
-                                "  {:<48} {:?} packages {}/{} polls {} last code {}",
-                                st.key,
-                                st.state,
-                                st.packages_done,
-                                st.packages_total,
-                                st.polls,
-                                st.last_code
-                                    .map(|c| c.to_string())
-                                    .unwrap_or_else(|| "-".into())
-                            );
+                        for line in kind.describe(&cuadra_sdk::Checkpoint(cp)) {
+                            println!("{line}");
                         }
                     }
                 }
@@ -76,16 +66,11 @@ pub(super) async fn doctor(app: &App) -> anyhow::Result<i32> {
         }
     }
     for (name, c) in &app.settings.connectors {
-        if c.kind == "sat" {
-            let (ok, lines) =
-                crate::connectors::sat::doctor(name, c, &app.settings, app.store.now());
-            for l in lines {
-                println!("{l}");
-            }
-            failed |= !ok;
-        } else {
-            println!("ok    {name}: {} connector configured", c.kind);
+        let d = crate::registry::doctor(&app.settings, name, c, app.store.now());
+        for l in d.lines {
+            println!("{l}");
         }
+        failed |= !d.ok;
     }
     for t in ["customers", "invoices", "payments", "allocations", "outbox"] {
         if let Ok(n) = app.store.count(t).await {

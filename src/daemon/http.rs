@@ -104,7 +104,7 @@ async fn handle_webhook(
     let Some(handler) = app.connector(name).and_then(|c| c.webhook.clone()) else {
         return (StatusCode::NOT_FOUND, "unknown webhook connector\n").into_response();
     };
-    let mut headers: BTreeMap<String, String> = headers
+    let headers: BTreeMap<String, String> = headers
         .iter()
         .filter_map(|(k, v)| {
             Some((
@@ -113,19 +113,13 @@ async fn handle_webhook(
             ))
         })
         .collect();
-    // The query string travels as a pseudo-header (Mercado Pago signs `data.id`); a client cannot set it.
-    headers.remove(cuadra_providers::QUERY_HEADER);
-    headers.insert(
-        cuadra_providers::PEER_ADDR_HEADER.to_string(),
-        peer.ip().to_string(),
-    );
-    if let Some(q) = query {
-        headers.insert(cuadra_providers::QUERY_HEADER.to_string(), q.to_string());
-    }
+    // The peer address comes from the socket and the query from the URL, never from headers a client sets.
     let req = WebhookRequest {
         headers: &headers,
         body,
         received_at: app.store.now(),
+        peer: Some(peer.ip()),
+        query,
     };
     let verified = match handler.verify(&req) {
         Ok(v) => v,

@@ -55,14 +55,15 @@ pub async fn run_source_once(app: &App, conn: &Connector) -> anyhow::Result<RunR
                 .pull(&ctx, checkpoint)
                 .await
                 .map_err(|e| anyhow::anyhow!("connector {}: {e}", conn.name))?;
-            // Packages are opened first and their documents stored (idempotently); the package itself and the
-            // checkpoint that marks it done are stored last, together: a crash in between downloads it again.
-            for d in batch
-                .deliveries
-                .iter()
-                .filter(|d| d.kind.starts_with("sat-package"))
-            {
-                expand_package(app, &conn.name, d).await?;
+            // Packages (the kind names the file family that opens them) are opened first and their documents
+            // stored (idempotently); the package itself and the checkpoint that marks it done are stored last,
+            // together: a crash in between downloads it again.
+            if let Some(kind) = conn.of_kind {
+                for d in &batch.deliveries {
+                    if let Some(family) = kind.opened_by(d) {
+                        expand_package(app, &conn.name, family, d).await?;
+                    }
+                }
             }
             let outcomes = app
                 .store
@@ -105,17 +106,28 @@ pub async fn run_source_once(app: &App, conn: &Connector) -> anyhow::Result<RunR
     result.map(|_| report)
 }
 
-/// Stores every CFDI or metadata row inside a downloaded SAT package.
-async fn expand_package(app: &App, source: &str, d: &cuadra_sdk::Delivery) -> anyhow::Result<()> {
-    let importer = cuadra_cfdi::CfdiImporter::new(app.settings.company_rfcs());
+/// Stores every document inside a delivered package (the CFDI and metadata rows of a SAT package), read by the
+/// importer of `family`.
+async fn expand_package(
+    app: &App,
+    source: &str,
+    family: &str,
+    d: &cuadra_sdk::Delivery,
+) -> anyhow::Result<()> {
+    let Some(importer) = crate::registry::file_importer(&app.settings, family) else {
+        anyhow::bail!(
+            "connector {source}: its deliveries are opened by the {family} family, which this build does not have"
+        );
+    };
     let raw = d.raw.clone();
     let name = format!("package {}", d.external_id);
     let (docs, problems) = tokio::task::spawn_blocking(move || {
         let mut docs = Vec::new();
         let mut problems = Vec::new();
-        let res = importer.read_package_bytes(
+        let res = importer.read_bytes(
+            &name,
             &raw,
-            Some(&name),
+            &cuadra_sdk::ImportOptions::default(),
             &mut |x| {
                 docs.push(x);
                 Ok(())

@@ -14,4 +14,5 @@ mod sat;
 mod statements;
 mod store;
 mod tour;
+mod toy;
 mod webhooks;

@@ -538,17 +538,14 @@ async fn stp_confirms_our_accounts_and_returns_foreign_ones() {
             (200, r#"{"mensaje":"recibido"}"#),
             "{b:?}"
         );
-        // IP allow-list: the socket address counts; a client-sent pseudo-header does not.
+        // IP allow-list: the socket address counts; a client-sent header (the old pseudo-header) does not.
         let mut local = h.stp(abono(OURS));
         local.connector = "stp_local".into();
         local.basic = None;
         assert_eq!(h.post(&local).await.0, 200, "{b:?}: 127.0.0.1 allowed");
         let mut far = local.clone();
         far.connector = "stp_far".into();
-        far.headers = vec![(
-            cuadra_providers::PEER_ADDR_HEADER.into(),
-            "203.0.113.7".into(),
-        )];
+        far.headers = vec![("x-cuadra-peer-addr".into(), "203.0.113.7".into())];
         assert_eq!(h.post(&far).await.0, 401, "{b:?}: spoofed peer address");
         assert_eq!(h.count("payments").await, 1, "{b:?}");
         h.t.stop().await;

@@ -134,6 +134,17 @@ impl FileImporter for StatementImporter {
         "statement"
     }
 
+    fn read_bytes(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        opts: &ImportOptions,
+        out: &mut dyn FnMut(Delivery) -> Result<(), InputError>,
+        bad: &mut dyn FnMut(InputError),
+    ) -> Result<(), InputError> {
+        StatementImporter::read_bytes(self, name, bytes, opts, out, bad)
+    }
+
     fn sniff(&self, file_name: &str, head: &[u8]) -> bool {
         detect_format(file_name, head).is_some()
     }

@@ -15,6 +15,7 @@
 //! - [`cep`]: Banxico CEP.
 //! - [`identity`]: stable `external_id`s and record building; [`mx`]: CLABE/RFC/clave de rastreo in free text.
 //! - [`importer`]: the `FileImporter` and the deliveries; [`fuzzing`]: entry points for the fuzz targets.
+//! - [`statements`]: `StatementsKind` (`kind = "statements"`), a folder of statements read on a schedule.
 //! - [`model`], [`text`]: shared types and helpers.
 
 // The SDK's `InputError` (the FileImporter contract) is larger than clippy likes in a `Result`.
@@ -32,12 +33,14 @@ pub mod mt940;
 pub mod mx;
 pub mod ofx;
 pub mod presets;
+pub mod statements;
 pub mod text;
 
 pub use csv_statement::{Column, CsvMapping};
 pub use detect::{detect_format, Format};
 pub use importer::StatementImporter;
 pub use model::{Entry, Parsed};
+pub use statements::StatementsKind;
 
 use cuadra_sdk::{InputError, PaymentKind, PaymentRecord};
 

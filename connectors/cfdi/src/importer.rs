@@ -196,6 +196,19 @@ impl FileImporter for CfdiImporter {
         "cfdi"
     }
 
+    /// Bytes a source delivered are a package (the SAT connector's zips), read as by
+    /// [`CfdiImporter::read_package_bytes`].
+    fn read_bytes(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        _opts: &ImportOptions,
+        out: &mut dyn FnMut(Delivery) -> Result<(), InputError>,
+        bad: &mut dyn FnMut(InputError),
+    ) -> Result<(), InputError> {
+        self.read_package_bytes(bytes, Some(name), out, bad)
+    }
+
     /// `.xml` whose head mentions the CFDI namespace, `.zip` starting with `PK`, `.txt` starting with `Uuid~`.
     fn sniff(&self, file_name: &str, head: &[u8]) -> bool {
         match file_type(file_name) {

@@ -11,6 +11,7 @@
 //!
 //! # Layout
 //! - [`settings`]: `HttpSettings`, `OdooSettings` (the keys of a `[connectors.NAME]` table).
+//! - [`kind`]: `HttpKind`, `OdooKind`, the connector contract the daemon's registry lists.
 //! - [`signing`]: Standard Webhooks signatures.
 //! - [`net`]: HTTP client, rate limiter, status/transport classification.
 //! - [`json`]: exact amounts and dates from JSON.
@@ -22,6 +23,7 @@
 pub mod fuzz;
 pub mod http;
 pub mod json;
+pub mod kind;
 pub mod net;
 pub mod odoo;
 pub mod settings;
@@ -30,6 +32,7 @@ pub mod signing;
 #[cfg(feature = "fake-server")]
 pub mod fake;
 
+pub use kind::{HttpKind, OdooKind};
 pub use settings::{HttpSettings, OdooSettings};
 
 use cuadra_sdk::ConnectorError;

@@ -1,6 +1,7 @@
 //! Settings of the two connector kinds, `http` and `odoo`: every key a `[connectors.NAME]` table may carry.
-//! Unknown keys are errors; secrets are `SecretString` and never printed. The daemon resolves `*_file` variants
-//! (or calls [`HttpSettings::resolve_secret_files`] / [`OdooSettings::resolve_secret_files`]) before building.
+//! Unknown keys are errors; secrets are `SecretString` and never printed. [`crate::build_http`] and
+//! [`crate::build_odoo`] read `*_file` variants themselves ([`HttpSettings::resolve_secret_files`] /
+//! [`OdooSettings::resolve_secret_files`] do it ahead for callers that want to).
 
 use secrecy::SecretString;
 use serde::Deserialize;

@@ -19,6 +19,8 @@ const STRIPE_SECRET: &str = "whsec_fuzz_secret";
 const MP_SECRET: &str = "fuzz_mp_secret";
 const STD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const CONEKTA_PUBLIC_PEM: &str = include_str!("../tests/fixtures/conekta_test_public.pem");
+/// Fuzz input header standing for the URL query string (the request carries it as a field).
+const QUERY: &str = "x-cuadra-query";
 
 /// Runs one fuzz input. Never panics on any input (that is what is being tested).
 pub fn fuzz_webhooks(data: &[u8]) {
@@ -68,8 +70,7 @@ pub fn fuzz_webhooks(data: &[u8]) {
         }
         3 => {
             let _ = mercadopago::map_payment(body, tz);
-            let id =
-                mercadopago::data_id(headers.get(crate::QUERY_HEADER).map(String::as_str), body);
+            let id = mercadopago::data_id(headers.get(QUERY).map(String::as_str), body);
             let rid = headers.get("x-request-id").cloned();
             let sig = headers.get("x-signature").cloned().unwrap_or_default();
             let _ = mercadopago::verify_signature(
@@ -105,11 +106,7 @@ pub fn fuzz_webhooks(data: &[u8]) {
             s.api_key = Some(SecretString::from("sk_fuzz"));
             // Verification only: handle would call the API.
             if let Ok(h) = build("openpay", &s) {
-                let req = WebhookRequest {
-                    headers: &headers,
-                    body,
-                    received_at: now,
-                };
+                let req = WebhookRequest::new(&headers, body, now);
                 let _ = h.verify(&req);
             }
         }
@@ -119,11 +116,7 @@ pub fn fuzz_webhooks(data: &[u8]) {
             s.secret_header = Some("x-stp-secret".into());
             s.allowed_ips = vec!["127.0.0.0/8".into(), "::1".into()];
             if let Ok(h) = build("stp", &s) {
-                let req = WebhookRequest {
-                    headers: &headers,
-                    body,
-                    received_at: now,
-                };
+                let req = WebhookRequest::new(&headers, body, now);
                 let _ = h.verify(&req);
             }
         }
@@ -149,9 +142,8 @@ fn run(
         return;
     };
     let req = WebhookRequest {
-        headers,
-        body,
-        received_at: now,
+        query: headers.get(QUERY).map(String::as_str),
+        ..WebhookRequest::new(headers, body, now)
     };
     if let Ok(verified) = handler.verify(&req) {
         let _ = block_on(handler.handle(ctx, &verified));

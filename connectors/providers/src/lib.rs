@@ -9,6 +9,7 @@
 //!
 //! # Layout
 //! - [`settings`]: `ProviderSettings`, the keys of a provider connector table.
+//! - [`kind`]: the five kinds' connector contract (`STRIPE`, `CONEKTA`, `OPENPAY`, `MERCADOPAGO`, `STP`).
 //! - [`stripe`], [`conekta`], [`openpay`], [`mercadopago`], [`stp`] (+ `stp_auth`): the handlers.
 //! - [`standard_webhooks`]: Standard Webhooks sign/verify.
 //! - `sig`, `json`, `http`, `common`: HMAC and header helpers, exact JSON reading, the confirming API client,
@@ -20,6 +21,7 @@ pub mod conekta;
 pub mod fuzz;
 mod http;
 mod json;
+pub mod kind;
 pub mod mercadopago;
 pub mod openpay;
 pub mod settings;
@@ -29,17 +31,11 @@ pub mod stp;
 mod stp_auth;
 pub mod stripe;
 
+pub use kind::ProviderKind;
 pub use settings::ProviderSettings;
 pub use stp_auth::IpNet;
 
 use cuadra_sdk::{ConnectorError, WebhookHandler};
-
-/// Pseudo-header carrying the TCP peer address (`203.0.113.7` or `203.0.113.7:51234`) of a webhook request. The
-/// daemon must set it from the socket and drop any value a client sent; STP's IP allow-list reads it.
-pub const PEER_ADDR_HEADER: &str = "x-cuadra-peer-addr";
-/// Pseudo-header carrying the request URL's query string (without `?`). The daemon must set it from the URL and
-/// drop any value a client sent; Mercado Pago signs the `data.id` query parameter.
-pub const QUERY_HEADER: &str = "x-cuadra-query";
 
 /// The connector kinds this crate builds.
 pub const KINDS: &[&str] = &["stripe", "conekta", "openpay", "mercadopago", "stp"];

@@ -1,7 +1,7 @@
 //! Mercado Pago webhooks. `x-signature: ts=…,v1=…` is the hex HMAC-SHA256, keyed with the integration's secret,
 //! of the manifest `id:<data.id>;request-id:<x-request-id>;ts:<ts>;` (a pair is left out when its value is
-//! empty). `data.id` is the notification URL's query parameter: the daemon passes the query string in the
-//! [`crate::QUERY_HEADER`] pseudo-header; without it the body's `data.id` is used (Mercado Pago sends the same
+//! empty). `data.id` is the notification URL's query parameter: the daemon passes the query string as
+//! [`cuadra_sdk::WebhookRequest::query`]; without it the body's `data.id` is used (Mercado Pago sends the same
 //! value in both). `ts` may be seconds or milliseconds (13 digits); it must be within the tolerance.
 //!
 //! Notifications are thin, so a `payment` notification is confirmed with `GET {api_base}/v1/payments/{id}` and the
@@ -143,7 +143,7 @@ impl WebhookHandler for MercadoPagoHandler {
     fn verify(&self, req: &WebhookRequest<'_>) -> Result<VerifiedRequest, WebhookError> {
         let sig = header(req, "x-signature")
             .ok_or_else(|| WebhookError::Unauthorized("missing x-signature header".into()))?;
-        let id = data_id(header(req, crate::QUERY_HEADER), req.body);
+        let id = data_id(req.query, req.body);
         verify_signature(
             self.secret.expose_secret(),
             sig,
@@ -167,7 +167,7 @@ impl WebhookHandler for MercadoPagoHandler {
         if topic != "payment" {
             return Ok(answer(200, ACK));
         }
-        let pay_id = data_id(req.header(crate::QUERY_HEADER), req.body()).ok_or_else(|| {
+        let pay_id = data_id(req.query(), req.body()).ok_or_else(|| {
             WebhookError::Malformed("field data.id: expected the payment id".into())
         })?;
         let delivery_id = text(&note, &["id"]).unwrap_or_else(|| {

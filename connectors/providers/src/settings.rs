@@ -13,9 +13,9 @@ pub const DEFAULT_TIMEOUT_SECS: u64 = 10;
 /// Default company time zone used to turn provider instants into booking dates.
 pub const DEFAULT_TIME_ZONE: &str = "America/Mexico_City";
 
-/// The settings of one provider connector. The daemon deserializes the connector's table into this struct (the
-/// `kind` key included) and resolves `*_file` secrets before calling [`crate::build`], either itself or with
-/// [`ProviderSettings::resolve_secret_files`].
+/// The settings of one provider connector. [`crate::ProviderKind`] deserializes the connector's table into this
+/// struct (the `kind` key included) and resolves `*_file` secrets with [`ProviderSettings::resolve_secret_files`]
+/// before calling [`crate::build`].
 ///
 /// | key | used by | meaning |
 /// |---|---|---|

@@ -3,9 +3,8 @@
 //! by a reverse proxy. Every configured check must pass; with none configured the connector refuses to build
 //! unless `allow_unauthenticated = true`.
 //!
-//! The peer address reaches the handler in the [`crate::PEER_ADDR_HEADER`] pseudo-header, which the daemon sets
-//! from the socket (overwriting any client-sent value); behind a trusted proxy `client_ip_header` names the header
-//! whose last entry is the client address.
+//! The peer address reaches the handler as [`cuadra_sdk::WebhookRequest::peer`], which the daemon sets from the
+//! socket; behind a trusted proxy `client_ip_header` names the header whose last entry is the client address.
 
 use crate::sig::{basic_auth_matches, ct_eq, header};
 use crate::ProviderSettings;
@@ -160,10 +159,10 @@ impl StpAuth {
     }
 
     fn client_ip(&self, req: &WebhookRequest<'_>) -> Option<IpAddr> {
-        let raw = match &self.client_ip_header {
-            Some(h) => header(req, h)?.rsplit(',').next()?.trim(),
-            None => header(req, crate::PEER_ADDR_HEADER)?.trim(),
+        let Some(h) = &self.client_ip_header else {
+            return req.peer;
         };
+        let raw = header(req, h)?.rsplit(',').next()?.trim();
         raw.parse::<IpAddr>()
             .ok()
             .or_else(|| raw.parse::<SocketAddr>().ok().map(|s| s.ip()))

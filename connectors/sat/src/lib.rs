@@ -1,9 +1,10 @@
 //! Cuadra's SAT connector: downloads the company's CFDI and metadata packages from the SAT *Descarga Masiva* web
 //! service (v1.5) with its FIEL, as a durable state machine whose whole state lives in the SDK `Checkpoint`.
 //!
-//! The daemon builds a [`SatSource`] from [`SatSettings`] (with the password resolved) and calls `pull`; each
-//! pull does a bounded step and returns packages as `Delivery { kind: "sat-package-cfdi" | "sat-package-metadata" }`
-//! for the CFDI importer. [`describe`] turns a checkpoint into progress lines for `cuadra sync`.
+//! [`SatKind`] builds a [`SatSource`] from [`SatSettings`] (with the password resolved) and the daemon calls
+//! `pull`; each pull does a bounded step and returns packages as `Delivery { kind: "sat-package-cfdi" |
+//! "sat-package-metadata" }`, which the kind hands to the CFDI importer. [`describe`] reads a checkpoint's
+//! progress; `SatKind` prints it for `cuadra sync`.
 //!
 //! # Layout
 //! - [`fiel`], [`cert`]: loading and checking the FIEL (`.cer` + encrypted `.key` + password).
@@ -11,6 +12,7 @@
 //! - [`response`], [`xml`]: reading the services' answers.
 //! - [`client`]: HTTP calls, token reuse, clock-skew detection.
 //! - [`settings`], [`plan`], [`checkpoint`], [`source`]: configuration, window planning, state, the `Source`.
+//! - [`kind`]: `SatKind`, the connector contract (password resolution, doctor, sync progress, package opening).
 //! - `fake` (feature `fake-server`): a fake SAT service for end-to-end tests.
 
 pub mod cert;
@@ -20,6 +22,7 @@ pub mod envelope;
 #[cfg(feature = "fake-server")]
 pub mod fake;
 pub mod fiel;
+pub mod kind;
 pub mod plan;
 pub mod response;
 pub mod settings;
@@ -29,5 +32,6 @@ pub mod xml;
 
 pub use checkpoint::{describe, RequestStatus, RowState, SatState};
 pub use fiel::{Fiel, FielError};
+pub use kind::SatKind;
 pub use settings::SatSettings;
 pub use source::SatSource;

@@ -1,5 +1,5 @@
-//! `[connectors.NAME]` settings of `kind = "sat"`. The FIEL password is never read from TOML: the daemon resolves
-//! it (from `password_file` or the `CUADRA__CONNECTORS__NAME__PASSWORD` environment variable) and sets
+//! `[connectors.NAME]` settings of `kind = "sat"`. The FIEL password is never read from TOML: [`crate::SatKind`]
+//! resolves it (from `password_file` or the `CUADRA__CONNECTORS__NAME__PASSWORD` environment variable) and sets
 //! [`SatSettings::password`] before building the source.
 
 use crate::client::{DEFAULT_DOWNLOAD_BASE_URL, DEFAULT_REQUEST_BASE_URL};

@@ -1,5 +1,5 @@
-//! The traits connectors implement. Adding a connector touches its own crate plus one registration line in the
-//! daemon's registry.
+//! The traits a connector's sides implement (`Source`, `Sink`, `WebhookHandler`, `FileImporter`) and their
+//! errors. How a kind builds them from its table is [`crate::kind`].
 
 use crate::ids::IdempotencyKey;
 use crate::records::Delivery;
@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -113,6 +114,38 @@ pub struct WebhookRequest<'a> {
     pub headers: &'a BTreeMap<String, String>,
     pub body: &'a [u8],
     pub received_at: DateTime<Utc>,
+    /// The TCP peer's address, from the socket (never from a header a client could set); `None` where there is no
+    /// socket (tests, fuzzing). STP's IP allow-list reads it.
+    pub peer: Option<IpAddr>,
+    /// The request URL's query string, without `?`. Mercado Pago signs its `data.id` parameter.
+    pub query: Option<&'a str>,
+}
+
+impl<'a> WebhookRequest<'a> {
+    /// A request with no peer address and no query string.
+    pub fn new(
+        headers: &'a BTreeMap<String, String>,
+        body: &'a [u8],
+        received_at: DateTime<Utc>,
+    ) -> Self {
+        WebhookRequest {
+            headers,
+            body,
+            received_at,
+            peer: None,
+            query: None,
+        }
+    }
+
+    pub fn with_peer(mut self, peer: IpAddr) -> Self {
+        self.peer = Some(peer);
+        self
+    }
+
+    pub fn with_query(mut self, query: &'a str) -> Self {
+        self.query = Some(query);
+        self
+    }
 }
 
 /// A request whose authenticity was checked. Only `verify` implementations build it, so an unverified body cannot
@@ -121,6 +154,8 @@ pub struct VerifiedRequest {
     body: Vec<u8>,
     headers: BTreeMap<String, String>,
     received_at: DateTime<Utc>,
+    peer: Option<IpAddr>,
+    query: Option<String>,
 }
 
 impl VerifiedRequest {
@@ -130,6 +165,8 @@ impl VerifiedRequest {
             body: req.body.to_vec(),
             headers: req.headers.clone(),
             received_at: req.received_at,
+            peer: req.peer,
+            query: req.query.map(str::to_string),
         }
     }
     pub fn body(&self) -> &[u8] {
@@ -140,6 +177,12 @@ impl VerifiedRequest {
     }
     pub fn received_at(&self) -> DateTime<Utc> {
         self.received_at
+    }
+    pub fn peer(&self) -> Option<IpAddr> {
+        self.peer
+    }
+    pub fn query(&self) -> Option<&str> {
+        self.query.as_deref()
     }
 }
 
@@ -260,4 +303,23 @@ pub trait FileImporter: Send + Sync {
         out: &mut dyn FnMut(Delivery) -> Result<(), InputError>,
         bad: &mut dyn FnMut(InputError),
     ) -> Result<(), InputError>;
+    /// Reads a file a source delivered (a SAT package), already in memory; `name` says where it came from in
+    /// messages. Families that cannot are refused with an error.
+    fn read_bytes(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        opts: &ImportOptions,
+        out: &mut dyn FnMut(Delivery) -> Result<(), InputError>,
+        bad: &mut dyn FnMut(InputError),
+    ) -> Result<(), InputError> {
+        let _ = (bytes, opts, out, bad);
+        Err(InputError::new(
+            Location {
+                file: Some(name.to_string()),
+                ..Default::default()
+            },
+            format!("the {} family cannot read delivered bytes", self.family()),
+        ))
+    }
 }

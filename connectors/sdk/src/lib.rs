@@ -10,6 +10,8 @@
 //! - [`ids`]: `Rfc`, `Clabe`, `CfdiUuid`, `IdempotencyKey` (parse, don't validate).
 //! - [`records`]: the normalized records (customer, invoice, credit, payment, remittance, CFDI status).
 //! - [`connector`]: `Source`, `Sink`, `WebhookHandler`, `FileImporter` and their errors.
+//! - [`kind`]: the connector contract (`ConnectorKind`): typed settings from the table, build, doctor, describe;
+//!   `lenient`: the table deserializer that reads environment strings as numbers and booleans.
 
 // `InputError` carries a full location (file, entry, line, column, field) by value; boxing it would make every
 // parser's error path allocate twice for no gain.
@@ -17,10 +19,13 @@
 
 pub mod connector;
 pub mod ids;
+pub mod kind;
+mod lenient;
 pub mod money;
 pub mod records;
 
 pub use connector::*;
 pub use ids::*;
+pub use kind::{ConfigError, ConnectorKind, Doctor, KindContext, Parts};
 pub use money::*;
 pub use records::*;

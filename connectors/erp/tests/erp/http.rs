@@ -141,11 +141,7 @@ async fn webhook_verifies_and_refuses_tampering() {
         "issued_at": "2024-05-01", "payment_terms_days": 30, "total": 1160.5, "currency": "MXN", "residual": "0"}}))
     .expect("json");
     let headers = signed(&key, "msg_1", now.timestamp(), &body);
-    let req = WebhookRequest {
-        headers: &headers,
-        body: &body,
-        received_at: now,
-    };
+    let req = WebhookRequest::new(&headers, &body, now);
     let verified = wh.verify(&req).expect("verified");
     let out = wh.handle(&ctx(), &verified).await.expect("handled");
     let d = out.delivery.expect("delivery");
@@ -161,11 +157,7 @@ async fn webhook_verifies_and_refuses_tampering() {
     if let Some(b) = tampered.iter_mut().find(|b| **b == b'7') {
         *b = b'8';
     }
-    let req = WebhookRequest {
-        headers: &headers,
-        body: &tampered,
-        received_at: now,
-    };
+    let req = WebhookRequest::new(&headers, &tampered, now);
     assert!(matches!(
         wh.verify(&req),
         Err(WebhookError::Unauthorized(_))
@@ -176,29 +168,17 @@ async fn webhook_verifies_and_refuses_tampering() {
         "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
     );
     assert!(matches!(
-        wh.verify(&WebhookRequest {
-            headers: &bad_sig,
-            body: &body,
-            received_at: now
-        }),
+        wh.verify(&WebhookRequest::new(&bad_sig, &body, now)),
         Err(WebhookError::Unauthorized(_))
     ));
     let stale = signed(&key, "msg_1", now.timestamp() - 3600, &body);
     assert!(matches!(
-        wh.verify(&WebhookRequest {
-            headers: &stale,
-            body: &body,
-            received_at: now
-        }),
+        wh.verify(&WebhookRequest::new(&stale, &body, now)),
         Err(WebhookError::Unauthorized(_))
     ));
     let none = BTreeMap::new();
     assert!(matches!(
-        wh.verify(&WebhookRequest {
-            headers: &none,
-            body: &body,
-            received_at: now
-        }),
+        wh.verify(&WebhookRequest::new(&none, &body, now)),
         Err(WebhookError::Unauthorized(_))
     ));
 
@@ -206,11 +186,7 @@ async fn webhook_verifies_and_refuses_tampering() {
     let junk = br#"{"type":"invoice.updated","data":{"erp_id":1}}"#;
     let h = signed(&key, "msg_2", now.timestamp(), junk);
     let v = wh
-        .verify(&WebhookRequest {
-            headers: &h,
-            body: junk,
-            received_at: now,
-        })
+        .verify(&WebhookRequest::new(&h, junk, now))
         .expect("verified");
     assert!(
         matches!(wh.handle(&ctx(), &v).await, Err(WebhookError::Malformed(m)) if m.contains("issued_at"))
@@ -218,11 +194,7 @@ async fn webhook_verifies_and_refuses_tampering() {
     let other = br#"{"type":"ping","data":{}}"#;
     let h = signed(&key, "msg_3", now.timestamp(), other);
     let v = wh
-        .verify(&WebhookRequest {
-            headers: &h,
-            body: other,
-            received_at: now,
-        })
+        .verify(&WebhookRequest::new(&h, other, now))
         .expect("verified");
     assert!(wh.handle(&ctx(), &v).await.expect("ack").delivery.is_none());
 }

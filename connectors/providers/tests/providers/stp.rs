@@ -3,8 +3,8 @@
 
 use crate::support::*;
 use base64::Engine;
+use cuadra_providers::build;
 use cuadra_providers::stp::{parse_estado, OrderState};
-use cuadra_providers::{build, PEER_ADDR_HEADER};
 use cuadra_sdk::{ConnectorError, PaymentKind};
 use rust_decimal::Decimal;
 use std::str::FromStr;
@@ -208,32 +208,24 @@ fn ip_allow_list_secret_header_and_basic() {
     s.allowed_ips = vec!["203.0.113.0/24".into(), "2001:db8::1".into()];
     let h = handler("stp", &s);
     let b = ABONO.as_bytes();
-    verify_only(
+    verify_with(&*h, &headers(&[]), b, at(1), Some("203.0.113.7"), None).expect("in range");
+    verify_with(&*h, &headers(&[]), b, at(1), Some("2001:db8::1"), None).expect("v6");
+    verify_with(
         &*h,
-        &headers(&[(PEER_ADDR_HEADER, "203.0.113.7:5555")]),
+        &headers(&[]),
         b,
         at(1),
-    )
-    .expect("in range");
-    verify_only(
-        &*h,
-        &headers(&[(PEER_ADDR_HEADER, "[2001:db8::1]:443")]),
-        b,
-        at(1),
-    )
-    .expect("v6");
-    verify_only(
-        &*h,
-        &headers(&[(PEER_ADDR_HEADER, "::ffff:203.0.113.9")]),
-        b,
-        at(1),
+        Some("::ffff:203.0.113.9"),
+        None,
     )
     .expect("mapped v4");
-    unauthorized(verify_only(
+    unauthorized(verify_with(
         &*h,
-        &headers(&[(PEER_ADDR_HEADER, "198.51.100.1")]),
+        &headers(&[]),
         b,
         at(1),
+        Some("198.51.100.1"),
+        None,
     ));
     unauthorized(verify_only(&*h, &headers(&[]), b, at(1)));
 

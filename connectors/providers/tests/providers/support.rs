@@ -63,11 +63,7 @@ pub async fn deliver(
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Result<WebhookOutcome, WebhookError> {
-    let req = WebhookRequest {
-        headers,
-        body,
-        received_at: now,
-    };
+    let req = WebhookRequest::new(headers, body, now);
     let verified = h.verify(&req)?;
     h.handle(ctx, &verified).await
 }
@@ -78,10 +74,22 @@ pub fn verify_only(
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Result<(), WebhookError> {
+    verify_with(h, headers, body, now, None, None)
+}
+
+/// Verifies with the socket's peer address and the URL's query string, as the daemon passes them.
+pub fn verify_with(
+    h: &dyn WebhookHandler,
+    headers: &BTreeMap<String, String>,
+    body: &[u8],
+    now: DateTime<Utc>,
+    peer: Option<&str>,
+    query: Option<&str>,
+) -> Result<(), WebhookError> {
     let req = WebhookRequest {
-        headers,
-        body,
-        received_at: now,
+        peer: peer.map(|p| p.parse().expect("an IP address")),
+        query,
+        ..WebhookRequest::new(headers, body, now)
     };
     h.verify(&req).map(|_| ())
 }

@@ -2,10 +2,12 @@
 //! accounts and a format. Each run reads the files it has not read (by name and content hash, kept in the
 //! checkpoint) with the same parsers as `cuadra import statement`; files stay where they are.
 
-use crate::config::{ConnectorSettings, Settings};
-use crate::registry::Connector;
+use crate::StatementImporter;
 use async_trait::async_trait;
-use cuadra_sdk::{Batch, Checkpoint, CompanyContext, ConnectorError, ImportOptions, Source};
+use cuadra_sdk::{
+    Batch, Checkpoint, CompanyContext, ConfigError, ConnectorError, ConnectorKind, ImportOptions,
+    KindContext, Parts, Source,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,6 +15,9 @@ use std::sync::Arc;
 
 /// Files read per run before asking to be called again.
 const FILES_PER_BATCH: usize = 20;
+
+/// The statements-folder connector.
+pub struct StatementsKind;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,29 +34,34 @@ struct StatementsSettings {
     schedule: Option<String>,
 }
 
+impl ConnectorKind for StatementsKind {
+    fn kind(&self) -> &'static str {
+        "statements"
+    }
+
+    fn build(&self, ctx: &KindContext<'_>) -> Result<Parts, ConfigError> {
+        let s: StatementsSettings = ctx.settings()?;
+        let account = s.account.map(|a| match ctx.accounts.get(&a) {
+            Some(number) => number.clone(),
+            None => a,
+        });
+        let format = s.format.filter(|f| f != "auto");
+        Ok(Parts {
+            source: Some(Arc::new(StatementsSource {
+                dir: s.path,
+                opts: ImportOptions { format, account },
+                importer: StatementImporter::new(None),
+            })),
+            default_schedule: Some(s.schedule.unwrap_or_else(|| "0 */5 * * * *".into())),
+            ..Default::default()
+        })
+    }
+}
+
 struct StatementsSource {
     dir: PathBuf,
     opts: ImportOptions,
-    importer: cuadra_bank::StatementImporter,
-}
-
-pub fn build(name: &str, c: &ConnectorSettings, settings: &Settings) -> anyhow::Result<Connector> {
-    let s: StatementsSettings = serde_json::from_value(super::table(c, false))
-        .map_err(|e| anyhow::anyhow!("connectors.{name}: {e}"))?;
-    let account = s.account.map(|a| match settings.accounts.get(&a) {
-        Some(acct) => acct.number.clone(),
-        None => a,
-    });
-    let format = s.format.filter(|f| f != "auto");
-    Ok(Connector {
-        source: Some(Arc::new(StatementsSource {
-            dir: s.path,
-            opts: ImportOptions { format, account },
-            importer: cuadra_bank::StatementImporter::new(None),
-        })),
-        default_schedule: Some(s.schedule.unwrap_or_else(|| "0 */5 * * * *".into())),
-        ..Default::default()
-    })
+    importer: StatementImporter,
 }
 
 #[async_trait]
