@@ -1,7 +1,6 @@
 //! Reading columns out of rows. A value that does not decode is an error naming the column, never a silent 0 or
 //! empty text; NULL is `None` for the `opt_` readers and an error for the others unless the caller asks for a
 //! default with `_or_default`.
-#![allow(dead_code)] // Until every reader in the store has moved to these (renovation in progress).
 
 use anyhow::Context;
 use sqlx::any::AnyRow;
@@ -20,6 +19,7 @@ pub(crate) trait RowExt {
     /// An integer column; NULL is an error.
     fn int(&self, col: &str) -> anyhow::Result<i64>;
     /// An integer column; NULL reads as 0 (sums over no rows).
+    #[allow(dead_code)] // For reconcile's loading, which moves to these readers in its own part (issue 17).
     fn int_or_zero(&self, col: &str) -> anyhow::Result<i64>;
 }
 
