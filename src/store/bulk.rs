@@ -11,10 +11,10 @@ use super::bind::{
 use super::dialect::{json_rows, Dialect, Inserted};
 use super::ingest::delivery_is_document;
 use super::ingest::IngestOutcome;
+use super::row::RowExt;
 use super::{Backend, Store, WriteTx};
 use anyhow::Context;
 use cuadra_sdk::{CreditRecord, Delivery, InvoiceRecord, PaymentRecord, Record};
-use sqlx::Row;
 use std::collections::{HashMap, HashSet, VecDeque};
 
 // The dialect's primitives under their former names, for reconcile's files (to be removed after the reconcile
@@ -336,14 +336,14 @@ impl Store {
             // table's statistics still describe it as small (a bulk import that has just begun).
             for id in ids {
                 let row = sqlx::query(
-                    "SELECT MIN(id), COUNT(*) FROM raw_inbox WHERE kind = $1 AND external_id = $2",
+                    "SELECT MIN(id) AS first_id, COUNT(*) AS n FROM raw_inbox WHERE kind = $1 AND external_id = $2",
                 )
                 .bind(kind.to_string())
                 .bind(id.to_string())
                 .fetch_one(&mut *tx.tx)
                 .await?;
-                if row.try_get::<i64, _>(1)? > 1 {
-                    first.insert((kind.to_string(), id.to_string()), row.try_get(0)?);
+                if row.int("n")? > 1 {
+                    first.insert((kind.to_string(), id.to_string()), row.int("first_id")?);
                 }
             }
         }

@@ -46,11 +46,10 @@ impl Store {
                         if backend == Backend::Sqlite {
                             // Checkpoints every 65,536 WAL pages (256 MB): a bulk import rewrites the same index
                             // pages in many transactions, and a longer WAL copies each of them to the database
-                            // once instead of once per 32 MB (an import of 200,000 CFDI spent a third less time
-                            // committing). `synchronous=FULL`: a commit is on disk before it returns, so what was
-                            // acknowledged (a webhook's 2xx, an import's summary) survives a power loss or an OS
-                            // crash too, not only a crash of the process (NORMAL in WAL mode); commits are few
-                            // (grouped per batch), so the flushes cost little.
+                            // once instead of once per 32 MB. `synchronous=FULL`: a commit is on disk before it
+                            // returns, so what was acknowledged (a webhook's 2xx, an import's summary) survives a
+                            // power loss or an OS crash too, not only a crash of the process. Figures in
+                            // `docs/storage.md`.
                             conn.execute(
                                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
                                  PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; \
@@ -69,9 +68,8 @@ impl Store {
             .await
             .with_context(|| format!("cannot open database {}", redact_url(&url)))?;
         // SQLite has one writer at a time; giving it one connection of its own keeps that connection's page cache
-        // warm from one write transaction to the next. (A connection that sees another one's commit drops its
-        // whole cache: pool connections taken in turn re-read every index page an import touches, about four
-        // reads per CFDI.)
+        // warm from one write transaction to the next (a connection that sees another one's commit drops its
+        // whole cache).
         let writer = match backend {
             Backend::Sqlite => options()
                 .max_connections(1)

@@ -18,6 +18,10 @@ pub(crate) trait RowExt {
     fn opt_int(&self, col: &str) -> anyhow::Result<Option<i64>>;
     /// An integer column; NULL is an error.
     fn int(&self, col: &str) -> anyhow::Result<i64>;
+    /// A nullable binary column.
+    fn opt_bytes(&self, col: &str) -> anyhow::Result<Option<Vec<u8>>>;
+    /// A binary column; NULL is an error.
+    fn bytes(&self, col: &str) -> anyhow::Result<Vec<u8>>;
     /// An integer column; NULL reads as 0 (sums over no rows).
     #[allow(dead_code)] // For reconcile's loading, which moves to these readers in its own part (issue 17).
     fn int_or_zero(&self, col: &str) -> anyhow::Result<i64>;
@@ -45,5 +49,13 @@ impl RowExt for AnyRow {
     }
     fn int_or_zero(&self, col: &str) -> anyhow::Result<i64> {
         Ok(self.opt_int(col)?.unwrap_or(0))
+    }
+    fn opt_bytes(&self, col: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        self.try_get::<Option<Vec<u8>>, _>(col)
+            .with_context(|| format!("column {col}: expected bytes"))
+    }
+    fn bytes(&self, col: &str) -> anyhow::Result<Vec<u8>> {
+        self.opt_bytes(col)?
+            .with_context(|| format!("column {col}: expected bytes, found NULL"))
     }
 }
