@@ -1,9 +1,11 @@
 //! The ledger: one store API over SQLite (embedded default) and PostgreSQL (production, several instances).
 //!
 //! Both backends run the same SQL through sqlx's `Any` driver: `$N` placeholders, `ON CONFLICT`, `RETURNING`,
-//! BIGINT micro-units for money (sums stay exact; every `SUM` is cast back to BIGINT), TEXT instants and dates.
-//! The schema lives in `migrations/sqlite` and `migrations/postgres` (one schema, two dialects). On SQLite, write
-//! transactions are serialized inside the process (a lock upgrade between two readers would fail with BUSY).
+//! BIGINT micro-units for money (sums stay exact; every `SUM` is cast back to BIGINT), TEXT instants and dates;
+//! the few primitives that differ come from [`dialect`], and each table's row is bound by one function in `bind`.
+//! The schema lives in `migrations/sqlite` and `migrations/postgres` (one schema, two dialects); an invoice's open
+//! balance is the view `invoice_balance`. On SQLite, write transactions are serialized inside the process (a lock
+//! upgrade between two readers would fail with BUSY). Layout and measurements: `docs/storage.md`.
 
 mod bind;
 mod bulk;

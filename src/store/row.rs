@@ -59,3 +59,28 @@ impl RowExt for AnyRow {
             .with_context(|| format!("column {col}: expected bytes, found NULL"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::RowExt;
+
+    #[tokio::test]
+    async fn errors_name_the_column() {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect("sqlite::memory:").await.unwrap();
+        let row = sqlx::query("SELECT 'x' AS word, 7 AS n, NULL AS absent")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(row.text("word").unwrap(), "x");
+        assert_eq!(row.int("n").unwrap(), 7);
+        assert_eq!(row.opt_text("absent").unwrap(), None);
+        assert_eq!(row.text_or_default("absent").unwrap(), "");
+        let err = row.int("word").unwrap_err();
+        assert!(format!("{err:#}").contains("column word"), "{err:#}");
+        let err = row.text("absent").unwrap_err();
+        assert!(format!("{err:#}").contains("column absent"), "{err:#}");
+        let err = row.int("missing").unwrap_err();
+        assert!(format!("{err:#}").contains("column missing"), "{err:#}");
+    }
+}
