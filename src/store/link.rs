@@ -2,10 +2,11 @@
 //! credit notes applied to the invoices they relate to, sustitución (04), and REP `DoctoRelacionado` rows turned
 //! into allocations. Derived, idempotent and order-independent: it runs after every import and may run any time.
 
+use super::dialect::json_rows;
+use super::row::RowExt;
 use super::{Store, WriteTx};
 use anyhow::Context;
 use cuadra_sdk::{to_micros, InvoiceRef, RemittanceLine};
-use sqlx::Row;
 use std::collections::{HashMap, HashSet};
 
 /// Payment receipts linked per round.
@@ -41,14 +42,15 @@ impl Store {
     {
         let mut out = Vec::new();
         for chunk in keys.chunks(LOOKUP_CHUNK) {
-            let list = super::bulk::placeholders(self.backend(), 1, chunk.len());
-            let sql =
-                super::bulk::json_wrap(self.backend(), &format!("{select} ({list})"), columns);
+            let list = self.dialect().placeholders(1, chunk.len());
+            let sql = self
+                .dialect()
+                .json_wrap(&format!("{select} ({list})"), columns);
             let mut q = sqlx::query(&sql);
             for k in chunk {
                 q = q.bind(k.clone());
             }
-            out.extend(super::bulk::json_rows::<T>(tx, q).await?);
+            out.extend(json_rows::<T>(tx, q).await?);
         }
         Ok(out)
     }
@@ -111,9 +113,9 @@ impl Store {
         .await?;
         let mut n = 0;
         for r in rows {
-            let uuid: String = r.try_get(0)?;
+            let uuid = r.text("uuid")?;
             let replaces: Vec<String> =
-                serde_json::from_str(&r.try_get::<String, _>(1)?).unwrap_or_default();
+                serde_json::from_str(&r.text("replaces")?).unwrap_or_default();
             for old in replaces {
                 n += sqlx::query(
                     "UPDATE invoices SET superseded_by = $1 WHERE uuid = $2 AND superseded_by IS NULL",
@@ -152,29 +154,27 @@ impl Store {
         }
         let mut credits = Vec::with_capacity(rows.len());
         for r in rows {
-            let relation: Option<String> = r.try_get(3)?;
+            let relation = r.opt_text("relation_type")?;
             if !relation
                 .as_deref()
                 .is_some_and(|x| CREDIT_RELATIONS.contains(&x))
             {
                 continue;
             }
-            let used: i64 = r.try_get(5)?;
-            let applies: Vec<String> =
-                serde_json::from_str::<Vec<String>>(&r.try_get::<String, _>(4)?)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|u| u.to_lowercase())
-                    .collect();
+            let used = r.int("used")?;
+            let applies: Vec<String> = serde_json::from_str::<Vec<String>>(&r.text("applies_to")?)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|u| u.to_lowercase())
+                .collect();
             credits.push(PendingCredit {
-                id: r.try_get(0)?,
-                currency: r.try_get(1)?,
-                left: r.try_get::<i64, _>(2)? - used,
+                id: r.int("id")?,
+                currency: r.text("currency")?,
+                left: r.int("total_micros")? - used,
                 used,
                 applies,
             });
         }
-        let backend = self.backend();
         let mut wanted: Vec<String> = credits
             .iter()
             .flat_map(|c| c.applies.iter().cloned())
@@ -235,8 +235,7 @@ impl Store {
         }
         let now = self.now_text();
         for chunk in rows.chunks(LOOKUP_CHUNK / 4) {
-            let sql = super::bulk::insert_sql(
-                backend,
+            let sql = self.dialect().insert(
                 "credit_applications",
                 "credit_id, invoice_id, amount_micros, created_at",
                 chunk.len(),
@@ -273,20 +272,19 @@ impl Store {
         let mut added = 0u64;
         let mut after = i64::MIN;
         loop {
-            let sql = super::bulk::json_wrap(
-                self.backend(),
+            let sql = self.dialect().json_wrap(
                 &format!(
                     // `kind || ''`: walked in id order from `after`, not through the (kind, external_id) index
                     // (which made every chunk visit all pending receipts again: quadratic in a bulk import).
                     "SELECT p.id, p.document_id, p.remittance FROM payments p WHERE p.kind || '' = 'rep' \
                      AND p.sat_state = 'vigente' AND p.remittance <> '[]' AND p.links_pending = 1 AND p.id > {} \
                      ORDER BY p.id LIMIT {REP_CHUNK}",
-                    super::bulk::placeholder(self.backend(), 1)
+                    self.dialect().placeholder(1)
                 ),
                 3,
             );
             let reps: Vec<(i64, Option<String>, String)> =
-                super::bulk::json_rows(tx, sqlx::query(&sql).bind(after)).await?;
+                json_rows(tx, sqlx::query(&sql).bind(after)).await?;
             // The largest id read (the JSON array's order is not promised on every backend).
             let Some(last) = reps.iter().map(|r| r.0).max() else {
                 break;
@@ -330,8 +328,7 @@ impl Store {
                 }
             }
             drop(reps);
-            let backend = self.backend();
-            let list = |n: usize| super::bulk::placeholders(backend, 1, n);
+            let list = |n: usize| self.dialect().placeholders(1, n);
             let existing: HashSet<(i64, String)> = self
                 .rows_in(
                     tx,
@@ -382,7 +379,7 @@ impl Store {
             const COLUMNS: &str =
                 "payment_id, invoice_id, amount_micros, currency, method, confidence_pct, explanation, created_by, created_at";
             for chunk in rows.chunks(LOOKUP_CHUNK / 9) {
-                let sql = super::bulk::insert_sql(backend, "allocations", COLUMNS, chunk.len());
+                let sql = self.dialect().insert("allocations", COLUMNS, chunk.len());
                 let mut q = sqlx::query(&sql);
                 for (p, i, amount, cur, expl) in chunk {
                     q = q

@@ -4,10 +4,10 @@
 //! Publishing is change capture over durable flags, so it is crash-safe without sharing the transaction of the
 //! change: a crash between a change and its publication is caught up by the next `publish_changes`.
 
-use super::{get_i64, get_str, money, opt_str, ts, Store, WriteTx};
+use super::row::RowExt;
+use super::{money, ts, Store, WriteTx};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 /// What one delivery attempt ended in.
 #[derive(Debug, Clone)]
@@ -102,26 +102,29 @@ impl Store {
         .fetch_all(&mut *tx.tx)
         .await?;
         for r in allocs {
-            let id = get_i64(&r, "id");
-            let cur = get_str(&r, "currency");
-            let invoice_key =
-                opt_str(&r, "uuid").unwrap_or_else(|| format!("erp:{}", get_str(&r, "erp_id")));
+            let id = r.int("id")?;
+            let cur = r.text("currency")?;
+            let uuid = r.opt_text("uuid")?;
+            let erp_id = r.opt_text("erp_id")?;
+            let invoice_key = uuid
+                .clone()
+                .unwrap_or_else(|| format!("erp:{}", erp_id.clone().unwrap_or_default()));
             let data = serde_json::json!({
                 "id": id.to_string(),
-                "payment_id": get_i64(&r, "payment_id").to_string(),
-                "invoice_uuid": opt_str(&r, "uuid").unwrap_or_default(),
-                "invoice_erp_id": opt_str(&r, "erp_id"),
-                "serie": opt_str(&r, "serie"),
-                "folio": opt_str(&r, "folio"),
-                "amount": money(get_i64(&r, "amount_micros"), &cur),
+                "payment_id": r.int("payment_id")?.to_string(),
+                "invoice_uuid": uuid.unwrap_or_default(),
+                "invoice_erp_id": erp_id,
+                "serie": r.opt_text("serie")?,
+                "folio": r.opt_text("folio")?,
+                "amount": money(r.int("amount_micros")?, &cur),
                 "currency": cur,
-                "method": get_str(&r, "method"),
-                "confidence": rust_decimal::Decimal::new(get_i64(&r, "confidence_pct"), 2).to_string(),
-                "explanation": get_str(&r, "explanation"),
-                "created_at": get_str(&r, "created_at"),
-                "payment_date": get_str(&r, "booked_on"),
+                "method": r.text("method")?,
+                "confidence": rust_decimal::Decimal::new(r.int("confidence_pct")?, 2).to_string(),
+                "explanation": r.text("explanation")?,
+                "created_at": r.text("created_at")?,
+                "payment_date": r.text("booked_on")?,
             });
-            if get_i64(&r, "published_created") == 0 {
+            if r.int("published_created")? == 0 {
                 self.enqueue_event(
                     &mut tx,
                     sinks,
@@ -133,7 +136,7 @@ impl Store {
                 .await?;
                 n += 1;
             }
-            if opt_str(&r, "removed_at").is_some() {
+            if r.opt_text("removed_at")?.is_some() {
                 self.enqueue_event(
                     &mut tx,
                     sinks,
@@ -158,8 +161,8 @@ impl Store {
                 .fetch_all(&mut *tx.tx)
                 .await?
                 .iter()
-                .map(|r| (get_i64(r, "invoice_id"), get_str(r, "fingerprint")))
-                .collect();
+                .map(|r| Ok((r.int("invoice_id")?, r.text("fingerprint")?)))
+                .collect::<anyhow::Result<_>>()?;
         let now = self.now_text();
         for v in views {
             let balance = if v.status == "cancelled" {
@@ -232,7 +235,7 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.iter().map(outbox_row).collect())
+        rows.iter().map(outbox_row).collect()
     }
 
     /// Claims a message for `holder` until `until`; false if another worker has it.
@@ -283,7 +286,7 @@ impl Store {
         .bind(ts(now))
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.iter().map(|r| get_i64(r, "id")).collect())
+        rows.iter().map(|r| r.int("id")).collect()
     }
 
     /// Records the results of a delivery pass in one transaction.
@@ -353,16 +356,18 @@ impl Store {
             .bind(state.unwrap_or(""))
             .fetch_all(self.pool())
             .await?;
-        Ok(rows.iter().map(outbox_row).collect())
+        rows.iter().map(outbox_row).collect()
     }
 
     /// Depth (pending) and age in seconds of the oldest pending message, for metrics.
     pub async fn outbox_depth(&self) -> anyhow::Result<(i64, i64)> {
-        let r = sqlx::query("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE state = 'pending'")
-            .fetch_one(self.pool())
-            .await?;
-        let n: i64 = r.try_get(0)?;
-        let oldest: Option<String> = r.try_get(1)?;
+        let r = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE state = 'pending'",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        let n = r.int("n")?;
+        let oldest = r.opt_text("oldest")?;
         let age = oldest
             .and_then(|o| super::parse_ts(&o))
             .map(|t| (self.now() - t).num_seconds().max(0))
@@ -375,18 +380,18 @@ fn short_hash(s: &str) -> String {
     cuadra_sdk::sha256_hex(s.as_bytes())[..16].to_string()
 }
 
-fn outbox_row(r: &sqlx::any::AnyRow) -> OutboxRow {
-    OutboxRow {
-        id: get_i64(r, "id"),
-        connector: get_str(r, "connector"),
-        idempotency_key: get_str(r, "idempotency_key"),
-        event_type: get_str(r, "event_type"),
-        ordering_key: get_str(r, "ordering_key"),
-        payload: get_str(r, "payload"),
-        state: get_str(r, "state"),
-        attempts: get_i64(r, "attempts"),
-        next_attempt_at: get_str(r, "next_attempt_at"),
-        last_error: opt_str(r, "last_error"),
-        created_at: get_str(r, "created_at"),
-    }
+fn outbox_row(r: &sqlx::any::AnyRow) -> anyhow::Result<OutboxRow> {
+    Ok(OutboxRow {
+        id: r.int("id")?,
+        connector: r.text("connector")?,
+        idempotency_key: r.text("idempotency_key")?,
+        event_type: r.text("event_type")?,
+        ordering_key: r.text("ordering_key")?,
+        payload: r.text("payload")?,
+        state: r.text("state")?,
+        attempts: r.int("attempts")?,
+        next_attempt_at: r.text("next_attempt_at")?,
+        last_error: r.opt_text("last_error")?,
+        created_at: r.text("created_at")?,
+    })
 }

@@ -12,9 +12,9 @@
 //! first body that uses them: a rolled-back transaction leaves no body that names a missing dictionary, and
 //! the next transaction that uses the dictionary (still known in memory) writes it again.
 
+use super::row::RowExt;
 use super::{Store, WriteTx};
 use anyhow::Context;
-use sqlx::Row;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -321,7 +321,7 @@ impl Store {
         .fetch_optional(&mut *tx.tx)
         .await
         .context("reading a compression dictionary")?;
-        row.map(|r| new_dict(kind, fp, r.try_get(0)?, r.try_get(1)?))
+        row.map(|r| new_dict(kind, fp, r.text("sha256")?, r.bytes("body")?))
             .transpose()
     }
 
@@ -339,11 +339,11 @@ impl Store {
         .execute(&mut *tx.tx)
         .await
         .context("storing a compression dictionary")?;
-        Ok(sqlx::query("SELECT id FROM raw_dicts WHERE sha256 = $1")
+        sqlx::query("SELECT id FROM raw_dicts WHERE sha256 = $1")
             .bind(&dict.sha256)
             .fetch_one(&mut *tx.tx)
             .await?
-            .try_get(0)?)
+            .int("id")
     }
 
     /// Deliveries kept in the raw inbox under `key`: a raw id (a number), or an external id (a CFDI's UUID,
@@ -351,7 +351,7 @@ impl Store {
     pub async fn raw_deliveries(&self, key: &str) -> anyhow::Result<Vec<RawDelivery>> {
         const COLUMNS: &str =
             "r.id, r.source, r.kind, r.external_id, r.sha256, r.received_at, r.encoding, \
-                               r.body, d.body";
+             r.body, d.body AS dict_body";
         let from = "FROM raw_inbox r LEFT JOIN raw_dicts d ON d.id = r.dict_id";
         let rows = match key.trim().parse::<i64>() {
             Ok(id) => {
@@ -372,20 +372,20 @@ impl Store {
         };
         rows.iter()
             .map(|r| {
-                let id: i64 = r.try_get(0)?;
-                let sha256: String = r.try_get(4)?;
-                let encoding: String = r.try_get(6)?;
-                let body: Vec<u8> = r.try_get(7)?;
-                let dict: Option<Vec<u8>> = r.try_get(8)?;
+                let id = r.int("id")?;
+                let sha256 = r.text("sha256")?;
+                let encoding = r.text("encoding")?;
+                let body = r.bytes("body")?;
+                let dict = r.opt_bytes("dict_body")?;
                 Ok(RawDelivery {
                     id,
-                    source: r.try_get(1)?,
-                    kind: r.try_get(2)?,
-                    external_id: r.try_get(3)?,
+                    source: r.text("source")?,
+                    kind: r.text("kind")?,
+                    external_id: r.text("external_id")?,
                     body: unpack(&encoding, &body, dict.as_deref(), &sha256)
                         .with_context(|| format!("raw delivery {id}"))?,
                     sha256,
-                    received_at: r.try_get(5)?,
+                    received_at: r.text("received_at")?,
                 })
             })
             .collect()

@@ -1,10 +1,10 @@
 //! Read models behind `cuadra report ...` and the API. Column names are the contract's (product.md).
 
-use super::{get_i64, get_str, opt_i64, opt_str, Store};
+use super::row::RowExt;
+use super::Store;
 use anyhow::Context;
 use chrono::{Days, NaiveDate};
 use cuadra_sdk::{format_amount, from_micros, Currency};
-use sqlx::Row;
 use std::collections::HashMap;
 
 /// A report: stable column names and rows of display strings (money already formatted).
@@ -82,33 +82,56 @@ pub struct InvoiceView {
     pub total: i64,
     pub credited: i64,
     pub paid: i64,
+    /// What is still owed: `total - credited - paid`, as the view `invoice_balance` states it.
+    pub balance: i64,
     pub status: &'static str,
     pub exchange_rate: Option<String>,
 }
 
-/// One invoice as [`Store::invoice_views`] reads it: id, uuid, serie, folio, customer RFC and name, issued at and
-/// on, due on, currency, total, cancelled (1/0), disputed, exchange rate.
+/// One invoice as [`Store::invoice_views`] reads it (the columns in this order).
 #[derive(serde::Deserialize)]
-struct ViewRow(
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-);
+struct ViewRow {
+    id: i64,
+    uuid: Option<String>,
+    serie: Option<String>,
+    folio: Option<String>,
+    customer_rfc: Option<String>,
+    customer_name: Option<String>,
+    issued_at: Option<String>,
+    issued_on: Option<String>,
+    due_on: Option<String>,
+    currency: Option<String>,
+    total: Option<i64>,
+    /// 1 when cancelled or superseded, else 0.
+    cancelled: Option<i64>,
+    disputed: Option<i64>,
+    exchange_rate: Option<String>,
+}
+
+/// What an invoice's credit notes and payments leave open, as the view `invoice_balance` states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Balance {
+    pub credited: i64,
+    pub paid: i64,
+    pub balance: i64,
+}
+
+impl Balance {
+    /// An invoice with no credit note applied and nothing paid (not among the view rows [`Store::invoice_balances`]
+    /// reads): its total is open.
+    const fn unpaid(total: i64) -> Balance {
+        Balance {
+            credited: 0,
+            paid: 0,
+            balance: total,
+        }
+    }
+}
 
 impl InvoiceView {
+    /// What is still owed (see [`InvoiceView::balance`] the field).
     pub fn balance(&self) -> i64 {
-        self.total - self.credited - self.paid
+        self.balance
     }
 }
 
@@ -122,7 +145,7 @@ pub fn money(micros: i64, currency: &str) -> String {
 fn status_of(
     cancelled: bool,
     disputed: bool,
-    total: i64,
+    balance: i64,
     credited: i64,
     paid: i64,
 ) -> &'static str {
@@ -130,7 +153,7 @@ fn status_of(
         "cancelled"
     } else if disputed {
         "disputed"
-    } else if total - credited - paid <= 0 {
+    } else if balance <= 0 {
         "paid"
     } else if paid > 0 || credited > 0 {
         "partial"
@@ -154,15 +177,15 @@ impl Store {
             rows: rows
                 .iter()
                 .map(|r| {
-                    vec![
-                        get_i64(r, "id").to_string(),
-                        get_str(r, "kind"),
-                        get_str(r, "external_id"),
-                        get_str(r, "detail"),
-                        get_str(r, "created_at"),
-                    ]
+                    Ok(vec![
+                        r.int("id")?.to_string(),
+                        r.text("kind")?,
+                        r.text("external_id")?,
+                        r.text("detail")?,
+                        r.text("created_at")?,
+                    ])
                 })
-                .collect(),
+                .collect::<anyhow::Result<_>>()?,
         })
     }
 
@@ -173,20 +196,20 @@ impl Store {
                 .fetch_all(self.pool())
                 .await?
                 .iter()
-                .map(|r| (get_str(r, "rfc"), get_i64(r, "credit_days")))
-                .collect();
+                .map(|r| Ok((r.text("rfc")?, r.int("credit_days")?)))
+                .collect::<anyhow::Result<_>>()?;
         let names: HashMap<String, String> =
             sqlx::query("SELECT rfc, name FROM customers WHERE rfc IS NOT NULL")
                 .fetch_all(self.pool())
                 .await?
                 .iter()
-                .map(|r| (get_str(r, "rfc"), get_str(r, "name")))
-                .collect();
-        // Read in key ranges as JSON (a million invoices never sit in memory as driver rows), with the credited
-        // and paid sums read apart, then put in report order.
-        let (credited, paid) = self.credited_and_paid().await?;
+                .map(|r| Ok((r.text("rfc")?, r.text("name")?)))
+                .collect::<anyhow::Result<_>>()?;
+        // Read in key ranges as JSON (a million invoices never sit in memory as driver rows), with the balances of
+        // the invoices that have a credit or a payment read apart, then put in report order.
+        let balances = self.invoice_balances().await?;
         let mut out = Vec::new();
-        self.json_chunks(
+        self.read_ranges(
             "i.id",
             &[
                 "i.uuid",
@@ -206,35 +229,45 @@ impl Store {
             "invoices i WHERE 1 = 1",
             |r: ViewRow| {
                 let issued_on =
-                    NaiveDate::parse_from_str(r.7.as_deref().unwrap_or_default(), "%Y-%m-%d")
+                    NaiveDate::parse_from_str(r.issued_on.as_deref().unwrap_or_default(), "%Y-%m-%d")
                         .unwrap_or_default();
-                let rfc = r.4;
+                let rfc = r.customer_rfc;
                 let due_on = r
-                    .8
+                    .due_on
                     .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
                     .or_else(|| {
                         let days = rfc.as_ref().and_then(|x| credit_days.get(x)).copied()?;
                         issued_on.checked_add_days(Days::new(days.max(0) as u64))
                     });
-                let total = r.10.unwrap_or(0);
-                let credited = credited.get(&r.0).copied().unwrap_or(0);
-                let paid = paid.get(&r.0).copied().unwrap_or(0);
+                let total = r.total.unwrap_or(0);
+                let b = balances.get(&r.id).copied().unwrap_or(Balance::unpaid(total));
+                let (credited, paid, balance) = (b.credited, b.paid, b.balance);
                 out.push(InvoiceView {
-                    id: r.0,
-                    uuid: r.1,
-                    serie: r.2,
-                    folio: r.3,
-                    customer_name: rfc.as_ref().and_then(|x| names.get(x).cloned()).or(r.5),
+                    id: r.id,
+                    uuid: r.uuid,
+                    serie: r.serie,
+                    folio: r.folio,
+                    customer_name: rfc
+                        .as_ref()
+                        .and_then(|x| names.get(x).cloned())
+                        .or(r.customer_name),
                     customer_rfc: rfc,
-                    issued_at: r.6.unwrap_or_default(),
+                    issued_at: r.issued_at.unwrap_or_default(),
                     issued_on,
                     due_on,
-                    currency: r.9.unwrap_or_default(),
+                    currency: r.currency.unwrap_or_default(),
                     total,
                     credited,
                     paid,
-                    status: status_of(r.11 == Some(1), r.12.unwrap_or(0) != 0, total, credited, paid),
-                    exchange_rate: r.13,
+                    balance,
+                    status: status_of(
+                        r.cancelled == Some(1),
+                        r.disputed.unwrap_or(0) != 0,
+                        balance,
+                        credited,
+                        paid,
+                    ),
+                    exchange_rate: r.exchange_rate,
                 });
             },
         )
@@ -242,6 +275,37 @@ impl Store {
         .context("reading invoices")?;
         out.sort_by(|a, b| a.issued_at.cmp(&b.issued_at).then(a.id.cmp(&b.id)));
         Ok(out)
+    }
+
+    /// The balance of every invoice with a credit note applied or a payment allocated, by invoice id, from the view
+    /// `invoice_balance` in one statement read as one JSON text (the others owe their total).
+    pub(crate) async fn invoice_balances(
+        &self,
+    ) -> anyhow::Result<rustc_hash::FxHashMap<i64, Balance>> {
+        let sql = self.dialect().json_wrap(
+            "SELECT invoice_id, credited_micros, paid_micros, balance_micros FROM invoice_balance \
+             WHERE credited_micros <> 0 OR paid_micros <> 0",
+            4,
+        );
+        let text: String = sqlx::query_scalar(&sql)
+            .fetch_one(self.pool())
+            .await
+            .context("reading invoice balances")?;
+        let rows: Vec<(i64, i64, i64, i64)> =
+            serde_json::from_str(&text).context("reading invoice balances")?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, credited, paid, balance)| {
+                (
+                    id,
+                    Balance {
+                        credited,
+                        paid,
+                        balance,
+                    },
+                )
+            })
+            .collect())
     }
 
     pub async fn report_invoices(&self) -> anyhow::Result<Table> {
@@ -322,9 +386,9 @@ impl Store {
         let mut accounts: HashMap<i64, Vec<String>> = HashMap::new();
         for a in aliases {
             accounts
-                .entry(get_i64(&a, "customer_id"))
+                .entry(a.int("customer_id")?)
                 .or_default()
-                .push(get_str(&a, "value"));
+                .push(a.text("value")?);
         }
         let rows = sqlx::query(
             "SELECT id, rfc, name, emails, phone, credit_days, credit_limit_micros, currency, payment_reference \
@@ -335,28 +399,28 @@ impl Store {
         let rows = rows
             .iter()
             .map(|r| {
-                let rfc = get_str(r, "rfc");
-                let cur = opt_str(r, "currency").unwrap_or_else(|| "MXN".into());
-                vec![
+                let rfc = r.text_or_default("rfc")?;
+                let cur = r.opt_text("currency")?.unwrap_or_else(|| "MXN".into());
+                Ok(vec![
                     rfc.clone(),
-                    get_str(r, "name"),
-                    get_str(r, "emails"),
-                    get_str(r, "phone"),
-                    opt_i64(r, "credit_days")
+                    r.text("name")?,
+                    r.text("emails")?,
+                    r.text_or_default("phone")?,
+                    r.opt_int("credit_days")?
                         .map(|d| d.to_string())
                         .unwrap_or_default(),
-                    opt_i64(r, "credit_limit_micros")
+                    r.opt_int("credit_limit_micros")?
                         .map(|m| money(m, &cur))
                         .unwrap_or_default(),
-                    get_str(r, "payment_reference"),
+                    r.text_or_default("payment_reference")?,
                     accounts
-                        .get(&get_i64(r, "id"))
+                        .get(&r.int("id")?)
                         .map(|a| a.join(";"))
                         .unwrap_or_default(),
                     format_amount(open.get(&rfc).copied().unwrap_or_default(), 2),
-                ]
+                ])
             })
-            .collect();
+            .collect::<anyhow::Result<_>>()?;
         Ok(Table {
             columns: CUSTOMER_COLUMNS.to_vec(),
             rows,
@@ -377,29 +441,30 @@ impl Store {
         let rows = rows
             .iter()
             .map(|r| {
-                let cur = get_str(r, "currency");
-                let amount = get_i64(r, "amount_micros");
-                let allocated = get_i64(r, "allocated");
-                let reference = opt_str(r, "referencia_numerica")
-                    .or_else(|| opt_str(r, "clave_rastreo"))
-                    .or_else(|| opt_str(r, "bank_reference"))
+                let cur = r.text("currency")?;
+                let amount = r.int("amount_micros")?;
+                let allocated = r.int("allocated")?;
+                let reference = r
+                    .opt_text("referencia_numerica")?
+                    .or(r.opt_text("clave_rastreo")?)
+                    .or(r.opt_text("bank_reference")?)
                     .unwrap_or_default();
-                vec![
-                    get_i64(r, "id").to_string(),
-                    get_str(r, "source"),
-                    get_str(r, "external_id"),
-                    get_str(r, "booked_on"),
+                Ok(vec![
+                    r.int("id")?.to_string(),
+                    r.text("source")?,
+                    r.text("external_id")?,
+                    r.text("booked_on")?,
                     cur.clone(),
                     money(amount, &cur),
                     money(allocated, &cur),
                     money(amount - allocated, &cur),
-                    get_str(r, "payer_name"),
-                    get_str(r, "payer_rfc"),
-                    get_str(r, "payer_account"),
+                    r.text_or_default("payer_name")?,
+                    r.text_or_default("payer_rfc")?,
+                    r.text_or_default("payer_account")?,
                     reference,
-                ]
+                ])
             })
-            .collect();
+            .collect::<anyhow::Result<_>>()?;
         Ok(Table {
             columns: PAYMENT_COLUMNS.to_vec(),
             rows,
@@ -416,23 +481,20 @@ impl Store {
         let rows = rows
             .iter()
             .map(|r| {
-                let cur = get_str(r, "currency");
-                vec![
-                    get_i64(r, "id").to_string(),
-                    get_i64(r, "payment_id").to_string(),
-                    r.try_get::<Option<String>, _>(2)
-                        .ok()
-                        .flatten()
-                        .unwrap_or_default(),
-                    money(get_i64(r, "amount_micros"), &cur),
+                let cur = r.text("currency")?;
+                Ok(vec![
+                    r.int("id")?.to_string(),
+                    r.int("payment_id")?.to_string(),
+                    r.text_or_default("uuid")?,
+                    money(r.int("amount_micros")?, &cur),
                     cur,
-                    get_str(r, "method"),
-                    rust_decimal::Decimal::new(get_i64(r, "confidence_pct"), 2).to_string(),
-                    get_str(r, "explanation"),
-                    get_str(r, "created_at"),
-                ]
+                    r.text("method")?,
+                    rust_decimal::Decimal::new(r.int("confidence_pct")?, 2).to_string(),
+                    r.text("explanation")?,
+                    r.text("created_at")?,
+                ])
             })
-            .collect();
+            .collect::<anyhow::Result<_>>()?;
         Ok(Table {
             columns: ALLOCATION_COLUMNS.to_vec(),
             rows,

@@ -167,6 +167,41 @@ async fn ingest_is_idempotent_and_links_documents() {
 }
 
 #[tokio::test]
+async fn the_open_balance_is_one_view() {
+    use sqlx::Row;
+    for b in backends().await {
+        let (s, _db) = store(b).await;
+        let batch = vec![
+            rep("500.25"),
+            credit_note("100.10"),
+            invoice(INV1, "1", "1160.00"),
+            invoice(INV2, "2", "2000.00"),
+        ];
+        s.ingest("test", &batch, None).await.unwrap();
+        s.link_documents().await.unwrap();
+        let rows = sqlx::query(
+            "SELECT i.uuid, b.total_micros, b.credited_micros, b.paid_micros, b.balance_micros \
+             FROM invoice_balance b JOIN invoices i ON i.id = b.invoice_id ORDER BY i.uuid",
+        )
+        .fetch_all(s.pool())
+        .await
+        .unwrap();
+        let got: Vec<(String, i64, i64, i64, i64)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (INV1.into(), 1_160_000_000, 100_100_000, 0, 1_059_900_000),
+                (INV2.into(), 2_000_000_000, 0, 500_250_000, 1_499_750_000),
+            ],
+            "{b:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn same_uuid_other_content_is_a_conflict() {
     for b in backends().await {
         let (s, _db) = store(b).await;
