@@ -30,14 +30,28 @@
 //! Bank references that should be unique but repeat inside one statement get `#2`, `#3`... appended in order.
 //! The same identity appearing again in a *later statement of the same file* (overlapping statements, as in a
 //! multi-statement camt) is dropped as a duplicate and counted in [`Parsed::duplicates`].
+//!
+//! **Continuation or overlap.** A later statement that *continues* an earlier one (the next page of a statement,
+//! the next day) carries new entries, even when they look exactly like earlier ones (four identical 20,000.00
+//! credits on one day, two on the first page and two on the second). Statement B continues statement A of the
+//! same file when all of this holds ([`continues`]): same account and currency; B's opening balance equals A's
+//! closing balance; the entries of each add up (opening + entries = closing); B's opening balance is not dated
+//! before A's closing balance; and B is not A sent again (same reference and opening balance, or a repeat of a
+//! statement whose entries net to zero). Then the occurrence indexes of B's `h:` ids go on from A's instead of
+//! starting at 0, so B's entries get ids of their own. Anything else (no balances, balances that do not chain,
+//! an overlap) keeps the rule above: an identity already seen is the same transaction. Unique references
+//! (`uetr:`, `asr:`, `fitid:`, `rastreo:`, `row:`) are not affected. A statement whose entries do not add up to
+//! its closing balance, or that lacks a balance it should have, gives a [`Warning`].
 
-use crate::model::{Entry, Parsed, Txn, UniqueRef};
+use crate::model::{Entry, Parsed, StatementHead, Txn, UniqueRef, Warning, WarningKind};
 use crate::mx;
 use crate::text::{norm_key, push_norm_key_bytes};
 use chrono::Datelike;
 use cuadra_sdk::{InputError, PaymentKind, PaymentRecord};
+use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Assigns identities, enriches Mexican fields and builds the records. `account` overrides the own account.
 pub fn finish(
@@ -72,6 +86,15 @@ pub struct Finisher<'o> {
     hay: String,
     upper: String,
     acct_cache: Option<(String, String)>,
+    /// The statement of the last entry and the chain it belongs to (the index of the chain's first statement;
+    /// the scope of the `h:` occurrence indexes).
+    current: Option<usize>,
+    chain: usize,
+    /// The last statement seen per account and currency, with its chain.
+    last: Vec<(Arc<StatementHead>, usize)>,
+    /// The occurrence counts belong to statements already done; cleared unless the next one continues them.
+    occurrences_done: bool,
+    warnings: Vec<Warning>,
 }
 
 impl<'o> Finisher<'o> {
@@ -89,7 +112,47 @@ impl<'o> Finisher<'o> {
             hay: String::new(),
             upper: String::new(),
             acct_cache: None,
+            current: None,
+            chain: 0,
+            last: Vec::new(),
+            occurrences_done: false,
+            warnings: Vec::new(),
         }
+    }
+
+    /// A statement begins: its warnings, and whether it continues the last one of its account.
+    fn open(&mut self, statement: usize, head: Option<&Arc<StatementHead>>) {
+        self.current = Some(statement);
+        let mut chain = statement;
+        if let Some(h) = head {
+            self.warnings.extend(check(h));
+            let same = |p: &StatementHead| {
+                p.currency == h.currency
+                    && p.account.as_deref().map(norm_key) == h.account.as_deref().map(norm_key)
+            };
+            match self.last.iter_mut().find(|(p, _)| same(p)) {
+                Some(slot) => {
+                    if continues(&slot.0, h) {
+                        chain = slot.1;
+                    }
+                    *slot = (Arc::clone(h), chain);
+                }
+                None => self.last.push((Arc::clone(h), chain)),
+            }
+        }
+        if chain != self.chain && self.occurrences_done {
+            self.occurrences.clear();
+        }
+        self.occurrences_done = false;
+        self.chain = chain;
+    }
+
+    /// [`Self::statements_done`] for the statement `head`, which may have had no entries at all.
+    pub fn statement_end(&mut self, head: &Arc<StatementHead>) {
+        if self.current != Some(head.index) {
+            self.open(head.index, Some(head));
+        }
+        self.statements_done();
     }
 
     /// Room for `n` more transactions (the per-statement occurrence counts grow on demand).
@@ -102,11 +165,16 @@ impl<'o> Finisher<'o> {
     /// counts are forgotten (keeps that map as small as one statement instead of the whole file).
     pub fn statements_done(&mut self) {
         self.check_unchecked();
-        self.occurrences.clear();
+        // Kept until the next statement shows whether it continues this one.
+        self.occurrences_done = true;
     }
 
     /// Identity, enrichment and record of the next transaction.
     pub fn push(&mut self, mut t: Txn) {
+        if self.current != Some(t.statement) {
+            let head = t.head.take();
+            self.open(t.statement, head.as_ref());
+        }
         mx::enrich_with(&mut t, &mut self.hay, &mut self.upper);
         let account = self.account;
         let acct_src = t.file_account.as_deref().or(account);
@@ -129,7 +197,7 @@ impl<'o> Finisher<'o> {
                 h.update(b"\x1f");
                 let first = h.clone().chain_update(b"0").finalize();
                 let base_key = prefix128(&first);
-                let n = self.occurrences.entry((t.statement, base_key)).or_insert(0);
+                let n = self.occurrences.entry((self.chain, base_key)).or_insert(0);
                 let index = *n;
                 *n += 1;
                 let digest = if index == 0 {
@@ -261,8 +329,84 @@ impl<'o> Finisher<'o> {
             entries: self.entries,
             problems,
             duplicates: self.duplicates,
+            warnings: self.warnings,
         }
     }
+}
+
+/// Whether statement `next` continues `prev` (same account and currency checked by the caller): see the module
+/// documentation.
+pub fn continues(prev: &StatementHead, next: &StatementHead) -> bool {
+    let (Some(closing), Some(opening)) = (prev.closing, next.opening) else {
+        return false;
+    };
+    if closing.amount != opening.amount
+        || prev.difference() != Some(Decimal::ZERO)
+        || next.difference() != Some(Decimal::ZERO)
+    {
+        return false;
+    }
+    if let (Some(c), Some(o)) = (closing.date, opening.date) {
+        if o < c {
+            return false;
+        }
+    }
+    // The same statement sent again (possible only when its entries net to zero).
+    let resent = next.opening == prev.opening
+        && (next.closing == prev.closing
+            || (next.reference.is_some() && next.reference == prev.reference));
+    !resent
+}
+
+/// The warnings a statement's header gives: a missing balance, or entries that do not add up.
+fn check(h: &StatementHead) -> Option<Warning> {
+    let which = || match &h.reference {
+        Some(r) => format!("statement {} ({r})", h.index + 1),
+        None => format!("statement {}", h.index + 1),
+    };
+    if h.expects_balances && (h.closing.is_none() || h.opening.is_none()) {
+        let (what, field) = if h.closing.is_none() {
+            ("closing", h.closing_field)
+        } else {
+            ("opening", h.opening_field)
+        };
+        return Some(Warning::new(
+            WarningKind::MissingBalance,
+            h.line,
+            Some(field),
+            format!(
+                "{} has no {what} balance ({field}); its entries cannot be checked against it (is the file \
+                 complete?)",
+                which()
+            ),
+        ));
+    }
+    let d = h.difference()?;
+    if d.is_zero() {
+        return None;
+    }
+    let (o, s, c) = (
+        h.opening.map(|b| b.amount).unwrap_or_default(),
+        h.entries_sum.unwrap_or_default(),
+        h.closing.map(|b| b.amount).unwrap_or_default(),
+    );
+    let ccy = h
+        .currency
+        .map(|c| c.as_str().to_string())
+        .unwrap_or_default();
+    Some(Warning::new(
+        WarningKind::BalanceMismatch,
+        h.line,
+        Some(h.closing_field),
+        format!(
+            "{}: the entries do not add up to the closing balance: opening {o} + entries {s} = {} {ccy}, but \
+             the closing balance ({}) is {c} {ccy} (difference {}); entries are missing, doubled or wrong",
+            which(),
+            o + s,
+            h.closing_field,
+            -d
+        ),
+    ))
 }
 
 /// The ids seen so far (by 128-bit key) and the statement each was first seen in.

@@ -17,7 +17,7 @@
 
 mod details;
 
-use crate::model::{err_at, Txn};
+use crate::model::{err_at, Balance, StatementHead, Txn};
 use crate::text::{
     clamped_date, clean, clean_ref, decode_cow, find_byte, parse_amount, DecimalSep,
 };
@@ -25,6 +25,7 @@ use chrono::{Datelike, NaiveDate};
 use cuadra_sdk::{Currency, InputError, Money};
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::Arc;
 
 /// One `:TAG:value` field: the tag, the value's byte range (continuation lines included) and where it starts.
 #[derive(Debug, Clone)]
@@ -202,8 +203,8 @@ pub(crate) trait Sink {
     /// About `n` transactions are coming (an estimate).
     fn expect(&mut self, n: usize);
     fn push(&mut self, t: Txn);
-    /// The statement ended: no more transactions of it (or of earlier ones) follow.
-    fn statement_done(&mut self) {}
+    /// The statement `head` ended: no more transactions of it (or of earlier ones) follow.
+    fn statement_done(&mut self, _head: &Arc<StatementHead>) {}
 }
 
 impl Sink for Vec<Txn> {
@@ -222,8 +223,8 @@ impl Sink for crate::identity::Finisher<'_> {
     fn push(&mut self, t: Txn) {
         crate::identity::Finisher::push(self, t);
     }
-    fn statement_done(&mut self) {
-        self.statements_done();
+    fn statement_done(&mut self, head: &Arc<StatementHead>) {
+        self.statement_end(head);
     }
 }
 
@@ -266,15 +267,32 @@ pub(crate) fn parse_into(
         }
         started = true;
         stmt.index = index;
+        if stmt.line == 0 {
+            stmt.line = f.line;
+        }
         match f.tag {
+            b"20" => stmt.reference = clean(&decode_cow(f.value, utf8)),
+            b"28C" | b"28" => {
+                stmt.number = clean(&decode_cow(f.value, utf8));
+            }
+            b"13D" | b"13" => stmt.interim = true,
             b"25" => {
                 let (acct, ccy) = split_account(&decode_cow(f.value, utf8));
                 stmt.account = acct;
                 stmt.account_ccy = ccy;
             }
-            b"60F" | b"60M" | b"60" => stmt.opening_ccy = balance_currency(f.value),
-            b"34F" => stmt.closing_ccy = stmt.closing_ccy.or(prefix_currency(f.value)),
+            b"60F" | b"60M" | b"60" => {
+                stmt.opening_ccy = balance_currency(f.value);
+                if stmt.opening.is_none() {
+                    stmt.opening = balance(f.value);
+                }
+            }
+            b"34F" => {
+                stmt.interim = true;
+                stmt.closing_ccy = stmt.closing_ccy.or(prefix_currency(f.value));
+            }
             b"90C" | b"90D" => {
+                stmt.interim = true;
                 let v = f.value;
                 let skip = v.iter().take_while(|c| c.is_ascii_digit()).count();
                 stmt.closing_ccy = stmt
@@ -283,6 +301,7 @@ pub(crate) fn parse_into(
             }
             b"62F" | b"62M" | b"62" => {
                 stmt.closing_ccy = balance_currency(f.value).or(stmt.closing_ccy);
+                stmt.closing = balance(f.value);
                 stmt.owner_open = false;
             }
             b"61" => match statement_line(&f, utf8) {
@@ -339,7 +358,16 @@ fn count_statement_lines(bytes: &[u8]) -> usize {
 #[derive(Default)]
 struct StatementState<'a> {
     index: usize,
+    /// Line of the statement's first field.
+    line: u64,
     utf8: bool,
+    /// `:20:` and `:28C:`.
+    reference: Option<String>,
+    number: Option<String>,
+    opening: Option<Balance>,
+    closing: Option<Balance>,
+    /// MT942 fields seen (an interim report has no balances).
+    interim: bool,
     account: Option<String>,
     account_ccy: Option<Currency>,
     opening_ccy: Option<Currency>,
@@ -361,6 +389,29 @@ impl StatementState<'_> {
         scratch: &mut details::Scratch,
     ) {
         let ccy = self.opening_ccy.or(self.closing_ccy).or(self.account_ccy);
+        let mut sum = Some(rust_decimal::Decimal::ZERO);
+        for p in &self.pending {
+            sum = sum.and_then(|s| s.checked_add(p.amount));
+        }
+        let reference = match (&self.reference, &self.number) {
+            (Some(r), Some(n)) => Some(format!(":20:{r} :28C:{n}")),
+            (Some(r), None) => Some(format!(":20:{r}")),
+            (None, Some(n)) => Some(format!(":28C:{n}")),
+            (None, None) => None,
+        };
+        let head = Arc::new(StatementHead {
+            index: self.index,
+            line: self.line,
+            account: self.account.clone(),
+            currency: ccy,
+            reference,
+            opening: self.opening,
+            closing: self.closing,
+            entries_sum: sum,
+            expects_balances: !(self.interim && self.opening.is_none()),
+            opening_field: ":60F:",
+            closing_field: ":62F:",
+        });
         for p in self.pending.drain(..) {
             let Some(ccy) = ccy else {
                 problems.push(err_at(
@@ -373,6 +424,7 @@ impl StatementState<'_> {
             let mut t = p.txn;
             t.amount = Money::new(p.amount, ccy);
             t.statement = self.index;
+            t.head = Some(Arc::clone(&head));
             t.file_account.clone_from(&self.account);
             details::apply_with(&mut t, &p.details, self.utf8, scratch);
             if t.concepto.is_none() && !p.supplementary.is_empty() {
@@ -381,7 +433,7 @@ impl StatementState<'_> {
             sink.push(t);
         }
         // Statement indexes only grow: this one is complete.
-        sink.statement_done();
+        sink.statement_done(&head);
     }
 }
 
@@ -408,6 +460,32 @@ fn prefix_currency(v: &[u8]) -> Option<Currency> {
     std::str::from_utf8(c)
         .ok()
         .and_then(|s| Currency::parse(s).ok())
+}
+
+/// A balance field `C200101EUR444,29` (the currency may be missing: `C020315105000,00`); `None` when garbled.
+fn balance(v: &[u8]) -> Option<Balance> {
+    let v = std::str::from_utf8(v).ok()?.trim();
+    let credit = match v.as_bytes().first()? {
+        b'C' | b'c' => true,
+        b'D' | b'd' => false,
+        _ => return None,
+    };
+    let date = v.get(1..7).and_then(|d| {
+        let n = |r: Range<usize>| d.get(r)?.parse::<u32>().ok();
+        clamped_date(2000 + n(0..2)? as i32, n(2..4)?, n(4..6)?)
+    });
+    let mut rest = v.get(7..)?;
+    if rest
+        .get(..3)
+        .is_some_and(|c| c.bytes().all(|b| b.is_ascii_alphabetic()))
+    {
+        rest = rest.get(3..)?;
+    }
+    let amount = plain_amount(rest.trim().as_bytes())?;
+    Some(Balance {
+        amount: if credit { amount } else { -amount },
+        date,
+    })
 }
 
 /// Currency of a balance field `C200101EUR444,29` (None when garbled, e.g. `Dnullnull7414,3`).

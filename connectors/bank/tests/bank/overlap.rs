@@ -119,3 +119,90 @@ fn the_same_statement_twice_in_one_file_is_delivered_once() {
     assert_eq!(p.entries.len(), 6);
     assert_eq!(p.duplicates, 3);
 }
+
+/// Two pages of one MT940 statement (the second's `:60M:` is the first's `:62M:`), each with two identical
+/// unreferenced 20,000.00 credits on the same day; `second_opening` replaces the second page's opening balance.
+fn two_pages(second_opening: &str, closing: &str) -> Vec<u8> {
+    format!(
+        ":20:STARTUMS\r\n:25:1222333444\r\n:28:1/1\r\n:60F:C020315DEM0,00\r\n\
+         :61:020322CM20000,00S051\r\n:61:020322CM20000,00S051\r\n:62M:C02031540000,00\r\n\
+         :20:STARTUMS\r\n:25:1222333444\r\n:28:1/1\r\n:60M:C020315DEM{second_opening}\r\n\
+         :61:020322CM20000,00S051\r\n:61:020322CM20000,00S051\r\n:62F:C020315{closing}\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_continuation_with_identical_entries_keeps_every_entry() {
+    let p = parse(Format::Mt940, &two_pages("40000,00", "80000,00"));
+    assert_eq!(
+        p.entries.len(),
+        4,
+        "the second page's credits are new money"
+    );
+    assert_eq!(p.duplicates, 0);
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    // Idempotent: the same file again gives the same ids.
+    assert_eq!(
+        ids(&p),
+        ids(&parse(Format::Mt940, &two_pages("40000,00", "80000,00")))
+    );
+}
+
+#[test]
+fn an_overlap_is_still_one_transaction_and_bad_sums_are_warned() {
+    // The second page starts at the first page's opening balance: it repeats the first page.
+    let p = parse(Format::Mt940, &two_pages("0,00", "40000,00"));
+    assert_eq!(p.entries.len(), 2);
+    assert_eq!(p.duplicates, 2);
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    // Entries that do not add up: a warning naming the statement, the line and the closing balance field,
+    // and the identities fall back to the overlap rule (nothing is invented).
+    let p = parse(Format::Mt940, &two_pages("40000,00", "90000,00"));
+    assert_eq!(p.entries.len(), 2);
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    let w = &p.warnings[0];
+    assert_eq!(w.kind, cuadra_bank::model::WarningKind::BalanceMismatch);
+    assert!(w.is_conflict());
+    assert_eq!(w.location.line, Some(8));
+    assert_eq!(w.location.field.as_deref(), Some(":62F:"));
+    assert!(w.message.contains("difference 10000"), "{}", w.message);
+}
+
+#[test]
+fn an_mt940_without_closing_balance_is_a_warning() {
+    let mut b = two_pages("40000,00", "80000,00");
+    let cut = b.len() - ":62F:C02031580000,00\r\n".len();
+    b.truncate(cut);
+    let p = parse(Format::Mt940, &b);
+    assert_eq!(
+        p.entries.len(),
+        2,
+        "cannot tell a continuation without the balance"
+    );
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    assert_eq!(
+        p.warnings[0].kind,
+        cuadra_bank::model::WarningKind::MissingBalance
+    );
+    assert!(p.warnings[0].message.contains("no closing balance"));
+}
+
+#[test]
+fn shared_raphaelm_continuation_imports_every_credit() {
+    let Some(root) = crate::support::shared_bank() else {
+        return;
+    };
+    let bytes = std::fs::read(root.join("mt940/raphaelm.sta")).expect("fixture");
+    let p = parse(Format::Mt940, &bytes);
+    let credits: Vec<_> = p
+        .entries
+        .iter()
+        .filter(|e| e.record.amount.amount().is_sign_positive())
+        .collect();
+    assert_eq!(credits.len(), 8, "{:?}", p.warnings);
+    let total: rust_decimal::Decimal = credits.iter().map(|e| e.record.amount.amount()).sum();
+    assert_eq!(total, rust_decimal::Decimal::from(145_000));
+    assert_eq!(p.duplicates, 0);
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+}
