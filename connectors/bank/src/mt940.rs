@@ -464,6 +464,8 @@ fn prefix_currency(v: &[u8]) -> Option<Currency> {
 
 /// A balance field `C200101EUR444,29` (the currency may be missing: `C020315105000,00`); `None` when garbled.
 fn balance(v: &[u8]) -> Option<Balance> {
+    // Only the field's first line: header lines of the next message can follow it.
+    let v = v.split(|b| *b == b'\n').next()?;
     let v = std::str::from_utf8(v).ok()?.trim();
     let credit = match v.as_bytes().first()? {
         b'C' | b'c' => true,

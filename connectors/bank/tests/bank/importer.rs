@@ -136,3 +136,30 @@ fn a_file_with_only_bad_entries_fails_whole_and_names_the_file() {
         "{e}"
     );
 }
+
+/// A camt cut short (a broken download) or with a broken element fails as a whole with line and column: no
+/// delivery at all, not the entries before the break.
+#[test]
+fn a_truncated_or_ill_formed_camt_is_refused_whole() {
+    let bytes = std::fs::read(own_fixture("camt053_mx_v08.xml")).expect("fixture");
+    let text = String::from_utf8(bytes.clone()).expect("utf8");
+    let imp = StatementImporter::default();
+    let opts = ImportOptions::default();
+    let (whole, _) = run(&imp, "whole.xml", &bytes, &opts).expect("the whole file imports");
+    assert!(whole.len() > 2);
+    // Cut after the first entry closed.
+    let cut = text.find("</Ntry>").expect("an entry") + "</Ntry>".len();
+    let e = run(&imp, "cut.xml", &bytes[..cut], &opts).expect_err("a truncated file is refused");
+    assert_eq!(e.location.file.as_deref(), Some("cut.xml"));
+    let line = text[..cut].lines().count() as u64;
+    assert_eq!(e.location.line, Some(line), "{e}");
+    assert!(e.location.column.is_some(), "{e}");
+    assert!(e.message.contains("truncated"), "{e}");
+    // A broken element after the first entry: refused with the line and column of the break.
+    let broken = format!("{}<Ntry><Amt></Ntry>{}", &text[..cut], &text[cut..]);
+    let e =
+        run(&imp, "broken.xml", broken.as_bytes(), &opts).expect_err("ill-formed XML is refused");
+    assert_eq!(e.location.line, Some(line), "{e}");
+    assert!(e.location.column.is_some_and(|c| c > 1), "{e}");
+    assert!(e.message.contains("not well-formed"), "{e}");
+}

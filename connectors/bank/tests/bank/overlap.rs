@@ -206,3 +206,42 @@ fn shared_raphaelm_continuation_imports_every_credit() {
     assert_eq!(p.duplicates, 0);
     assert!(p.warnings.is_empty(), "{:?}", p.warnings);
 }
+
+/// A camt.053 with two statements of one account, each with two identical unreferenced credits on the same day;
+/// the second statement's opening balance is `second_opening`.
+fn camt_pages(second_opening: &str) -> Vec<u8> {
+    let bal = |code: &str, amt: &str| {
+        format!(
+            "<Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp><Amt Ccy=\"MXN\">{amt}</Amt>\
+             <CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2024-03-05</Dt></Dt></Bal>"
+        )
+    };
+    let ntry = "<Ntry><Amt Ccy=\"MXN\">100.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts>\
+                <BookgDt><Dt>2024-03-05</Dt></BookgDt><NtryDtls><TxDtls><RmtInf><Ustrd>PAGO</Ustrd></RmtInf>\
+                </TxDtls></NtryDtls></Ntry>";
+    let stmt = |id: &str, open: &str, close: &str| {
+        format!(
+            "<Stmt><Id>{id}</Id><Acct><Id><Othr><Id>012180001234567895</Id></Othr></Id></Acct>{}{}{ntry}{ntry}</Stmt>",
+            bal("OPBD", open),
+            bal("CLBD", close)
+        )
+    };
+    let closing2 = (second_opening.parse::<f64>().unwrap_or(0.0) + 200.0).to_string();
+    format!(
+        "<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.053.001.02\"><BkToCstmrStmt><GrpHdr><MsgId>M</MsgId>\
+         </GrpHdr>{}{}</BkToCstmrStmt></Document>",
+        stmt("S1", "0.00", "200.00"),
+        stmt("S2", second_opening, &format!("{closing2}.00"))
+    )
+    .into_bytes()
+}
+
+#[test]
+fn camt_continuation_and_overlap_by_balances() {
+    let p = parse(Format::Camt053, &camt_pages("200.00"));
+    assert_eq!(p.entries.len(), 4, "continuation: {:?}", p.warnings);
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    let p = parse(Format::Camt053, &camt_pages("0.00"));
+    assert_eq!(p.entries.len(), 2, "the second statement repeats the first");
+    assert_eq!(p.duplicates, 2);
+}
