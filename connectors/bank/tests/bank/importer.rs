@@ -163,3 +163,100 @@ fn a_truncated_or_ill_formed_camt_is_refused_whole() {
     assert!(e.location.column.is_some_and(|c| c > 1), "{e}");
     assert!(e.message.contains("not well-formed"), "{e}");
 }
+
+/// A camt with one entry whose remittance text is `n` bytes long.
+fn camt_with_remittance(n: usize) -> Vec<u8> {
+    format!(
+        "<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.053.001.02\"><BkToCstmrStmt><GrpHdr><MsgId>M</MsgId>\
+         </GrpHdr><Stmt><Id>S</Id><Acct><Id><Othr><Id>012180001234567895</Id></Othr></Id></Acct>\n\
+         <Ntry><Amt Ccy=\"MXN\">100.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts>\
+         <BookgDt><Dt>2024-03-05</Dt></BookgDt><NtryDtls><TxDtls><RmtInf><Ustrd>{}</Ustrd></RmtInf>\
+         </TxDtls></NtryDtls></Ntry></Stmt></BkToCstmrStmt></Document>",
+        "Ñ".repeat(n / 2)
+    )
+    .into_bytes()
+}
+
+#[test]
+fn statement_files_and_fields_are_capped() {
+    use cuadra_bank::importer::Limits;
+    assert_eq!(
+        Limits::default(),
+        Limits {
+            max_file_bytes: 64 * 1024 * 1024,
+            max_field_bytes: 4096
+        }
+    );
+    let opts = ImportOptions::default();
+    // A field longer than the limit is cut (at a character boundary) with a warning naming file, line, field.
+    let bytes = camt_with_remittance(100_000);
+    let imp = StatementImporter::default();
+    let mut out = Vec::new();
+    let mut warnings = Vec::new();
+    imp.read_bytes_reporting(
+        "big.xml",
+        &bytes,
+        &opts,
+        &mut |d| {
+            out.push(d);
+            Ok(())
+        },
+        &mut |e| panic!("{e}"),
+        &mut |w| warnings.push(w),
+    )
+    .expect("imports");
+    let Record::Payment(p) = &out[1].records[0] else {
+        panic!("a payment")
+    };
+    let concepto = p.concepto.as_deref().expect("concepto");
+    assert!(
+        concepto.len() <= 4096 && concepto.len() >= 4094,
+        "{}",
+        concepto.len()
+    );
+    let w: Vec<_> = warnings
+        .iter()
+        .filter(|w| w.kind == cuadra_bank::model::WarningKind::FieldTruncated)
+        .collect();
+    assert_eq!(w.len(), 1, "{warnings:?}");
+    assert_eq!(w[0].location.file.as_deref(), Some("big.xml"));
+    assert_eq!(w[0].location.line, Some(2));
+    assert_eq!(w[0].location.field.as_deref(), Some("concepto"));
+    assert!(!w[0].is_conflict());
+    // The identity does not depend on the limit.
+    let wide = imp.clone().with_limits(Limits {
+        max_field_bytes: 1 << 20,
+        ..Limits::default()
+    });
+    let (wide_out, _) = run(&wide, "big.xml", &bytes, &opts).expect("imports");
+    assert_eq!(wide_out[1].external_id, out[1].external_id);
+    // A file larger than the limit is refused whole, from memory and from disk, before anything is delivered.
+    let small = imp.with_limits(Limits {
+        max_file_bytes: 10_000,
+        ..Limits::default()
+    });
+    let e = run(&small, "big.xml", &bytes, &opts).expect_err("too big");
+    assert!(e.message.contains("more than the limit of 10000"), "{e}");
+    let dir = std::env::temp_dir().join(format!("cuadra-bank-cap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let path = dir.join("big.xml");
+    std::fs::write(&path, &bytes).expect("write");
+    let mut delivered = 0;
+    let e = small
+        .read(
+            &path,
+            &opts,
+            &mut |_| {
+                delivered += 1;
+                Ok(())
+            },
+            &mut |_| {},
+        )
+        .expect_err("too big");
+    assert_eq!(delivered, 0);
+    assert_eq!(
+        e.location.file.as_deref(),
+        Some(path.display().to_string().as_str())
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
