@@ -268,6 +268,9 @@ fn row(
     if cells.iter().all(|c| c.trim().is_empty()) {
         return;
     }
+    let Some(date_raw) = cell(&map.date).filter(|d| d.bytes().any(|b| b.is_ascii_digit())) else {
+        return;
+    };
     let width = r.header.len();
     if matches!(map.date, Column::Name(_))
         && cells.len() > width
@@ -284,9 +287,6 @@ fn row(
         ));
         return;
     }
-    let Some(date_raw) = cell(&map.date).filter(|d| d.bytes().any(|b| b.is_ascii_digit())) else {
-        return;
-    };
     let date_field = col_name(&map.date);
     let Some(booked) = parse_date(date_raw, &map.date_formats) else {
         problems.push(err_at(

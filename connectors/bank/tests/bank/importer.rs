@@ -260,3 +260,17 @@ fn statement_files_and_fields_are_capped() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An OFX cut short loses the transactions after the cut: refused as a whole instead.
+#[test]
+fn a_truncated_ofx_is_refused_whole() {
+    let bytes = std::fs::read(own_fixture("ofx_v2_xml.ofx")).expect("fixture");
+    let imp = StatementImporter::default();
+    let opts = ImportOptions::default();
+    run(&imp, "whole.ofx", &bytes, &opts).expect("the whole file imports");
+    let text = String::from_utf8(bytes).expect("utf8");
+    let cut = text.find("</STMTTRN>").expect("a transaction") + "</STMTTRN>".len();
+    let e = run(&imp, "cut.ofx", &text.as_bytes()[..cut], &opts).expect_err("refused");
+    assert!(e.message.contains("truncated"), "{e}");
+    assert_eq!(e.location.file.as_deref(), Some("cut.ofx"));
+}
