@@ -287,6 +287,8 @@ struct HeadBuilder {
     first_txn: usize,
     id: Option<String>,
     seq: Option<String>,
+    /// `ElctrncSeqNb`, else `LglSeqNb`, as a number.
+    number: Option<u64>,
     /// Balances by type code, in order.
     balances: Vec<(String, Balance, Option<Currency>)>,
     // The `Bal` being read.
@@ -304,6 +306,12 @@ impl HeadBuilder {
         match stack.get(3..).unwrap_or(&[]) {
             [Id] => self.id = crate::text::clean(text),
             [ElctrncSeqNb] | [LglSeqNb] => {
+                let electronic = stack.get(3) == Some(&ElctrncSeqNb);
+                if let Ok(n) = text.trim().parse::<u64>() {
+                    if electronic || self.number.is_none() {
+                        self.number = Some(n);
+                    }
+                }
                 if let Some(n) = crate::text::clean(text) {
                     self.seq = Some(match self.seq.take() {
                         Some(s) => format!("{s}/{n}"),
@@ -380,6 +388,7 @@ impl HeadBuilder {
             account,
             currency,
             reference,
+            sequence: self.number.map(|n| (n, 0)),
             opening: opening.map(|b| b.1),
             closing: closing.map(|b| b.1),
             entries_sum: sum,

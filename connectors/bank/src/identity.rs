@@ -36,7 +36,8 @@
 //! credits on one day, two on the first page and two on the second). Statement B continues statement A of the
 //! same file when all of this holds ([`continues`]): same account and currency; B's opening balance equals A's
 //! closing balance; the entries of each add up (opening + entries = closing); B's opening balance is not dated
-//! before A's closing balance; and B is not A sent again (same reference and opening balance, or a repeat of a
+//! before A's closing balance, nor B numbered before A (MT940 `:28C:`, camt `ElctrncSeqNb`/`LglSeqNb`); and B
+//! is not A sent again (same reference and opening balance, or a repeat of a
 //! statement whose entries net to zero). Then the occurrence indexes of B's `h:` ids go on from A's instead of
 //! starting at 0, so B's entries get ids of their own. Anything else (no balances, balances that do not chain,
 //! an overlap) keeps the rule above: an identity already seen is the same transaction. Unique references
@@ -348,6 +349,11 @@ pub fn continues(prev: &StatementHead, next: &StatementHead) -> bool {
     }
     if let (Some(c), Some(o)) = (closing.date, opening.date) {
         if o < c {
+            return false;
+        }
+    }
+    if let (Some(a), Some(b)) = (prev.sequence, next.sequence) {
+        if b < a {
             return false;
         }
     }

@@ -28,6 +28,9 @@ pub struct StatementHead {
     /// The statement's own reference and number (MT940 `:20:` and `:28C:`, camt `Stmt/Id` and sequence
     /// numbers), used to recognise the same statement sent twice.
     pub reference: Option<String>,
+    /// The statement's number and page (MT940 `:28C:` `n/p`; camt `ElctrncSeqNb`, else `LglSeqNb`, page 0):
+    /// a statement numbered before the previous one does not continue it.
+    pub sequence: Option<(u64, u64)>,
     pub opening: Option<Balance>,
     pub closing: Option<Balance>,
     /// Sum of the booked entries the parser read (pending and information-only entries excluded), in

@@ -399,12 +399,17 @@ impl StatementState<'_> {
             (None, Some(n)) => Some(format!(":28C:{n}")),
             (None, None) => None,
         };
+        let sequence = self.number.as_deref().and_then(|n| {
+            let (s, p) = n.split_once('/').unwrap_or((n, "0"));
+            Some((s.trim().parse().ok()?, p.trim().parse().unwrap_or(0)))
+        });
         let head = Arc::new(StatementHead {
             index: self.index,
             line: self.line,
             account: self.account.clone(),
             currency: ccy,
             reference,
+            sequence,
             opening: self.opening,
             closing: self.closing,
             entries_sum: sum,

@@ -245,3 +245,28 @@ fn camt_continuation_and_overlap_by_balances() {
     assert_eq!(p.entries.len(), 2, "the second statement repeats the first");
     assert_eq!(p.duplicates, 2);
 }
+
+#[test]
+fn a_statement_numbered_before_the_previous_one_does_not_continue_it() {
+    // Page 2 then page 1 of the same day (out of order): balances chain by coincidence of the figures below
+    // (page "2" opens at 40,000.00 where page "1" closes), but its number goes backwards.
+    let b = String::from_utf8(two_pages("40000,00", "80000,00"))
+        .expect("utf8")
+        .replacen(":28:1/1", ":28C:7/2", 1)
+        .replacen(":28:1/1", ":28C:7/1", 1)
+        .into_bytes();
+    let p = parse(Format::Mt940, &b);
+    assert_eq!(
+        p.entries.len(),
+        2,
+        "not a continuation: the overlap rule holds"
+    );
+    assert_eq!(p.duplicates, 2);
+    // In order, the same pages continue.
+    let b = String::from_utf8(two_pages("40000,00", "80000,00"))
+        .expect("utf8")
+        .replacen(":28:1/1", ":28C:7/1", 1)
+        .replacen(":28:1/1", ":28C:7/2", 1)
+        .into_bytes();
+    assert_eq!(parse(Format::Mt940, &b).entries.len(), 4);
+}
