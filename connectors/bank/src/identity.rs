@@ -44,12 +44,18 @@
 //! (`uetr:`, `asr:`, `fitid:`, `rastreo:`, `row:`) are not affected. A statement whose entries do not add up to
 //! its closing balance, or that lacks a balance it should have, gives a [`Warning`].
 
-use crate::model::{Entry, Parsed, StatementHead, Txn, UniqueRef, Warning, WarningKind};
+mod continuation;
+mod seen;
+
+use continuation::check;
+pub use continuation::continues;
+use seen::SeenIds;
+
+use crate::model::{Entry, Parsed, StatementHead, Txn, UniqueRef, Warning};
 use crate::mx;
 use crate::text::{norm_key, push_norm_key_bytes};
 use chrono::Datelike;
 use cuadra_sdk::{InputError, PaymentKind, PaymentRecord};
-use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -334,204 +340,6 @@ impl<'o> Finisher<'o> {
         }
     }
 }
-
-/// Whether statement `next` continues `prev` (same account and currency checked by the caller): see the module
-/// documentation.
-pub fn continues(prev: &StatementHead, next: &StatementHead) -> bool {
-    let (Some(closing), Some(opening)) = (prev.closing, next.opening) else {
-        return false;
-    };
-    if closing.amount != opening.amount
-        || prev.difference() != Some(Decimal::ZERO)
-        || next.difference() != Some(Decimal::ZERO)
-    {
-        return false;
-    }
-    if let (Some(c), Some(o)) = (closing.date, opening.date) {
-        if o < c {
-            return false;
-        }
-    }
-    if let (Some(a), Some(b)) = (prev.sequence, next.sequence) {
-        if b < a {
-            return false;
-        }
-    }
-    // The same statement sent again (possible only when its entries net to zero).
-    let resent = next.opening == prev.opening
-        && (next.closing == prev.closing
-            || (next.reference.is_some() && next.reference == prev.reference));
-    !resent
-}
-
-/// The warnings a statement's header gives: a missing balance, or entries that do not add up.
-fn check(h: &StatementHead) -> Option<Warning> {
-    let which = || match &h.reference {
-        Some(r) => format!("statement {} ({r})", h.index + 1),
-        None => format!("statement {}", h.index + 1),
-    };
-    if h.expects_balances && (h.closing.is_none() || h.opening.is_none()) {
-        let (what, field) = if h.closing.is_none() {
-            ("closing", h.closing_field)
-        } else {
-            ("opening", h.opening_field)
-        };
-        return Some(Warning::new(
-            WarningKind::MissingBalance,
-            h.line,
-            Some(field),
-            format!(
-                "{} has no {what} balance ({field}); its entries cannot be checked against it (is the file \
-                 complete?)",
-                which()
-            ),
-        ));
-    }
-    let d = h.difference()?;
-    if d.is_zero() {
-        return None;
-    }
-    let (o, s, c) = (
-        h.opening.map(|b| b.amount).unwrap_or_default(),
-        h.entries_sum.unwrap_or_default(),
-        h.closing.map(|b| b.amount).unwrap_or_default(),
-    );
-    let ccy = h
-        .currency
-        .map(|c| c.as_str().to_string())
-        .unwrap_or_default();
-    Some(Warning::new(
-        WarningKind::BalanceMismatch,
-        h.line,
-        Some(h.closing_field),
-        format!(
-            "{}: the entries do not add up to the closing balance: opening {o} + entries {s} = {} {ccy}, but \
-             the closing balance ({}) is {c} {ccy} (difference {}); entries are missing, doubled or wrong",
-            which(),
-            o + s,
-            h.closing_field,
-            -d
-        ),
-    ))
-}
-
-/// The ids seen so far (by 128-bit key) and the statement each was first seen in.
-///
-/// A million-entry file would make a hash map of all keys tens of megabytes, probed at random once per entry.
-/// Since a repeated id is rare, keys are first only appended to a list and entered in a Bloom filter (one cache
-/// line per key, 64 bits per expected key, 12 bits set): while the filter says "new", the key is certainly new. The first
-/// time it says "maybe" (a repeat, or rarely a false positive), or when more keys come than planned, the exact
-/// map is built from the list and used from then on. Same answers either way.
-struct SeenIds {
-    /// The exact map, once built.
-    map: Option<HashMap<u128, usize, FoldState>>,
-    /// Until then: (key high, key low, first statement) in arrival order, all distinct.
-    list: Vec<(u64, u64, usize)>,
-    /// Blocked Bloom filter over `list` (a power-of-two number of 512-bit blocks).
-    filter: Vec<Block>,
-    /// How many keys the filter was sized for.
-    planned: usize,
-}
-
-impl SeenIds {
-    /// Below this many expected keys the exact map is small enough to stay in cache: no filter.
-    const FILTER_MIN: usize = 4096;
-
-    fn with_capacity(n: usize) -> Self {
-        if n < Self::FILTER_MIN {
-            return SeenIds {
-                map: Some(HashMap::with_capacity_and_hasher(n, FoldState::default())),
-                list: Vec::new(),
-                filter: Vec::new(),
-                planned: 0,
-            };
-        }
-        SeenIds {
-            map: None,
-            list: Vec::with_capacity(n),
-            filter: vec![Block([0; 8]); (n / 8).next_power_of_two()],
-            planned: n,
-        }
-    }
-
-    fn reserve(&mut self, n: usize) {
-        let empty = self.list.is_empty() && !matches!(&self.map, Some(m) if !m.is_empty());
-        if empty {
-            *self = SeenIds::with_capacity(n);
-        } else if let Some(m) = self.map.as_mut() {
-            m.reserve(n);
-        }
-    }
-
-    /// Loads the filter blocks of `keys` (independent loads overlap their misses; `check_insert` then finds
-    /// them in cache).
-    fn warm(&self, keys: &[(u128, usize)]) {
-        if self.map.is_some() || self.filter.is_empty() {
-            return;
-        }
-        let mask = self.filter.len() - 1;
-        let mut acc = 0u64;
-        for (key, _) in keys {
-            acc ^= self.filter[(*key as u64 as usize) & mask].0[0];
-        }
-        std::hint::black_box(acc);
-    }
-
-    /// The statement `key` was first seen in; `None` when it is new, and then it is recorded with `statement`.
-    fn check_insert(&mut self, key: u128, statement: usize) -> Option<usize> {
-        if self.map.is_none() {
-            let hi = (key >> 64) as u64;
-            let lo = key as u64;
-            let mask = self.filter.len() - 1;
-            let block = &mut self.filter[(lo as usize) & mask].0;
-            // Twelve bit positions inside the block, 9 bits of the key each: seven from the high half, five
-            // from the low half above bit 20 (the block index, for up to 2^20 blocks, is below it).
-            let pos = |j: u32| -> usize {
-                let bits = if j < 7 {
-                    hi >> (9 * j)
-                } else {
-                    lo >> (20 + 9 * (j - 7))
-                };
-                bits as usize & 511
-            };
-            let mut maybe = true;
-            for j in 0..12 {
-                let p = pos(j);
-                maybe &= block[p >> 6] & (1u64 << (p & 63)) != 0;
-            }
-            if !maybe && self.list.len() < self.planned {
-                for j in 0..12 {
-                    let p = pos(j);
-                    block[p >> 6] |= 1u64 << (p & 63);
-                }
-                self.list.push((hi, lo, statement));
-                return None;
-            }
-            let mut map = HashMap::with_capacity_and_hasher(
-                self.planned.max(self.list.len()) + 1,
-                FoldState::default(),
-            );
-            for &(hi, lo, s) in &self.list {
-                map.insert((u128::from(hi) << 64) | u128::from(lo), s);
-            }
-            self.map = Some(map);
-            self.list = Vec::new();
-            self.filter = Vec::new();
-        }
-        match self.map.as_mut()?.entry(key) {
-            std::collections::hash_map::Entry::Occupied(o) => Some(*o.get()),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(statement);
-                None
-            }
-        }
-    }
-}
-
-/// One cache line of the Bloom filter.
-#[derive(Clone, Copy)]
-#[repr(align(64))]
-struct Block([u64; 8]);
 
 /// The first 128 bits of a digest.
 fn prefix128(d: &[u8]) -> u128 {
