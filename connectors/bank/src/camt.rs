@@ -392,6 +392,7 @@ impl HeadBuilder {
             opening: opening.map(|b| b.1),
             closing: closing.map(|b| b.1),
             entries_sum: sum,
+            first_booked: mine.iter().map(|t| t.booked_on).min(),
             expects_balances: kind == Some(CamtKind::Statement),
             opening_field: "Bal/OPBD",
             closing_field: "Bal/CLBD",

@@ -101,6 +101,9 @@ pub struct Finisher<'o> {
     last: Vec<(Arc<StatementHead>, usize)>,
     /// The occurrence counts belong to statements already done; cleared unless the next one continues them.
     occurrences_done: bool,
+    /// The latest booking date of the chain so far: a continuation whose entries all come later cannot repeat
+    /// a tuple (the date is part of it), so the counts are dropped (the map stays as small as a statement).
+    chain_last_booked: Option<chrono::NaiveDate>,
     warnings: Vec<Warning>,
 }
 
@@ -123,6 +126,7 @@ impl<'o> Finisher<'o> {
             chain: 0,
             last: Vec::new(),
             occurrences_done: false,
+            chain_last_booked: None,
             warnings: Vec::new(),
         }
     }
@@ -147,8 +151,15 @@ impl<'o> Finisher<'o> {
                 None => self.last.push((Arc::clone(h), chain)),
             }
         }
-        if chain != self.chain && self.occurrences_done {
+        let later = match (head.and_then(|h| h.first_booked), self.chain_last_booked) {
+            (Some(first), Some(last)) => first > last,
+            _ => false,
+        };
+        if self.occurrences_done && (chain != self.chain || later) {
             self.occurrences.clear();
+        }
+        if chain != self.chain {
+            self.chain_last_booked = None;
         }
         self.occurrences_done = false;
         self.chain = chain;
@@ -182,6 +193,7 @@ impl<'o> Finisher<'o> {
             let head = t.head.take();
             self.open(t.statement, head.as_ref());
         }
+        self.chain_last_booked = self.chain_last_booked.max(Some(t.booked_on));
         mx::enrich_with(&mut t, &mut self.hay, &mut self.upper);
         let account = self.account;
         let acct_src = t.file_account.as_deref().or(account);

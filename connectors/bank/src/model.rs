@@ -36,6 +36,8 @@ pub struct StatementHead {
     /// Sum of the booked entries the parser read (pending and information-only entries excluded), in
     /// `currency`; `None` when an entry in another currency makes the sum meaningless.
     pub entries_sum: Option<Decimal>,
+    /// The earliest booking date of its entries.
+    pub first_booked: Option<NaiveDate>,
     /// Whether the format promises balances (MT940 statements, camt.053); an MT942 or camt.054 does not.
     pub expects_balances: bool,
     /// Field names for messages: opening and closing balance (`:60F:`/`:62F:`, `Bal/OPBD`/`Bal/CLBD`).

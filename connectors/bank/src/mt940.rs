@@ -415,6 +415,7 @@ impl StatementState<'_> {
             opening: self.opening,
             closing: self.closing,
             entries_sum: sum,
+            first_booked: self.pending.iter().map(|p| p.txn.booked_on).min(),
             expects_balances: !(self.interim && self.opening.is_none()),
             opening_field: ":60F:",
             closing_field: ":62F:",

@@ -270,3 +270,30 @@ fn a_statement_numbered_before_the_previous_one_does_not_continue_it() {
         .into_bytes();
     assert_eq!(parse(Format::Mt940, &b).entries.len(), 4);
 }
+
+#[test]
+fn a_next_day_continuation_gets_the_ids_it_would_get_alone() {
+    let stmt = |n: u32, day: u32, open: u32| {
+        format!(
+            ":20:D{day}\r\n:25:1222333444\r\n:28C:{n}/1\r\n:60F:C2403{:02}MXN{open},00\r\n\
+             :61:2403{day:02}C100,00NTRFNONREF\r\n:86:PAGO\r\n:61:2403{day:02}C100,00NTRFNONREF\r\n:86:PAGO\r\n\
+             :62F:C2403{day:02}MXN{},00\r\n",
+            day - 1,
+            open + 200
+        )
+    };
+    let both = format!("{}{}", stmt(1, 5, 0), stmt(2, 6, 200));
+    let p = parse(Format::Mt940, both.as_bytes());
+    assert_eq!(p.entries.len(), 4);
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    let alone = parse(Format::Mt940, stmt(2, 6, 200).as_bytes());
+    let day6: BTreeSet<_> = ids(&p)
+        .into_iter()
+        .filter(|id| ids(&alone).contains(id))
+        .collect();
+    assert_eq!(
+        day6.len(),
+        2,
+        "the second day's ids do not depend on the first day being in the file"
+    );
+}
