@@ -274,3 +274,33 @@ fn a_truncated_ofx_is_refused_whole() {
     assert!(e.message.contains("truncated"), "{e}");
     assert_eq!(e.location.file.as_deref(), Some("cut.ofx"));
 }
+
+/// An MT940 without its closing balance is imported, with a warning naming the file, line and field.
+#[test]
+fn a_missing_closing_balance_is_a_warning_of_the_file() {
+    let sta = b":20:S1\r\n:25:012180001234567895\r\n:28C:1/1\r\n:60F:C240301MXN0,00\r\n\
+                :61:240301C100,00NTRFNONREF\r\n:86:PAGO\r\n";
+    let mut out = Vec::new();
+    let mut warnings = Vec::new();
+    StatementImporter::default()
+        .read_bytes_reporting(
+            "cut.sta",
+            sta,
+            &ImportOptions::default(),
+            &mut |d| {
+                out.push(d);
+                Ok(())
+            },
+            &mut |e| panic!("{e}"),
+            &mut |w| warnings.push(w),
+        )
+        .expect("imports");
+    assert_eq!(out.len(), 2, "the file and its entry");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let w = &warnings[0];
+    assert_eq!(w.kind.as_str(), "statement-missing-balance");
+    assert_eq!(w.location.file.as_deref(), Some("cut.sta"));
+    assert_eq!(w.location.line, Some(1));
+    assert_eq!(w.location.field.as_deref(), Some(":62F:"));
+    assert!(w.to_input_error().to_string().contains("cut.sta"));
+}
