@@ -6,10 +6,10 @@
 //!    records: [] }`. This is what rebuilds the ledger: re-running [`crate::parse_statement`] on it yields the
 //!    same records with the same ids (parsing is deterministic and identities do not depend on import order or
 //!    time). The same file imported twice has the same id and hash, so the inbox keeps it once.
-//! 2. **One delivery per transaction**: `Delivery { kind: "<format>", external_id: <the record's id>, raw: the
-//!    exact bytes of that transaction in the file (camt `<Ntry>` element, MT940 `:61:` through its `:86:`, OFX
-//!    `<STMTTRN>` aggregate, CSV record, the whole CEP), records: [Payment] }`. Because the raw is the entry's own
-//!    bytes, the same transaction in two overlapping statements gives the same (external_id, sha256) pair and is
+//! 2. **One delivery per transaction**: `Delivery { kind: "<format>", external_id: <the record's id>, raw,
+//!    records: [Payment] }`, `raw` being the exact bytes of that transaction in the file (camt `<Ntry>` element,
+//!    MT940 `:61:` through its `:86:`, OFX `<STMTTRN>` aggregate, CSV record, the whole CEP). Because the raw is
+//!    the entry's own bytes, the same transaction in two overlapping statements gives the same (external_id, sha256) pair and is
 //!    stored once. A split camt batch gives several deliveries sharing the same `<Ntry>` bytes but distinct ids.
 //!
 //! Entry bytes alone lack context (account, currency, namespace), which is why the file delivery is kept too.
