@@ -17,15 +17,22 @@
 //!   clave de rastreo in `Refs/ClrSysRef`; an RFC in `Dbtr/Id/*/Othr/Id` is taken only when it has the RFC shape.
 //!
 //! The raw bytes of each payment are its whole `<Ntry>` element.
+//!
+//! A file is read whole or refused: XML that is not well-formed, or that ends before its elements are closed
+//! (a truncated download), is an error with line and column and nothing of it is delivered. Each statement's
+//! balances (`Bal`: opening `OPBD`, else `PRCD`, else the first of two `ITBD`; closing `CLBD`, else the last
+//! `ITBD`), `Id` and sequence numbers go into its [`StatementHead`], with the sum of its booked entries.
 
 mod entry;
 mod tag;
 
-use crate::model::{err_at, LineCounter, Txn};
-use cuadra_sdk::{Currency, InputError};
+use crate::model::{err_at, Balance, LineCounter, StatementHead, Txn};
+use cuadra_sdk::{Currency, InputError, Location};
 use entry::{EntryBuilder, Tag};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
+use rust_decimal::Decimal;
+use std::sync::Arc;
 
 /// Which camt message a document is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,13 +93,17 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>, CamtKind), Inpu
     let mut text = String::new();
     let mut pos_before;
     let mut saw_message_root = false;
+    let mut head = HeadBuilder::default();
     loop {
         pos_before = reader.buffer_position() as usize;
         let ev = match reader.read_event() {
             Ok(ev) => ev,
             Err(e) => {
-                let line = lines.line_at(bytes, reader.error_position() as usize);
-                return Err(err_at(line, None, format!("not well-formed XML: {e}")));
+                return Err(at_position(
+                    bytes,
+                    reader.error_position() as usize,
+                    format!("not well-formed XML: {e}"),
+                ));
             }
         };
         match ev {
@@ -118,6 +129,14 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>, CamtKind), Inpu
                         statements += 1;
                         account = None;
                         statement_date = None;
+                        head = HeadBuilder {
+                            line: lines.line_at(bytes, pos_before),
+                            first_txn: txns.len(),
+                            ..HeadBuilder::default()
+                        };
+                    }
+                    Tag::Amt if stack.len() == 4 && stack.get(3) == Some(&Tag::Bal) => {
+                        head.bal_ccy = currency_attr(&e);
                     }
                     Tag::Ntry => {
                         let line = lines.line_at(bytes, pos_before);
@@ -144,7 +163,10 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>, CamtKind), Inpu
                 stack.pop();
             }
             Event::Text(t)
-                if entry.is_some() || in_account(&stack) || stack.last() == Some(&Tag::CreDtTm) =>
+                if entry.is_some()
+                    || in_account(&stack)
+                    || stack.last() == Some(&Tag::CreDtTm)
+                    || in_head(&stack) =>
             {
                 match t.unescape() {
                     Ok(s) => text.push_str(&s),
@@ -168,6 +190,13 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>, CamtKind), Inpu
                         _ => {}
                     }
                 }
+                if entry.is_none() && in_head(&stack) {
+                    head.field(&stack, &text);
+                }
+                if stack.len() == 3 && matches!(closing, Some(Tag::Stmt | Tag::Rpt | Tag::Ntfctn)) {
+                    let index = statements.saturating_sub(1);
+                    head.finish(index, account.clone(), kind, &mut txns);
+                }
                 if let Some(b) = entry.as_mut() {
                     b.end_tag(&stack, &text);
                 }
@@ -182,7 +211,20 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>, CamtKind), Inpu
                 text.clear();
                 stack.pop();
             }
-            Event::Eof => break,
+            Event::Eof => {
+                if !stack.is_empty() {
+                    return Err(at_position(
+                        bytes,
+                        bytes.len(),
+                        format!(
+                            "the XML ends with {} element(s) still open: the file is truncated or not \
+                             well-formed; nothing of it was imported",
+                            stack.len()
+                        ),
+                    ));
+                }
+                break;
+            }
             _ => {}
         }
     }
@@ -202,6 +244,163 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>, CamtKind), Inpu
         return Err(err_at(0, Some("Document"), format!("expected {what}")));
     }
     Ok((txns, problems, kind))
+}
+
+/// An error at byte `pos` of `bytes`, with its 1-based line and column (in characters).
+fn at_position(bytes: &[u8], pos: usize, message: String) -> InputError {
+    let pos = pos.min(bytes.len());
+    let before = &bytes[..pos];
+    let line_start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line = before.iter().filter(|b| **b == b'\n').count() as u64 + 1;
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count() as u64
+        + 1;
+    InputError::new(
+        Location {
+            line: Some(line),
+            column: Some(column),
+            ..Location::default()
+        },
+        message,
+    )
+}
+
+/// Inside `Stmt|Rpt|Ntfctn` at the statement's own level: `Id`, sequence numbers and `Bal`.
+fn in_head(stack: &[Tag]) -> bool {
+    stack.len() >= 4
+        && matches!(stack.get(2), Some(Tag::Stmt | Tag::Rpt | Tag::Ntfctn))
+        && matches!(
+            stack.get(3),
+            Some(Tag::Id | Tag::ElctrncSeqNb | Tag::LglSeqNb | Tag::Bal)
+        )
+}
+
+/// What one statement says about itself, collected while it streams past.
+#[derive(Default)]
+struct HeadBuilder {
+    line: u64,
+    /// Index in the transactions of the statement's first one.
+    first_txn: usize,
+    id: Option<String>,
+    seq: Option<String>,
+    /// `ElctrncSeqNb`, else `LglSeqNb`, as a number.
+    number: Option<u64>,
+    /// Balances by type code, in order.
+    balances: Vec<(String, Balance, Option<Currency>)>,
+    // The `Bal` being read.
+    bal_code: Option<String>,
+    bal_amount: Option<String>,
+    bal_ccy: Option<Currency>,
+    bal_credit: bool,
+    bal_date: Option<String>,
+}
+
+impl HeadBuilder {
+    /// An element closing inside the statement's head (`stack` still holds it).
+    fn field(&mut self, stack: &[Tag], text: &str) {
+        use Tag::*;
+        match stack.get(3..).unwrap_or(&[]) {
+            [Id] => self.id = crate::text::clean(text),
+            [ElctrncSeqNb] | [LglSeqNb] => {
+                let electronic = stack.get(3) == Some(&ElctrncSeqNb);
+                if let Ok(n) = text.trim().parse::<u64>() {
+                    if electronic || self.number.is_none() {
+                        self.number = Some(n);
+                    }
+                }
+                if let Some(n) = crate::text::clean(text) {
+                    self.seq = Some(match self.seq.take() {
+                        Some(s) => format!("{s}/{n}"),
+                        None => n,
+                    });
+                }
+            }
+            [Bal, Tp, CdOrPrtry, Cd | Prtry] => self.bal_code = crate::text::clean(text),
+            [Bal, Amt] => self.bal_amount = crate::text::clean(text),
+            [Bal, CdtDbtInd] => self.bal_credit = text.trim() != "DBIT",
+            [Bal, Dt, Dt | DtTm] => self.bal_date = crate::text::clean(text),
+            [Bal] => {
+                let amount = self.bal_amount.take().and_then(|a| {
+                    crate::text::parse_amount(&a, crate::text::DecimalSep::Point).ok()
+                });
+                if let (Some(code), Some(a)) = (self.bal_code.take(), amount) {
+                    let date = self.bal_date.take().and_then(|d| crate::text::iso_date(&d));
+                    let amount = if self.bal_credit { a } else { -a };
+                    self.balances.push((
+                        code.to_ascii_uppercase(),
+                        Balance { amount, date },
+                        self.bal_ccy,
+                    ));
+                }
+                self.bal_ccy = None;
+                self.bal_credit = false;
+                self.bal_date = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// The statement closed: its head, given to each of its transactions.
+    fn finish(
+        &mut self,
+        index: usize,
+        account: Option<String>,
+        kind: Option<CamtKind>,
+        txns: &mut [Txn],
+    ) {
+        let find = |code: &str| self.balances.iter().find(|b| b.0 == code);
+        let interim: Vec<_> = self.balances.iter().filter(|b| b.0 == "ITBD").collect();
+        let opening = find("OPBD")
+            .or_else(|| find("PRCD"))
+            .or_else(|| (interim.len() >= 2).then(|| interim[0]));
+        let closing = find("CLBD").or_else(|| {
+            interim
+                .last()
+                .copied()
+                .filter(|c| opening.is_some_and(|o| !std::ptr::eq(o, *c)))
+        });
+        let currency = closing.or(opening).and_then(|b| b.2);
+        let mine = txns.get_mut(self.first_txn..).unwrap_or_default();
+        let mut sum = Some(Decimal::ZERO);
+        for t in mine.iter() {
+            let booked = matches!(t.status.as_deref(), None | Some("booked" | "reversal"));
+            if !booked {
+                continue;
+            }
+            if currency.is_some_and(|c| c != t.amount.currency()) {
+                sum = None;
+            }
+            sum = sum.and_then(|s| s.checked_add(t.amount.amount()));
+        }
+        let reference = match (&self.id, &self.seq) {
+            (Some(i), Some(s)) => Some(format!("Id {i} No {s}")),
+            (Some(i), None) => Some(format!("Id {i}")),
+            (None, Some(s)) => Some(format!("No {s}")),
+            (None, None) => None,
+        };
+        let head = Arc::new(StatementHead {
+            index,
+            line: self.line,
+            account,
+            currency,
+            reference,
+            sequence: self.number.map(|n| (n, 0)),
+            opening: opening.map(|b| b.1),
+            closing: closing.map(|b| b.1),
+            entries_sum: sum,
+            first_booked: mine.iter().map(|t| t.booked_on).min(),
+            expects_balances: kind == Some(CamtKind::Statement),
+            opening_field: "Bal/OPBD",
+            closing_field: "Bal/CLBD",
+        });
+        for t in mine {
+            t.head = Some(Arc::clone(&head));
+        }
+    }
 }
 
 /// Inside `Stmt|Rpt|Ntfctn/Acct` (the statement's own account), outside any entry.

@@ -7,6 +7,12 @@
 //! column, or inverted), or from a `debit`/`credit` column pair (amount = |credit| − |debit|, as Mexican
 //! `CARGO`/`ABONO` exports). Rows whose date cell has no digit (totals, "Saldo inicial") are skipped silently; a
 //! row with a bad date or amount is reported with its line and column and skipped.
+//!
+//! Refused rows (reported with line and field, the rest of the file imports): a row with more non-empty fields
+//! than the header (an unquoted `1,234.50` splits into `1` and `234.50`: taking `1` would store 1.00), and an
+//! amount with a thousands separator (`,` with a decimal point, `.` with a decimal comma) when the mapping does
+//! not declare one in [`CsvMapping::thousands_separator`] (the presets for exports that write them do), or
+//! whose digit groups are not of three. Spaces, `'`, `$` and `€` inside amounts stay accepted.
 
 use crate::model::{err_at, LineCounter, Txn, UniqueRef};
 use crate::text::{clean, clean_ref, decode_with, parse_amount, DecimalSep};
@@ -48,6 +54,9 @@ pub struct CsvMapping {
     /// Negates amounts (credit-card exports where purchases are positive).
     pub invert_sign: bool,
     pub decimal_comma: bool,
+    /// The thousands separator the export writes inside amounts (`,` with a decimal point, `.` with a decimal
+    /// comma); `None` refuses amounts that contain one.
+    pub thousands_separator: Option<char>,
     pub currency: Option<Column>,
     pub default_currency: String,
     /// The provider's unique transaction id (becomes the identity, see [`crate::identity`]).
@@ -86,6 +95,7 @@ impl Default for CsvMapping {
             credit: None,
             invert_sign: false,
             decimal_comma: false,
+            thousands_separator: None,
             currency: None,
             default_currency: "MXN".into(),
             id: None,
@@ -261,6 +271,22 @@ fn row(
     let Some(date_raw) = cell(&map.date).filter(|d| d.bytes().any(|b| b.is_ascii_digit())) else {
         return;
     };
+    let width = r.header.len();
+    if matches!(map.date, Column::Name(_))
+        && cells.len() > width
+        && cells[width..].iter().any(|c| !c.trim().is_empty())
+    {
+        problems.push(err_at(
+            line,
+            Some(&format!("field {} (the header has {width})", width + 1)),
+            format!(
+                "expected at most {width} fields as in the header, found {}: a value with an unquoted \
+                 delimiter (such as 1,234.50 in an amount) splits into two fields; quote it",
+                cells.len()
+            ),
+        ));
+        return;
+    }
     let date_field = col_name(&map.date);
     let Some(booked) = parse_date(date_raw, &map.date_formats) else {
         problems.push(err_at(
@@ -355,7 +381,10 @@ fn amount_of<'a>(
     let num = |c: &Column| -> Result<Option<rust_decimal::Decimal>, (String, String)> {
         match cell(c) {
             None => Ok(None),
-            Some(v) => parse_amount(v, sep).map(Some).map_err(|m| (col_name(c), m)),
+            Some(v) => {
+                check_grouping(v, sep, map.thousands_separator).map_err(|m| (col_name(c), m))?;
+                parse_amount(v, sep).map(Some).map_err(|m| (col_name(c), m))
+            }
         }
     };
     if let Some(a) = &map.amount {
@@ -383,6 +412,36 @@ fn amount_of<'a>(
     Ok(Some(
         credit.unwrap_or_default().abs() - debit.unwrap_or_default().abs(),
     ))
+}
+
+/// Refuses a thousands separator the mapping does not declare, and digit groups that are not of three.
+fn check_grouping(v: &str, sep: DecimalSep, declared: Option<char>) -> Result<(), String> {
+    let (dec, other) = match sep {
+        DecimalSep::Comma => (',', '.'),
+        _ => ('.', ','),
+    };
+    if !v.contains(other) {
+        return Ok(());
+    }
+    if declared != Some(other) {
+        return Err(format!(
+            "found the thousands separator {other:?} in {v:?}, but the mapping declares none (set \
+             thousands_separator = \"{other}\" if the export writes them)"
+        ));
+    }
+    let int_part = v.rsplit_once(dec).map_or(v, |(i, _)| i);
+    let digits: String = int_part
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == other)
+        .collect();
+    let mut groups = digits.split(other);
+    let first_ok = groups.next().is_some_and(|g| (1..=3).contains(&g.len()));
+    if !first_ok || !groups.all(|g| g.len() == 3) {
+        return Err(format!(
+            "expected digit groups of three between thousands separators {other:?}, found {v:?}"
+        ));
+    }
+    Ok(())
 }
 
 fn parse_date(s: &str, formats: &[String]) -> Option<NaiveDate> {

@@ -30,14 +30,35 @@
 //! Bank references that should be unique but repeat inside one statement get `#2`, `#3`... appended in order.
 //! The same identity appearing again in a *later statement of the same file* (overlapping statements, as in a
 //! multi-statement camt) is dropped as a duplicate and counted in [`Parsed::duplicates`].
+//!
+//! **Continuation or overlap.** A later statement that *continues* an earlier one (the next page of a statement,
+//! the next day) carries new entries, even when they look exactly like earlier ones (four identical 20,000.00
+//! credits on one day, two on the first page and two on the second). Statement B continues statement A of the
+//! same file when all of this holds ([`continues`]): same account and currency; B's opening balance equals A's
+//! closing balance; the entries of each add up (opening + entries = closing); B's opening balance is not dated
+//! before A's closing balance, nor B numbered before A (MT940 `:28C:`, camt `ElctrncSeqNb`/`LglSeqNb`); and B
+//! is not A sent again (same reference and opening balance, or a repeat of a
+//! statement whose entries net to zero). Then the occurrence indexes of B's `h:` ids go on from A's instead of
+//! starting at 0, so B's entries get ids of their own. Anything else (no balances, balances that do not chain,
+//! an overlap) keeps the rule above: an identity already seen is the same transaction. Unique references
+//! (`uetr:`, `asr:`, `fitid:`, `rastreo:`, `row:`) are not affected. A statement whose entries do not add up to
+//! its closing balance, or that lacks a balance it should have, gives a [`Warning`].
 
-use crate::model::{Entry, Parsed, Txn, UniqueRef};
+mod continuation;
+mod seen;
+
+use continuation::check;
+pub use continuation::continues;
+use seen::SeenIds;
+
+use crate::model::{Entry, Parsed, StatementHead, Txn, UniqueRef, Warning};
 use crate::mx;
 use crate::text::{norm_key, push_norm_key_bytes};
 use chrono::Datelike;
 use cuadra_sdk::{InputError, PaymentKind, PaymentRecord};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Assigns identities, enriches Mexican fields and builds the records. `account` overrides the own account.
 pub fn finish(
@@ -72,6 +93,18 @@ pub struct Finisher<'o> {
     hay: String,
     upper: String,
     acct_cache: Option<(String, String)>,
+    /// The statement of the last entry and the chain it belongs to (the index of the chain's first statement;
+    /// the scope of the `h:` occurrence indexes).
+    current: Option<usize>,
+    chain: usize,
+    /// The last statement seen per account and currency, with its chain.
+    last: Vec<(Arc<StatementHead>, usize)>,
+    /// The occurrence counts belong to statements already done; cleared unless the next one continues them.
+    occurrences_done: bool,
+    /// The latest booking date of the chain so far: a continuation whose entries all come later cannot repeat
+    /// a tuple (the date is part of it), so the counts are dropped (the map stays as small as a statement).
+    chain_last_booked: Option<chrono::NaiveDate>,
+    warnings: Vec<Warning>,
 }
 
 impl<'o> Finisher<'o> {
@@ -89,7 +122,55 @@ impl<'o> Finisher<'o> {
             hay: String::new(),
             upper: String::new(),
             acct_cache: None,
+            current: None,
+            chain: 0,
+            last: Vec::new(),
+            occurrences_done: false,
+            chain_last_booked: None,
+            warnings: Vec::new(),
         }
+    }
+
+    /// A statement begins: its warnings, and whether it continues the last one of its account.
+    fn open(&mut self, statement: usize, head: Option<&Arc<StatementHead>>) {
+        self.current = Some(statement);
+        let mut chain = statement;
+        if let Some(h) = head {
+            self.warnings.extend(check(h));
+            let same = |p: &StatementHead| {
+                p.currency == h.currency
+                    && p.account.as_deref().map(norm_key) == h.account.as_deref().map(norm_key)
+            };
+            match self.last.iter_mut().find(|(p, _)| same(p)) {
+                Some(slot) => {
+                    if continues(&slot.0, h) {
+                        chain = slot.1;
+                    }
+                    *slot = (Arc::clone(h), chain);
+                }
+                None => self.last.push((Arc::clone(h), chain)),
+            }
+        }
+        let later = match (head.and_then(|h| h.first_booked), self.chain_last_booked) {
+            (Some(first), Some(last)) => first > last,
+            _ => false,
+        };
+        if self.occurrences_done && (chain != self.chain || later) {
+            self.occurrences.clear();
+        }
+        if chain != self.chain {
+            self.chain_last_booked = None;
+        }
+        self.occurrences_done = false;
+        self.chain = chain;
+    }
+
+    /// [`Self::statements_done`] for the statement `head`, which may have had no entries at all.
+    pub fn statement_end(&mut self, head: &Arc<StatementHead>) {
+        if self.current != Some(head.index) {
+            self.open(head.index, Some(head));
+        }
+        self.statements_done();
     }
 
     /// Room for `n` more transactions (the per-statement occurrence counts grow on demand).
@@ -102,11 +183,17 @@ impl<'o> Finisher<'o> {
     /// counts are forgotten (keeps that map as small as one statement instead of the whole file).
     pub fn statements_done(&mut self) {
         self.check_unchecked();
-        self.occurrences.clear();
+        // Kept until the next statement shows whether it continues this one.
+        self.occurrences_done = true;
     }
 
     /// Identity, enrichment and record of the next transaction.
     pub fn push(&mut self, mut t: Txn) {
+        if self.current != Some(t.statement) {
+            let head = t.head.take();
+            self.open(t.statement, head.as_ref());
+        }
+        self.chain_last_booked = self.chain_last_booked.max(Some(t.booked_on));
         mx::enrich_with(&mut t, &mut self.hay, &mut self.upper);
         let account = self.account;
         let acct_src = t.file_account.as_deref().or(account);
@@ -129,7 +216,7 @@ impl<'o> Finisher<'o> {
                 h.update(b"\x1f");
                 let first = h.clone().chain_update(b"0").finalize();
                 let base_key = prefix128(&first);
-                let n = self.occurrences.entry((t.statement, base_key)).or_insert(0);
+                let n = self.occurrences.entry((self.chain, base_key)).or_insert(0);
                 let index = *n;
                 *n += 1;
                 let digest = if index == 0 {
@@ -261,127 +348,10 @@ impl<'o> Finisher<'o> {
             entries: self.entries,
             problems,
             duplicates: self.duplicates,
+            warnings: self.warnings,
         }
     }
 }
-
-/// The ids seen so far (by 128-bit key) and the statement each was first seen in.
-///
-/// A million-entry file would make a hash map of all keys tens of megabytes, probed at random once per entry.
-/// Since a repeated id is rare, keys are first only appended to a list and entered in a Bloom filter (one cache
-/// line per key, 64 bits per expected key, 12 bits set): while the filter says "new", the key is certainly new. The first
-/// time it says "maybe" (a repeat, or rarely a false positive), or when more keys come than planned, the exact
-/// map is built from the list and used from then on. Same answers either way.
-struct SeenIds {
-    /// The exact map, once built.
-    map: Option<HashMap<u128, usize, FoldState>>,
-    /// Until then: (key high, key low, first statement) in arrival order, all distinct.
-    list: Vec<(u64, u64, usize)>,
-    /// Blocked Bloom filter over `list` (a power-of-two number of 512-bit blocks).
-    filter: Vec<Block>,
-    /// How many keys the filter was sized for.
-    planned: usize,
-}
-
-impl SeenIds {
-    /// Below this many expected keys the exact map is small enough to stay in cache: no filter.
-    const FILTER_MIN: usize = 4096;
-
-    fn with_capacity(n: usize) -> Self {
-        if n < Self::FILTER_MIN {
-            return SeenIds {
-                map: Some(HashMap::with_capacity_and_hasher(n, FoldState::default())),
-                list: Vec::new(),
-                filter: Vec::new(),
-                planned: 0,
-            };
-        }
-        SeenIds {
-            map: None,
-            list: Vec::with_capacity(n),
-            filter: vec![Block([0; 8]); (n / 8).next_power_of_two()],
-            planned: n,
-        }
-    }
-
-    fn reserve(&mut self, n: usize) {
-        let empty = self.list.is_empty() && !matches!(&self.map, Some(m) if !m.is_empty());
-        if empty {
-            *self = SeenIds::with_capacity(n);
-        } else if let Some(m) = self.map.as_mut() {
-            m.reserve(n);
-        }
-    }
-
-    /// Loads the filter blocks of `keys` (independent loads overlap their misses; `check_insert` then finds
-    /// them in cache).
-    fn warm(&self, keys: &[(u128, usize)]) {
-        if self.map.is_some() || self.filter.is_empty() {
-            return;
-        }
-        let mask = self.filter.len() - 1;
-        let mut acc = 0u64;
-        for (key, _) in keys {
-            acc ^= self.filter[(*key as u64 as usize) & mask].0[0];
-        }
-        std::hint::black_box(acc);
-    }
-
-    /// The statement `key` was first seen in; `None` when it is new, and then it is recorded with `statement`.
-    fn check_insert(&mut self, key: u128, statement: usize) -> Option<usize> {
-        if self.map.is_none() {
-            let hi = (key >> 64) as u64;
-            let lo = key as u64;
-            let mask = self.filter.len() - 1;
-            let block = &mut self.filter[(lo as usize) & mask].0;
-            // Twelve bit positions inside the block, 9 bits of the key each: seven from the high half, five
-            // from the low half above bit 20 (the block index, for up to 2^20 blocks, is below it).
-            let pos = |j: u32| -> usize {
-                let bits = if j < 7 {
-                    hi >> (9 * j)
-                } else {
-                    lo >> (20 + 9 * (j - 7))
-                };
-                bits as usize & 511
-            };
-            let mut maybe = true;
-            for j in 0..12 {
-                let p = pos(j);
-                maybe &= block[p >> 6] & (1u64 << (p & 63)) != 0;
-            }
-            if !maybe && self.list.len() < self.planned {
-                for j in 0..12 {
-                    let p = pos(j);
-                    block[p >> 6] |= 1u64 << (p & 63);
-                }
-                self.list.push((hi, lo, statement));
-                return None;
-            }
-            let mut map = HashMap::with_capacity_and_hasher(
-                self.planned.max(self.list.len()) + 1,
-                FoldState::default(),
-            );
-            for &(hi, lo, s) in &self.list {
-                map.insert((u128::from(hi) << 64) | u128::from(lo), s);
-            }
-            self.map = Some(map);
-            self.list = Vec::new();
-            self.filter = Vec::new();
-        }
-        match self.map.as_mut()?.entry(key) {
-            std::collections::hash_map::Entry::Occupied(o) => Some(*o.get()),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(statement);
-                None
-            }
-        }
-    }
-}
-
-/// One cache line of the Bloom filter.
-#[derive(Clone, Copy)]
-#[repr(align(64))]
-struct Block([u64; 8]);
 
 /// The first 128 bits of a digest.
 fn prefix128(d: &[u8]) -> u128 {

@@ -13,18 +13,21 @@
 //! `:61:` entry date (year taken from the value date, moved by a year when they are ≥ 330 days apart) or the
 //! value date. Currency comes from `:60F:`/`:60M:`, else `:62F:`, else a currency written after the `:25:`
 //! account. The `:86:` sub-structures (German `?NN` with SEPA keywords, Dutch `/TAG/`, free text) are read in
-//! [`details`]. The raw bytes of a payment are its `:61:` line through its last `:86:` line.
+//! `details`, the `:61:` line in `line`. The raw bytes of a payment are its `:61:` line through its last `:86:`
+//! line. Each statement's `:20:`, `:28C:`, opening and closing balances (`:60F:`/`:60M:`, `:62F:`/`:62M:`) and the
+//! sum of its entries go into its [`StatementHead`].
 
 mod details;
+mod line;
 
-use crate::model::{err_at, Txn};
-use crate::text::{
-    clamped_date, clean, clean_ref, decode_cow, find_byte, parse_amount, DecimalSep,
-};
-use chrono::{Datelike, NaiveDate};
+use line::{plain_amount, statement_line};
+
+use crate::model::{err_at, Balance, StatementHead, Txn};
+use crate::text::{clamped_date, clean, decode_cow, find_byte};
 use cuadra_sdk::{Currency, InputError, Money};
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::Arc;
 
 /// One `:TAG:value` field: the tag, the value's byte range (continuation lines included) and where it starts.
 #[derive(Debug, Clone)]
@@ -202,8 +205,8 @@ pub(crate) trait Sink {
     /// About `n` transactions are coming (an estimate).
     fn expect(&mut self, n: usize);
     fn push(&mut self, t: Txn);
-    /// The statement ended: no more transactions of it (or of earlier ones) follow.
-    fn statement_done(&mut self) {}
+    /// The statement `head` ended: no more transactions of it (or of earlier ones) follow.
+    fn statement_done(&mut self, _head: &Arc<StatementHead>) {}
 }
 
 impl Sink for Vec<Txn> {
@@ -222,8 +225,8 @@ impl Sink for crate::identity::Finisher<'_> {
     fn push(&mut self, t: Txn) {
         crate::identity::Finisher::push(self, t);
     }
-    fn statement_done(&mut self) {
-        self.statements_done();
+    fn statement_done(&mut self, head: &Arc<StatementHead>) {
+        self.statement_end(head);
     }
 }
 
@@ -266,15 +269,32 @@ pub(crate) fn parse_into(
         }
         started = true;
         stmt.index = index;
+        if stmt.line == 0 {
+            stmt.line = f.line;
+        }
         match f.tag {
+            b"20" => stmt.reference = clean(&decode_cow(f.value, utf8)),
+            b"28C" | b"28" => {
+                stmt.number = clean(&decode_cow(f.value, utf8));
+            }
+            b"13D" | b"13" => stmt.interim = true,
             b"25" => {
                 let (acct, ccy) = split_account(&decode_cow(f.value, utf8));
                 stmt.account = acct;
                 stmt.account_ccy = ccy;
             }
-            b"60F" | b"60M" | b"60" => stmt.opening_ccy = balance_currency(f.value),
-            b"34F" => stmt.closing_ccy = stmt.closing_ccy.or(prefix_currency(f.value)),
+            b"60F" | b"60M" | b"60" => {
+                stmt.opening_ccy = balance_currency(f.value);
+                if stmt.opening.is_none() {
+                    stmt.opening = balance(f.value);
+                }
+            }
+            b"34F" => {
+                stmt.interim = true;
+                stmt.closing_ccy = stmt.closing_ccy.or(prefix_currency(f.value));
+            }
             b"90C" | b"90D" => {
+                stmt.interim = true;
                 let v = f.value;
                 let skip = v.iter().take_while(|c| c.is_ascii_digit()).count();
                 stmt.closing_ccy = stmt
@@ -283,6 +303,7 @@ pub(crate) fn parse_into(
             }
             b"62F" | b"62M" | b"62" => {
                 stmt.closing_ccy = balance_currency(f.value).or(stmt.closing_ccy);
+                stmt.closing = balance(f.value);
                 stmt.owner_open = false;
             }
             b"61" => match statement_line(&f, utf8) {
@@ -339,7 +360,16 @@ fn count_statement_lines(bytes: &[u8]) -> usize {
 #[derive(Default)]
 struct StatementState<'a> {
     index: usize,
+    /// Line of the statement's first field.
+    line: u64,
     utf8: bool,
+    /// `:20:` and `:28C:`.
+    reference: Option<String>,
+    number: Option<String>,
+    opening: Option<Balance>,
+    closing: Option<Balance>,
+    /// MT942 fields seen (an interim report has no balances).
+    interim: bool,
     account: Option<String>,
     account_ccy: Option<Currency>,
     opening_ccy: Option<Currency>,
@@ -361,6 +391,35 @@ impl StatementState<'_> {
         scratch: &mut details::Scratch,
     ) {
         let ccy = self.opening_ccy.or(self.closing_ccy).or(self.account_ccy);
+        let mut sum = Some(rust_decimal::Decimal::ZERO);
+        for p in &self.pending {
+            sum = sum.and_then(|s| s.checked_add(p.amount));
+        }
+        let reference = match (&self.reference, &self.number) {
+            (Some(r), Some(n)) => Some(format!(":20:{r} :28C:{n}")),
+            (Some(r), None) => Some(format!(":20:{r}")),
+            (None, Some(n)) => Some(format!(":28C:{n}")),
+            (None, None) => None,
+        };
+        let sequence = self.number.as_deref().and_then(|n| {
+            let (s, p) = n.split_once('/').unwrap_or((n, "0"));
+            Some((s.trim().parse().ok()?, p.trim().parse().unwrap_or(0)))
+        });
+        let head = Arc::new(StatementHead {
+            index: self.index,
+            line: self.line,
+            account: self.account.clone(),
+            currency: ccy,
+            reference,
+            sequence,
+            opening: self.opening,
+            closing: self.closing,
+            entries_sum: sum,
+            first_booked: self.pending.iter().map(|p| p.txn.booked_on).min(),
+            expects_balances: !(self.interim && self.opening.is_none()),
+            opening_field: ":60F:",
+            closing_field: ":62F:",
+        });
         for p in self.pending.drain(..) {
             let Some(ccy) = ccy else {
                 problems.push(err_at(
@@ -373,6 +432,7 @@ impl StatementState<'_> {
             let mut t = p.txn;
             t.amount = Money::new(p.amount, ccy);
             t.statement = self.index;
+            t.head = Some(Arc::clone(&head));
             t.file_account.clone_from(&self.account);
             details::apply_with(&mut t, &p.details, self.utf8, scratch);
             if t.concepto.is_none() && !p.supplementary.is_empty() {
@@ -381,7 +441,7 @@ impl StatementState<'_> {
             sink.push(t);
         }
         // Statement indexes only grow: this one is complete.
-        sink.statement_done();
+        sink.statement_done(&head);
     }
 }
 
@@ -410,190 +470,38 @@ fn prefix_currency(v: &[u8]) -> Option<Currency> {
         .and_then(|s| Currency::parse(s).ok())
 }
 
+/// A balance field `C200101EUR444,29` (the currency may be missing: `C020315105000,00`); `None` when garbled.
+fn balance(v: &[u8]) -> Option<Balance> {
+    // Only the field's first line: header lines of the next message can follow it.
+    let v = v.split(|b| *b == b'\n').next()?;
+    let v = std::str::from_utf8(v).ok()?.trim();
+    let credit = match v.as_bytes().first()? {
+        b'C' | b'c' => true,
+        b'D' | b'd' => false,
+        _ => return None,
+    };
+    let date = v.get(1..7).and_then(|d| {
+        let n = |r: Range<usize>| d.get(r)?.parse::<u32>().ok();
+        clamped_date(2000 + n(0..2)? as i32, n(2..4)?, n(4..6)?)
+    });
+    let mut rest = v.get(7..)?;
+    if rest
+        .get(..3)
+        .is_some_and(|c| c.bytes().all(|b| b.is_ascii_alphabetic()))
+    {
+        rest = rest.get(3..)?;
+    }
+    let amount = plain_amount(rest.trim().as_bytes())?;
+    Some(Balance {
+        amount: if credit { amount } else { -amount },
+        date,
+    })
+}
+
 /// Currency of a balance field `C200101EUR444,29` (None when garbled, e.g. `Dnullnull7414,3`).
 fn balance_currency(v: &[u8]) -> Option<Currency> {
     let c = v.get(7..10)?;
     std::str::from_utf8(c)
         .ok()
         .and_then(|s| Currency::parse(s).ok())
-}
-
-/// Parses `:61:` (bank.md §5.3) into a pending transaction.
-fn statement_line<'a>(f: &Field<'a>, utf8: bool) -> Result<Pending<'a>, InputError> {
-    let v = f.value;
-    let bad = |field: &str, msg: String| err_at(f.line, Some(field), msg);
-    let digits = |r: Range<usize>| -> Option<u32> {
-        let s = v.get(r)?;
-        s.iter().try_fold(0u32, |n, c| {
-            c.is_ascii_digit()
-                .then(|| n.wrapping_mul(10).wrapping_add(u32::from(c - b'0')))
-        })
-    };
-    let (yy, mm, dd) = match (digits(0..2), digits(2..4), digits(4..6)) {
-        (Some(y), Some(m), Some(d)) => (y, m, d),
-        _ => {
-            return Err(bad(
-                ":61: value date",
-                format!("expected YYMMDD, found {:?}", lossy(v.get(..6))),
-            ))
-        }
-    };
-    let value_date = clamped_date(2000 + yy as i32, mm, dd).ok_or_else(|| {
-        bad(
-            ":61: value date",
-            format!("{yy:02}{mm:02}{dd:02} is not a date"),
-        )
-    })?;
-    let mut i = 6;
-    let mut entry_date = None;
-    if let (Some(m), Some(d)) = (digits(6..8), digits(8..10)) {
-        entry_date = entry_date_near(value_date, m, d);
-        i = 10;
-    } else if v.get(6..10) == Some(b"    ") {
-        i = 10;
-    }
-    let mut credit = match v.get(i).map(u8::to_ascii_uppercase) {
-        Some(b'C') => true,
-        Some(b'D') => false,
-        Some(b'R') => match v.get(i + 1).map(u8::to_ascii_uppercase) {
-            Some(b'C') => {
-                i += 1;
-                false
-            }
-            Some(b'D') => {
-                i += 1;
-                true
-            }
-            _ => return Err(bad(":61: mark", "expected C, D, RC or RD".into())),
-        },
-        _ => {
-            return Err(bad(
-                ":61: mark",
-                format!(
-                    "expected C, D, RC or RD, found {:?}",
-                    lossy(v.get(i..i + 1))
-                ),
-            ))
-        }
-    };
-    i += 1;
-    if v.get(i).is_some_and(u8::is_ascii_alphabetic) {
-        i += 1; // funds code (3rd letter of the currency)
-    }
-    while matches!(v.get(i), Some(b'\n' | b'\r' | b' ')) {
-        i += 1;
-    }
-    let amt_start = i;
-    while v
-        .get(i)
-        .is_some_and(|c| c.is_ascii_digit() || *c == b',' || *c == b'.')
-    {
-        i += 1;
-    }
-    let amount = match plain_amount(&v[amt_start..i]) {
-        Some(a) => a,
-        None => {
-            let amt_raw = std::str::from_utf8(&v[amt_start..i]).unwrap_or("");
-            let sep = if amt_raw.contains(',') {
-                DecimalSep::Comma
-            } else {
-                DecimalSep::Point
-            };
-            parse_amount(amt_raw, sep).map_err(|m| bad(":61: amount", m))?
-        }
-    };
-    if amount.is_sign_negative() {
-        credit = !credit;
-    }
-    let first_line_end = v[i..]
-        .iter()
-        .position(|b| *b == b'\n')
-        .map_or(v.len(), |p| i + p);
-    let rest = &v[i..first_line_end];
-    let rest = if rest.len() >= 6 && rest[..6].eq_ignore_ascii_case(b"NONREF") {
-        rest
-    } else if rest.len() >= 4 && matches!(rest[0].to_ascii_uppercase(), b'N' | b'F' | b'S') {
-        &rest[4..]
-    } else {
-        rest
-    };
-    let (cust, bank) = match find(rest, b"//") {
-        Some(p) => (&rest[..p], Some(&rest[p + 2..])),
-        None => (rest, None),
-    };
-    let supplementary = v.get(first_line_end + 1..).unwrap_or(&[]);
-    // The currency is set when the statement ends (`StatementState::flush`).
-    let mut txn = Txn::new(entry_date.unwrap_or(value_date), Money::zero(Currency::MXN));
-    txn.value_date = Some(value_date);
-    txn.bank_reference = bank.and_then(|b| clean_ref(&decode_cow(b, utf8)));
-    txn.other_refs.extend(clean_ref(&decode_cow(cust, utf8)));
-    txn.span = f.start..f.end;
-    txn.line = f.line;
-    let amount = if credit { amount.abs() } else { -amount.abs() };
-    Ok(Pending {
-        txn,
-        amount,
-        details: Cow::Borrowed(&[]),
-        supplementary,
-    })
-}
-
-/// The common `:61:` amount `1234,56` (also `1234.56`, `1234,`, `1234`) read straight from its digits, as
-/// [`parse_amount`] reads it (same value and scale); `None` for anything else (then `parse_amount` decides).
-fn plain_amount(b: &[u8]) -> Option<rust_decimal::Decimal> {
-    let mut mantissa: u64 = 0;
-    let mut digits = 0u32;
-    let mut scale: Option<u32> = None;
-    let mut int_digits = 0u32;
-    for &c in b {
-        match c {
-            b'0'..=b'9' => {
-                mantissa = mantissa * 10 + u64::from(c - b'0');
-                digits += 1;
-                if digits > 18 {
-                    return None;
-                }
-                match scale.as_mut() {
-                    Some(s) => *s += 1,
-                    None => int_digits += 1,
-                }
-            }
-            b',' | b'.' if scale.is_none() => scale = Some(0),
-            _ => return None,
-        }
-    }
-    if int_digits == 0 {
-        return None;
-    }
-    let scale = match scale {
-        // `1234,` reads as `1234.0`.
-        Some(0) => {
-            mantissa *= 10;
-            1
-        }
-        Some(s) => s,
-        None => 0,
-    };
-    Some(rust_decimal::Decimal::from_i128_with_scale(
-        i128::from(mantissa),
-        scale,
-    ))
-}
-
-/// The entry date `MMDD` in the year that puts it closest to the value date (year-end crossings).
-fn entry_date_near(value: NaiveDate, m: u32, d: u32) -> Option<NaiveDate> {
-    let y = value.year();
-    let cand = clamped_date(y, m, d)?;
-    let days = (cand - value).num_days();
-    if days >= 330 {
-        clamped_date(y - 1, m, d)
-    } else if days <= -330 {
-        clamped_date(y + 1, m, d)
-    } else {
-        Some(cand)
-    }
-}
-
-fn lossy(b: Option<&[u8]>) -> String {
-    String::from_utf8_lossy(b.unwrap_or(&[])).into_owned()
 }

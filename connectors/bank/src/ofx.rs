@@ -9,7 +9,8 @@
 //! payment: `TRNAMT` signed as written (comma decimals accepted), `DTPOSTED` the booking date (the civil date as
 //! written, time zone ignored), `DTAVAIL` the value date, `FITID` the identity, `NAME`/`PAYEE`/`EXTDNAME` the
 //! payer, `BANKACCTTO/ACCTID` the payer account, `MEMO` the concepto, `REFNUM`/`CHECKNUM` references. A file whose
-//! `STATUS` says `ERROR` and that carries no statement is rejected with the server's message.
+//! `STATUS` says `ERROR` and that carries no statement is rejected with the server's message. A file without its
+//! closing `</OFX>` (cut short) is refused as a whole.
 
 use crate::model::{err_at, LineCounter, Txn, UniqueRef};
 use crate::text::{clean, clean_ref, decode_with, parse_amount, ymd_compact, DecimalSep};
@@ -203,7 +204,19 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Txn>, Vec<InputError>), InputError> {
     let mut trn: Option<TrnFields> = None;
     let mut status_error: Option<String> = None;
     let mut code: Option<String> = None;
-    for tok in tokens(bytes) {
+    let toks = tokens(bytes);
+    // All or nothing: a file cut short (no closing `</OFX>`) would silently lose the transactions after the cut.
+    if !toks
+        .iter()
+        .any(|t| matches!(t, Tok::Close(n, _) | Tok::Leaf(n, []) if n.eq_ignore_ascii_case(b"OFX")))
+    {
+        return Err(err_at(
+            lines.line_at(bytes, bytes.len()),
+            Some("OFX"),
+            "the file ends before </OFX>: it is truncated; nothing of it was imported",
+        ));
+    }
+    for tok in toks {
         match tok {
             Tok::Open(name, pos) => {
                 let mut ubuf = [0u8; 32];

@@ -10,6 +10,9 @@
 //! | `adyen-settlement` | Adyen settlement detail report: `Creation Date`, `Net Debit (NC)`/`Net Credit (NC)`, `Net Currency` |
 //! | `odoo-sheet` | the generic sheet layout of Odoo's statement import samples: `Date` M/D/Y, `Amount`, `Label`, `Partner Name` |
 //!
+//! Every preset but `adyen-settlement` declares the thousands separator its export writes (`,`; `.` for
+//! `paypal-statement-es`).
+//!
 //! No per-bank Mexican layout (BBVA, Banorte, ...) is published in the sources we have, so none is guessed here:
 //! those exports are mapped with an explicit [`CsvMapping`] (or normalised to `mx-normalizado` first).
 
@@ -48,6 +51,7 @@ pub fn preset(name: &str) -> Option<CsvMapping> {
             amount: None,
             debit: Some(c("CARGO")),
             credit: Some(c("ABONO")),
+            thousands_separator: Some(','),
             account: Some(c("CUENTA")),
             references: cols(&["REFERENCIA", "CLAVE"]),
             bank_reference: Some(c("REFERENCIA BANCARIA")),
@@ -60,6 +64,7 @@ pub fn preset(name: &str) -> Option<CsvMapping> {
             date: c("Date"),
             date_formats: vec!["%d/%m/%Y".into()],
             amount: Some(c("Gross")),
+            thousands_separator: Some(','),
             currency: Some(c("Currency")),
             id: Some(c("Transaction ID")),
             payer_name: Some(c("Name")),
@@ -72,6 +77,7 @@ pub fn preset(name: &str) -> Option<CsvMapping> {
             date: c("Date"),
             date_formats: vec!["%m/%d/%Y".into()],
             amount: Some(c("Gross")),
+            thousands_separator: Some(','),
             currency: Some(c("Currency")),
             id: Some(c("Transaction ID")),
             payer_name: Some(c("Name")),
@@ -85,6 +91,7 @@ pub fn preset(name: &str) -> Option<CsvMapping> {
             date_formats: vec!["%d/%m/%Y".into()],
             amount: Some(c("Bruto")),
             decimal_comma: true,
+            thousands_separator: Some('.'),
             currency: Some(c("Divisa")),
             id: Some(c("Id. de transacción")),
             payer_name: Some(c("Nombre")),
@@ -118,6 +125,7 @@ pub fn preset(name: &str) -> Option<CsvMapping> {
             date_formats: vec!["%m/%d/%Y".into()],
             amount: Some(c("Amount")),
             debit_credit: Some(c("D/C")),
+            thousands_separator: Some(','),
             currency: Some(c("Currency")),
             payer_name: Some(c("Partner Name")),
             payer_account: Some(c("Bank Account")),

@@ -58,6 +58,11 @@ pub enum Tag {
     AddtlTxInf,
     GrpHdr,
     CreDtTm,
+    Bal,
+    Tp,
+    CdOrPrtry,
+    ElctrncSeqNb,
+    LglSeqNb,
 }
 
 impl Tag {
@@ -117,6 +122,11 @@ impl Tag {
             b"AddtlTxInf" => Tag::AddtlTxInf,
             b"GrpHdr" => Tag::GrpHdr,
             b"CreDtTm" => Tag::CreDtTm,
+            b"Bal" => Tag::Bal,
+            b"Tp" => Tag::Tp,
+            b"CdOrPrtry" => Tag::CdOrPrtry,
+            b"ElctrncSeqNb" => Tag::ElctrncSeqNb,
+            b"LglSeqNb" => Tag::LglSeqNb,
             _ => Tag::Other,
         }
     }

@@ -384,6 +384,8 @@ fn csv_with_explicit_mappings() {
         debit: Some(Column::name("Debit")),
         credit: Some(Column::name("Credit")),
         payer_name: Some(Column::name("Partner Name")),
+        // The export writes `1,500.00`: a mapping must say so (issue 18).
+        thousands_separator: Some(','),
         ..CsvMapping::default()
     };
     let bytes = std::fs::read(root.join("csv/oca_sheet_debit_credit_amount.csv")).expect("fixture");

@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 mod conformance;
+mod csv_rows;
 mod formats;
 mod fuzz;
 mod importer;
