@@ -22,7 +22,7 @@ pub use ingest::{
 pub use link::LinkSummary;
 pub use outbox::{AttemptResult, OutboxRow, OUTBOX_COLUMNS};
 pub use raw::{Prepacked, RawDelivery};
-pub use reconcile::{ManualMatch, EXCEPTION_COLUMNS};
+pub use reconcile::{DecisionPart, ManualMatch, EXCEPTION_COLUMNS};
 pub use reports::*;
 
 use anyhow::Context;
