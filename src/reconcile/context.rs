@@ -11,6 +11,8 @@ use std::collections::HashSet;
 /// Days after a payment in which an invoice may still be issued for it (invoices dated a little later).
 pub(super) const ISSUE_SLACK_DAYS: i64 = 7;
 
+/// What every allocation pass reads and changes: the invoices in content order and their open balances (lowered
+/// as allocations are decided), their look-ups, and the customers' (read through `Deref`).
 pub(super) struct Ctx<'a> {
     pub(super) inv: &'a [&'a InvoiceIn],
     pub(super) open: Vec<i64>,
