@@ -5,8 +5,8 @@ use super::data::{InvoiceIn, GENERIC_RFCS};
 use super::text;
 use std::collections::{HashMap, HashSet};
 
-/// The engine's own maps and sets, keyed by RFCs, names and ids from the ledger: FxHash (a few instructions per
-/// key) instead of SipHash, which was a tenth of building the look-ups over a million invoices.
+/// The engine's own maps and sets, keyed by RFCs, names and ids from the ledger: FxHash, a few instructions per key
+/// (docs/reconcile.md, Performance).
 pub(super) type Map<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 pub(super) type Set<K> = HashSet<K, rustc_hash::FxBuildHasher>;
 

@@ -51,15 +51,13 @@ pub(super) struct NameIndex {
     pub(super) names_exact: Map<String, Vec<String>>,
     /// Every name in `names_exact`, by number (`name_blocks` holds the numbers of the names with each word): its
     /// RFC's number in `name_rfcs`, and where its key and token-sorted key sit in `name_text`. One text for all
-    /// of them: a compared name's key and sorted key share a cache line or two, where three strings of their own
-    /// (RFC, key, sorted key) were three separate misses.
+    /// of them, so that a compared name's key and sorted key share a cache line or two.
     pub(super) names: Vec<NameEntry>,
     pub(super) name_text: String,
     pub(super) name_rfcs: Vec<String>,
     pub(super) name_rfc_ids: Map<String, u32>,
     /// Each block's names and, beside them in the same order, their sketches: a probe reads a block's sketches
-    /// front to back instead of jumping to each name's sketch in one big array (those cache misses were most of
-    /// the name comparison's time at a hundred thousand customers).
+    /// front to back instead of jumping to each name's sketch in one big array (docs/reconcile.md, Performance).
     pub(super) name_blocks: Map<String, NameBlock>,
     /// Every name's sketch, by number (for the word-count probe, which visits few names of big blocks).
     pub(super) name_sketches: Vec<text::NameHistogram>,

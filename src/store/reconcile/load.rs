@@ -274,8 +274,8 @@ impl Store {
         Ok((payments, rejected))
     }
 
-    /// Room for a table's rows, from its largest id within a bound: vectors grown by doubling copied a million
-    /// invoices over and over into fresh memory the kernel had to clear first.
+    /// Room for a table's rows, from its largest id within a bound, so that the vectors are not grown by doubling
+    /// (docs/reconcile.md, Performance).
     async fn rows_expected(&self, table: &'static str) -> anyhow::Result<usize> {
         let max: Option<i64> =
             sqlx::query_scalar(&format!("SELECT CAST(MAX(id) AS BIGINT) FROM {table}"))
