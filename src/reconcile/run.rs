@@ -2,7 +2,7 @@
 //! ledger while payers are identified from the master, decides, and streams the decision to the store's writer as
 //! it becomes final. Data goes one way: store (load) → engine (decide) → store (write).
 
-use super::data::{Decision, Options, Summary};
+use super::data::{Decision, Input, Options, Summary};
 use super::decide::decide_early;
 use super::payers::Customers;
 use crate::store::{DecisionPart, Store};
@@ -146,7 +146,7 @@ fn summary(
 /// while the invoices and the payments are read on two connections (SQLite readers run in parallel under WAL);
 /// once the payments are read, their payers are identified from the master on the cores the reading leaves, until
 /// the invoices are read too (the engine keeps what the invoices cannot change).
-async fn load(store: &Store) -> anyhow::Result<(super::Input, Customers)> {
+async fn load(store: &Store) -> anyhow::Result<(Input, Customers)> {
     let t = Instant::now();
     let lap =
         |what: &str| tracing::debug!(what, ms = t.elapsed().as_millis() as u64, "reconcile load");
@@ -185,7 +185,7 @@ async fn load(store: &Store) -> anyhow::Result<(super::Input, Customers)> {
     let ((invoices, invoice_names), (payments, rejected, master, customers, aliases)) =
         (inv?, pay?);
     Ok((
-        super::Input {
+        Input {
             invoices,
             customers,
             aliases,
