@@ -22,6 +22,7 @@ pub mod customers;
 pub mod daemon;
 pub mod import;
 pub mod metrics;
+pub mod model;
 pub mod outbox;
 pub mod output;
 pub mod reconcile;

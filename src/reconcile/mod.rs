@@ -2,7 +2,8 @@
 //! and leaves everything it cannot decide with enough confidence as an exception with ranked candidates.
 //!
 //! The engine itself ([`decide`]) is pure: it works on in-memory [`Input`] loaded by the store in a few big
-//! queries and returns a [`Decision`] the store writes in one transaction. Inputs are sorted by content (dates,
+//! queries and returns a [`Decision`] the store writes in one transaction; [`run`] joins the three (load → decide
+//! → write, in one direction). Inputs are sorted by content (dates,
 //! external ids, UUIDs), never by database id, so the result does not depend on the order data arrived in; a
 //! payment that already has allocations is decided and is not looked at again, so re-running changes nothing.
 //!
@@ -14,205 +15,28 @@
 //! 4. what was paid: references in the concepto (checked against the amount), exact amount, an exact combination,
 //!    a partial payment only when the text names the invoice;
 //! 5. currency: a payment applies only to invoices in its currency.
+//!
+//! # Layout
+//! - `run`: the run (lease, load ∥ identify payers, decide, streaming write): the one file that sees the store.
+//! - `decide`: the driver; the plain data it reads and decides is [`crate::model::reconcile`], below the store.
+//! - `index`: the invoices' look-ups; `payers` and `names`: who paid; `same_money`: pass 2.
+//! - `context`: the passes' shared state; `passes/`: remittance, references, amounts, combinations, candidates.
+//! - [`text`]: normalizing names, references and folios.
 
-mod engine;
+mod context;
+mod decide;
+mod index;
+mod names;
+mod passes;
+mod payers;
+mod run;
+mod same_money;
 pub mod text;
 
-pub use engine::{decide, decide_early, Customers};
-
-use chrono::NaiveDate;
-use cuadra_sdk::RemittanceLine;
-use std::collections::HashSet;
-
-/// An invoice that may still receive money.
-#[derive(Debug, Clone)]
-pub struct InvoiceIn {
-    pub id: i64,
-    pub uuid: Option<String>,
-    pub serie: Option<String>,
-    pub folio: Option<String>,
-    pub erp_id: Option<String>,
-    pub customer_rfc: Option<String>,
-    pub currency: String,
-    pub issued_on: NaiveDate,
-    /// Total − credit notes − active allocations, in micro-units.
-    pub open: i64,
-}
-
-#[derive(Debug, Clone)]
-pub struct CustomerIn {
-    pub id: i64,
-    pub rfc: Option<String>,
-    pub name: String,
-    pub payment_reference: Option<String>,
-    pub erp_id: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct AliasIn {
-    pub customer_id: i64,
-    /// `account`, `reference`, `rfc` or `name`.
-    pub kind: String,
-    pub value: String,
-    pub source: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct PaymentIn {
-    pub id: i64,
-    /// `bank`, `spei`, `rep`, `provider`, `erp`.
-    pub kind: String,
-    pub external_id: String,
-    pub booked_on: NaiveDate,
-    pub currency: String,
-    pub amount: i64,
-    /// Active allocations on this payment.
-    pub allocated: i64,
-    /// Some active allocation was made by a person (`cuadra match`) rather than by the engine or a document.
-    pub manual: bool,
-    pub same_as: Option<i64>,
-    pub payer_name: Option<String>,
-    pub payer_rfc: Option<String>,
-    pub payer_account: Option<String>,
-    pub referencia: Option<String>,
-    pub clave_rastreo: Option<String>,
-    pub bank_reference: Option<String>,
-    pub concepto: Option<String>,
-    pub operation_number: Option<String>,
-    pub customer_hint: Option<String>,
-    pub remittance: Vec<RemittanceLine>,
-    /// The customer the payment is recorded against now.
-    pub customer_id: Option<i64>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Input {
-    pub invoices: Vec<InvoiceIn>,
-    pub customers: Vec<CustomerIn>,
-    pub aliases: Vec<AliasIn>,
-    pub payments: Vec<PaymentIn>,
-    /// (RFC, receptor name as written on its invoices) for customers that may be missing from the master.
-    pub invoice_names: Vec<(String, String)>,
-    /// (payment, invoice) pairs a person removed: never proposed again by the engine.
-    pub rejected: HashSet<(i64, i64)>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Largest shortfall accepted as a bank fee, in micro-units (0 = off).
-    pub tolerance: i64,
-    /// Days between a bank credit and the REP or provider record of the same payment.
-    pub same_money_days: i64,
-    /// The company's own accounts (normalized): credits from them are own transfers.
-    pub own_accounts: Vec<String>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            tolerance: 0,
-            same_money_days: 5,
-            own_accounts: vec![],
-        }
-    }
-}
-
-/// One allocation the engine decided.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct NewAllocation {
-    pub payment_id: i64,
-    pub invoice_id: i64,
-    pub amount: i64,
-    pub currency: String,
-    pub method: &'static str,
-    pub confidence: u8,
-    pub explanation: String,
-}
-
-/// A bank credit recognised as the same money as another record.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct SameMoney {
-    pub payment_id: i64,
-    pub same_as: i64,
-    pub explanation: String,
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct ExceptionOut {
-    pub payment_id: i64,
-    pub reason: String,
-    pub candidates: serde_json::Value,
-}
-
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Decision {
-    pub allocations: Vec<NewAllocation>,
-    pub links: Vec<SameMoney>,
-    /// Payments whose payer was identified as another customer than the one recorded: (payment, customer id in
-    /// the master).
-    pub customers: Vec<(i64, i64)>,
-    pub exceptions: Vec<ExceptionOut>,
-}
-
-/// What a run did.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Summary {
-    pub invoices_open: usize,
-    pub payments_examined: usize,
-    pub allocations: usize,
-    pub payments_allocated: usize,
-    pub same_money_links: usize,
-    pub allocations_replaced: usize,
-    pub exceptions: usize,
-    pub by_method: std::collections::BTreeMap<String, usize>,
-    pub dry_run: bool,
-    pub load_ms: u128,
-    pub decide_ms: u128,
-    pub write_ms: u128,
-}
-
-impl Summary {
-    pub fn line(&self) -> String {
-        let methods: Vec<String> = self
-            .by_method
-            .iter()
-            .map(|(m, n)| format!("{m} {n}"))
-            .collect();
-        format!(
-            "reconcile{}: {} payments examined against {} open invoices; {} allocations on {} payments ({}); {} same-money links ({} earlier allocations replaced); {} exceptions ({} ms)",
-            if self.dry_run { " (dry run, nothing written)" } else { "" },
-            self.payments_examined,
-            self.invoices_open,
-            self.allocations,
-            self.payments_allocated,
-            if methods.is_empty() { "none".to_string() } else { methods.join(", ") },
-            self.same_money_links,
-            self.allocations_replaced,
-            self.exceptions,
-            self.load_ms + self.decide_ms + self.write_ms
-        )
-    }
-}
-
-impl Options {
-    pub fn from_settings(settings: &crate::config::Settings) -> anyhow::Result<Options> {
-        Ok(Options {
-            tolerance: settings.reconcile.tolerance_micros()?,
-            own_accounts: settings
-                .accounts
-                .values()
-                .map(|a| crate::store::normalize_account(&a.number))
-                .collect(),
-            ..Options::default()
-        })
-    }
-}
-
-/// Loads, decides and (unless `dry_run`) writes: the one entry point for the CLI, the daemon and benchmarks.
-pub async fn run(
-    store: &crate::store::Store,
-    options: &Options,
-    dry_run: bool,
-) -> anyhow::Result<Summary> {
-    store.reconcile(options, dry_run).await
-}
+pub use crate::model::reconcile::{
+    AliasIn, CustomerIn, Decision, ExceptionOut, Input, InvoiceIn, NewAllocation, Options,
+    PaymentIn, SameMoney, Summary,
+};
+pub use decide::{decide, decide_early};
+pub use payers::Customers;
+pub use run::run;

@@ -8,29 +8,14 @@ use super::bind::{
     bind_credit, bind_invoice, bind_payment, bind_raw, CREDIT_COLUMNS, INVOICE_COLUMNS,
     PAYMENT_COLUMNS, RAW_COLUMNS,
 };
-use super::dialect::{json_rows, Dialect, Inserted};
+use super::dialect::{json_rows, Inserted};
 use super::ingest::delivery_is_document;
 use super::ingest::IngestOutcome;
 use super::row::RowExt;
-use super::{Backend, Store, WriteTx};
+use super::{Store, WriteTx};
 use anyhow::Context;
 use cuadra_sdk::{CreditRecord, Delivery, InvoiceRecord, PaymentRecord, Record};
 use std::collections::{HashMap, HashSet, VecDeque};
-
-// The dialect's primitives under their former names, for reconcile's files (to be removed after the reconcile
-// move; new code calls `Store::dialect`).
-pub(crate) fn placeholder(backend: Backend, n: usize) -> String {
-    Dialect::of(backend).placeholder(n)
-}
-pub(crate) fn placeholders(backend: Backend, first: usize, n: usize) -> String {
-    Dialect::of(backend).placeholders(first, n)
-}
-pub(crate) fn insert_sql(backend: Backend, table: &str, columns: &str, rows: usize) -> String {
-    Dialect::of(backend).insert(table, columns, rows)
-}
-pub(crate) fn json_wrap(backend: Backend, select: &str, columns: usize) -> String {
-    Dialect::of(backend).json_wrap(select, columns)
-}
 
 /// Parameters per multi-row statement: far below both backends' limits, and small enough that SQLite's lookup
 /// of numbered parameters stays cheap.

@@ -239,3 +239,64 @@ impl Store {
         }))
     }
 }
+
+/// What reconcile's loading and writing need beyond the primitives above.
+impl Dialect {
+    /// Field `i` of a [`Dialect::json_array_rows`] row, as an integer.
+    pub(crate) fn json_int(self, i: usize) -> String {
+        match self.0 {
+            Backend::Sqlite => format!("j.value ->> {i}"),
+            Backend::Postgres => format!("CAST(j.value ->> {i} AS BIGINT)"),
+        }
+    }
+
+    /// Field `i` of a [`Dialect::json_array_rows`] row, as text (the same on both).
+    pub(crate) fn json_text(i: usize) -> String {
+        format!("j.value ->> {i}")
+    }
+
+    /// The integers of a JSON array bound as parameter `n`, as a subquery (for `IN (..)`).
+    pub(crate) fn json_ints(self, n: usize) -> String {
+        match self.0 {
+            Backend::Sqlite => "SELECT j.value FROM json_each(?) AS j".to_string(),
+            Backend::Postgres => format!(
+                "SELECT CAST(j.value AS BIGINT) FROM json_array_elements_text(CAST(${n} AS json)) AS j(value)"
+            ),
+        }
+    }
+
+    /// An aggregate of the single expression `expr` over the rows into one JSON array text (`[]` when there are
+    /// none); [`Dialect::json_agg`] aggregates rows of several columns as arrays.
+    pub(crate) fn json_agg_values(self, expr: &str) -> String {
+        match self.0 {
+            Backend::Sqlite => format!("json_group_array({expr})"),
+            Backend::Postgres => format!("CAST(COALESCE(json_agg({expr}), '[]') AS TEXT)"),
+        }
+    }
+
+    /// Statements that switch foreign-key checks off and back on for one connection, where the backend checks
+    /// them row by row as it writes (SQLite); `None` where there is nothing to gain.
+    pub(crate) fn unchecked_foreign_keys(self) -> Option<(&'static str, &'static str)> {
+        match self.0 {
+            Backend::Sqlite => Some(("PRAGMA foreign_keys = OFF", "PRAGMA foreign_keys = ON")),
+            Backend::Postgres => None,
+        }
+    }
+
+    /// A statement that grows the connection's page cache for a large write transaction, where the backend has
+    /// one per connection (SQLite); [`Dialect::normal_write_cache`] sets it back.
+    pub(crate) fn large_write_cache(self) -> Option<&'static str> {
+        match self.0 {
+            Backend::Sqlite => Some("PRAGMA cache_size = -131072"),
+            Backend::Postgres => None,
+        }
+    }
+
+    /// The connection's page cache back to the pool's size (see [`Dialect::large_write_cache`]).
+    pub(crate) fn normal_write_cache(self) -> Option<&'static str> {
+        match self.0 {
+            Backend::Sqlite => Some(super::SQLITE_CACHE_PRAGMA),
+            Backend::Postgres => None,
+        }
+    }
+}

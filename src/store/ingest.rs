@@ -345,10 +345,4 @@ impl Store {
     }
 }
 
-/// Accounts compare without spaces or dashes.
-pub fn normalize_account(a: &str) -> String {
-    a.chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .collect::<String>()
-        .to_uppercase()
-}
+pub use cuadra_sdk::normalize_account;

@@ -33,14 +33,13 @@ pub use lease::{HeldLease, LEASE_TTL};
 pub use link::LinkSummary;
 pub use outbox::{AttemptResult, OutboxRow, OUTBOX_COLUMNS};
 pub use raw::{Prepacked, RawDelivery};
-pub use reconcile::{ManualMatch, EXCEPTION_COLUMNS};
+pub use reconcile::{DecisionPart, ManualMatch, EXCEPTION_COLUMNS};
 pub use reports::*;
 
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
 use row::RowExt;
-use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
@@ -237,19 +236,4 @@ pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|d| d.with_timezone(&Utc))
-}
-
-// The former lenient readers (a decode error read as 0 or ""), to be removed after the reconcile move: the store's
-// other files read through `row::RowExt`.
-pub(crate) fn opt_str(row: &AnyRow, col: &str) -> Option<String> {
-    row.try_get::<Option<String>, _>(col).ok().flatten()
-}
-pub(crate) fn get_str(row: &AnyRow, col: &str) -> String {
-    opt_str(row, col).unwrap_or_default()
-}
-pub(crate) fn get_i64(row: &AnyRow, col: &str) -> i64 {
-    row.try_get::<Option<i64>, _>(col)
-        .ok()
-        .flatten()
-        .unwrap_or(0)
 }

@@ -4,7 +4,7 @@ use super::row::RowExt;
 use super::Store;
 use anyhow::Context;
 use chrono::{Days, NaiveDate};
-use cuadra_sdk::{format_amount, from_micros, Currency};
+use cuadra_sdk::{format_amount, from_micros};
 use std::collections::HashMap;
 
 /// A report: stable column names and rows of display strings (money already formatted).
@@ -135,12 +135,7 @@ impl InvoiceView {
     }
 }
 
-pub fn money(micros: i64, currency: &str) -> String {
-    let digits = Currency::parse(currency)
-        .map(|c| c.minor_digits())
-        .unwrap_or(2);
-    format_amount(from_micros(micros), digits)
-}
+pub use cuadra_sdk::format_micros as money;
 
 fn status_of(
     cancelled: bool,

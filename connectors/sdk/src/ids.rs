@@ -344,3 +344,11 @@ mod tests {
         assert!(CfdiUuid::parse("6D7434A6E3F247AD9E4C08849946AFA0").is_err());
     }
 }
+
+/// An account number (CLABE, card, bank account) as accounts are compared: without spaces or dashes, upper-case.
+pub fn normalize_account(a: &str) -> String {
+    a.chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect::<String>()
+        .to_uppercase()
+}

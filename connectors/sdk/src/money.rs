@@ -287,3 +287,12 @@ mod tests {
         }
     }
 }
+
+/// Stored micro-units as the plain decimal string reports print, with the currency's minor digits (`1160.00`);
+/// a currency the catalog does not know prints with two.
+pub fn format_micros(micros: i64, currency: &str) -> String {
+    let digits = Currency::parse(currency)
+        .map(|c| c.minor_digits())
+        .unwrap_or(2);
+    format_amount(from_micros(micros), digits)
+}

@@ -1,0 +1,178 @@
+//! The allocation passes' shared state: the invoices in content order with their open balances and look-ups, the
+//! customers' look-ups, and the helpers every pass uses (which invoices a text names, whether one is usable,
+//! recording an allocation).
+
+use super::index::{folio_hash, uuid_key, uuid_num, InvoiceSide, Map, MultiIndex};
+use super::payers::Customers;
+use super::text::{self, Fragment};
+use crate::model::reconcile::{Input, InvoiceIn, NewAllocation, Options, PaymentIn};
+use std::collections::HashSet;
+
+/// Days after a payment in which an invoice may still be issued for it (invoices dated a little later).
+pub(super) const ISSUE_SLACK_DAYS: i64 = 7;
+
+/// What every allocation pass reads and changes: the invoices in content order and their open balances (lowered
+/// as allocations are decided), their look-ups, and the customers' (read through `Deref`).
+pub(super) struct Ctx<'a> {
+    pub(super) inv: &'a [&'a InvoiceIn],
+    pub(super) open: Vec<i64>,
+    pub(super) by_uuid: MultiIndex<u128>,
+    pub(super) by_uuid_prefix: MultiIndex<u32>,
+    pub(super) by_uuid_suffix: MultiIndex<u32>,
+    /// By a 64-bit hash of the folio key (look-ups check the folio itself).
+    pub(super) by_folio: MultiIndex<u64>,
+    pub(super) by_erp: Map<String, Vec<usize>>,
+    pub(super) by_customer: Map<&'a str, Vec<usize>>,
+    pub(super) by_amount: MultiIndex<(u16, i64)>,
+    pub(super) currencies: Map<&'a str, u16>,
+    /// Who is who (read through `Deref`).
+    pub(super) cust: Customers,
+    pub(super) rejected: &'a HashSet<(i64, i64)>,
+    pub(super) opts: &'a Options,
+}
+
+impl std::ops::Deref for Ctx<'_> {
+    type Target = Customers;
+    fn deref(&self) -> &Customers {
+        &self.cust
+    }
+}
+
+impl<'a> Ctx<'a> {
+    pub(super) fn new(
+        input: &'a Input,
+        invoices: &'a [&'a InvoiceIn],
+        side: InvoiceSide<'a>,
+        cust: Customers,
+        opts: &'a Options,
+    ) -> Ctx<'a> {
+        Ctx {
+            inv: invoices,
+            open: invoices.iter().map(|i| i.open).collect(),
+            by_uuid: side.by_uuid,
+            by_uuid_prefix: side.by_uuid_prefix,
+            by_uuid_suffix: side.by_uuid_suffix,
+            by_folio: side.by_folio,
+            by_erp: side.by_erp,
+            by_customer: side.by_customer,
+            by_amount: side.by_amount,
+            currencies: side.currencies,
+            cust,
+            rejected: &input.rejected,
+            opts,
+        }
+    }
+}
+
+impl<'a> Ctx<'a> {
+    /// Invoices whose folio key is `number`.
+    pub(super) fn folio_matches(&self, number: &str) -> Vec<usize> {
+        let mut v = self.by_folio.get(&folio_hash(number));
+        v.retain(|&i| {
+            self.inv[i]
+                .folio
+                .as_deref()
+                .is_some_and(|f| text::folio_key(f) == number)
+        });
+        v
+    }
+
+    pub(super) fn usable(&self, p: &PaymentIn, idx: usize) -> bool {
+        self.open[idx] > 0
+            && self.inv[idx].currency == p.currency
+            && (self.rejected.is_empty() || !self.rejected.contains(&(p.id, self.inv[idx].id)))
+    }
+
+    pub(super) fn issued_in_time(&self, p: &PaymentIn, idx: usize) -> bool {
+        (self.inv[idx].issued_on - p.booked_on).num_days() <= ISSUE_SLACK_DAYS
+    }
+
+    pub(super) fn label(&self, idx: usize) -> String {
+        let i = &self.inv[idx];
+        match (&i.serie, &i.folio) {
+            (Some(s), Some(f)) if !s.is_empty() => format!("{s}-{f}"),
+            (_, Some(f)) => f.clone(),
+            _ => i.uuid.clone().unwrap_or_else(|| format!("#{}", i.id)),
+        }
+    }
+
+    /// Invoices a text names (serie/folio or UUID fragments).
+    pub(super) fn named_by(&self, frags: &[Fragment]) -> Vec<(usize, &'static str)> {
+        let mut out: Vec<(usize, &'static str)> = Vec::new();
+        let add = |idx: usize, how: &'static str, out: &mut Vec<(usize, &'static str)>| {
+            if !out.iter().any(|(i, _)| *i == idx) {
+                out.push((idx, how));
+            }
+        };
+        for f in frags {
+            match f {
+                Fragment::Uuid(hex) => {
+                    if hex.len() == 32 {
+                        if let Some(i) = uuid_num(hex).and_then(|k| self.by_uuid.first(&k)) {
+                            add(i, "uuid", &mut out);
+                        }
+                        continue;
+                    }
+                    let head = u32::from_str_radix(&hex[..8], 16).ok();
+                    for i in head
+                        .map(|h| self.by_uuid_prefix.get(&h))
+                        .unwrap_or_default()
+                    {
+                        if uuid_key(self.inv[i].uuid.as_deref().unwrap_or(""))
+                            .starts_with(hex.as_str())
+                        {
+                            add(i, "uuid", &mut out);
+                        }
+                    }
+                    let tail = u32::from_str_radix(&hex[hex.len() - 8..], 16).ok();
+                    for i in tail
+                        .map(|t| self.by_uuid_suffix.get(&t))
+                        .unwrap_or_default()
+                    {
+                        if uuid_key(self.inv[i].uuid.as_deref().unwrap_or(""))
+                            .ends_with(hex.as_str())
+                        {
+                            add(i, "uuid", &mut out);
+                        }
+                    }
+                }
+                Fragment::Folio { serie, number } => {
+                    for i in self.folio_matches(number) {
+                        let inv_serie = self.inv[i]
+                            .serie
+                            .as_deref()
+                            .map(text::serie_key)
+                            .unwrap_or_default();
+                        match serie {
+                            Some(s) if *s == inv_serie => add(i, "serie_folio", &mut out),
+                            Some(_) => {}
+                            None => add(i, "folio", &mut out),
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    pub(super) fn alloc(
+        &mut self,
+        p: &PaymentIn,
+        idx: usize,
+        amount: i64,
+        method: &'static str,
+        confidence: u8,
+        explanation: String,
+    ) -> NewAllocation {
+        self.open[idx] -= amount;
+        NewAllocation {
+            payment_id: p.id,
+            invoice_id: self.inv[idx].id,
+            amount,
+            currency: self.inv[idx].currency.clone(),
+            method,
+            confidence,
+            explanation,
+        }
+    }
+}
