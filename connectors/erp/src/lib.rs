@@ -11,7 +11,7 @@
 //!
 //! # Layout
 //! - [`settings`]: `HttpSettings`, `OdooSettings` (the keys of a `[connectors.NAME]` table).
-//! - [`signing`]: Standard Webhooks signatures.
+//! - `signing`: the SDK's Standard Webhooks module under its former name here.
 //! - [`net`]: HTTP client, rate limiter, status/transport classification.
 //! - [`json`]: exact amounts and dates from JSON.
 //! - [`http`]: the generic HTTP connector and its JSON shapes.
@@ -25,10 +25,12 @@ pub mod json;
 pub mod net;
 pub mod odoo;
 pub mod settings;
-pub mod signing;
 
 #[cfg(feature = "fake-server")]
 pub mod fake;
+
+/// Standard Webhooks signing lives in the SDK; this name keeps `cuadra_erp::signing::SigningKey` working.
+pub use cuadra_sdk::standard_webhooks as signing;
 
 pub use settings::{HttpSettings, OdooSettings};
 

@@ -10,6 +10,9 @@
 //! - [`ids`]: `Rfc`, `Clabe`, `CfdiUuid`, `IdempotencyKey` (parse, don't validate).
 //! - [`records`]: the normalized records (customer, invoice, credit, payment, remittance, CFDI status).
 //! - [`connector`]: `Source`, `Sink`, `WebhookHandler`, `FileImporter` and their errors.
+//! - [`standard_webhooks`]: Standard Webhooks signing and verification (`SigningKey`).
+//! - [`secrets`]: secrets read from `*_file` keys, constant-time comparison.
+//! - [`json_decimal`]: exact decimals from JSON number literals and strings.
 
 // `InputError` carries a full location (file, entry, line, column, field) by value; boxing it would make every
 // parser's error path allocate twice for no gain.
@@ -17,10 +20,15 @@
 
 pub mod connector;
 pub mod ids;
+pub mod json_decimal;
 pub mod money;
 pub mod records;
+pub mod secrets;
+pub mod standard_webhooks;
 
 pub use connector::*;
 pub use ids::*;
+pub use json_decimal::{json_decimal, Exponent};
 pub use money::*;
 pub use records::*;
+pub use secrets::{constant_time_eq, read_secret_file};
