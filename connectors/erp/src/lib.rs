@@ -16,9 +16,10 @@
 //! - [`json`]: exact amounts and dates from JSON.
 //! - [`http`]: the generic HTTP connector and its JSON shapes.
 //! - [`odoo`]: JSON-RPC client, row mapping, source and sink.
-//! - [`fuzz`]: entry points for fuzz targets.
+//! - `fuzz` (feature `fuzzing`): entry points for fuzz targets.
 //! - `fake` (feature `fake-server`): `FakeOdoo`, `Receiver`, `ErpFeed` for tests.
 
+#[cfg(feature = "fuzzing")]
 pub mod fuzz;
 pub mod http;
 pub mod json;

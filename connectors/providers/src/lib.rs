@@ -11,10 +11,11 @@
 //! - [`stripe`], [`conekta`], [`openpay`], [`mercadopago`], [`stp`] (+ `stp_auth`): the handlers.
 //! - `sig`, `json`, `http`, `common`: HMAC and header helpers, exact JSON reading, the confirming API client,
 //!   answer builders.
-//! - [`fuzz`]: the entry the fuzz target and its stand-in test drive.
+//! - `fuzz` (feature `fuzzing`): the entry the fuzz target and its stand-in test drive.
 
 mod common;
 pub mod conekta;
+#[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod http;
 mod json;
