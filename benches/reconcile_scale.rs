@@ -11,7 +11,6 @@ use std::process::Command;
 use std::time::Instant;
 
 const CUADRA: &str = env!("CARGO_BIN_EXE_cuadra");
-const SCENARIO: &str = env!("CARGO_BIN_EXE_cuadra-scenario");
 
 fn size(arg: &str) -> Option<u64> {
     let a = arg.to_ascii_lowercase();
@@ -67,7 +66,7 @@ fn one(n: u64, score: bool) -> anyhow::Result<Row> {
     let payments = n / 5;
     let t = Instant::now();
     let out = run(
-        Command::new(SCENARIO)
+        Command::new(cuadra_testkit::scenario::binary())
             .args([
                 "generate",
                 "--seed",
@@ -149,7 +148,7 @@ fn one(n: u64, score: bool) -> anyhow::Result<Row> {
                     .arg(&report),
                 "report invoices",
             )?;
-            let out = Command::new(SCENARIO)
+            let out = Command::new(cuadra_testkit::scenario::binary())
                 .args(["score", "--truth"])
                 .arg(scn.join("truth.json"))
                 .arg("--invoices")

@@ -6,8 +6,10 @@ use super::helpers::{backends, build_app, config_path, cuadra, eventually, fresh
 use chrono::{NaiveDate, TimeZone, Utc};
 use cuadra::app::App;
 use cuadra::outbox::{deliver_once, Delivery as OutboxState};
-use cuadra_erp::fake::{FakeOdoo, Outage, Receiver, ReceiverFailure, API_KEY, DATABASE, USERNAME};
 use cuadra_sdk::*;
+use cuadra_testkit::erp::{
+    FakeOdoo, Outage, Receiver, ReceiverFailure, API_KEY, DATABASE, USERNAME,
+};
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -17,7 +17,6 @@
 //! - [`http`]: the generic HTTP connector and its JSON shapes.
 //! - [`odoo`]: JSON-RPC client, row mapping, source and sink.
 //! - `fuzz` (feature `fuzzing`): entry points for fuzz targets.
-//! - `fake` (feature `fake-server`): `FakeOdoo`, `Receiver`, `ErpFeed` for tests.
 
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
@@ -26,9 +25,6 @@ pub mod json;
 pub mod net;
 pub mod odoo;
 pub mod settings;
-
-#[cfg(feature = "fake-server")]
-pub mod fake;
 
 /// Standard Webhooks signing lives in the SDK; this name keeps `cuadra_erp::signing::SigningKey` working.
 pub use cuadra_sdk::standard_webhooks as signing;

@@ -11,14 +11,11 @@
 //! - [`response`], [`xml`]: reading the services' answers.
 //! - [`client`]: HTTP calls, token reuse, clock-skew detection.
 //! - [`settings`], [`plan`], [`checkpoint`], [`source`]: configuration, window planning, state, the `Source`.
-//! - `fake` (feature `fake-server`): a fake SAT service for end-to-end tests.
 
 pub mod cert;
 pub mod checkpoint;
 pub mod client;
 pub mod envelope;
-#[cfg(feature = "fake-server")]
-pub mod fake;
 pub mod fiel;
 pub mod plan;
 pub mod response;
