@@ -193,11 +193,6 @@ impl FakeSat {
             .filter(|c| c.operation == operation)
             .collect()
     }
-
-    /// Makes every issued token invalid now (as if they all expired).
-    pub fn expire_tokens(&self) {
-        lock(&self.state).tokens.clear();
-    }
 }
 
 /// Checks a signed request the way the fake does (Autentica timestamp signature, or the body signature), against
