@@ -438,12 +438,10 @@ impl ConnectorSettings {
         }
         let file_key = format!("{key}_file");
         if let Some(p) = self.str(&file_key) {
-            let text = std::fs::read_to_string(p).with_context(|| {
+            let secret = cuadra_sdk::read_secret_file(Path::new(p)).with_context(|| {
                 format!("connectors.{name}.{file_key}: cannot read the file it names")
             })?;
-            return Ok(Some(SecretString::from(
-                text.trim_end_matches(['\n', '\r']).to_string(),
-            )));
+            return Ok(Some(secret));
         }
         Ok(None)
     }
