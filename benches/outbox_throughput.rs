@@ -1,6 +1,6 @@
 //! Outbox throughput to a local fast receiver: N invoices are ingested into a fresh SQLite ledger with an `http`
 //! sink configured, change capture (`publish_changes`) turns them into N `invoice.updated` messages, then
-//! `deliver_once` runs in a loop until the outbox is empty. The receiver is `cuadra_erp::fake::Receiver` on
+//! `deliver_once` runs in a loop until the outbox is empty. The receiver is `cuadra_testkit::erp::Receiver` on
 //! 127.0.0.1:0 (verifies every Standard Webhooks signature, answers 204).
 //!
 //! `cargo bench --bench outbox_throughput -- [N] [concurrency...]` (defaults: 20000, concurrency 4 8 16 32).
@@ -41,7 +41,7 @@ fn invoice(n: u64) -> Delivery {
 }
 
 async fn one(n: u64, concurrency: u32) -> anyhow::Result<()> {
-    let receiver = cuadra_erp::fake::Receiver::start(SECRET).await?;
+    let receiver = cuadra_testkit::erp::Receiver::start(SECRET).await?;
     let dir = tempfile::tempdir()?;
     let cfg = dir.path().join("cuadra.toml");
     std::fs::write(

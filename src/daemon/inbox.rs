@@ -25,17 +25,6 @@ pub async fn watch(app: App, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Imports every file in the inbox now, without waiting for sizes to settle (for `cuadra` commands and tests).
-pub async fn scan_inbox_once(app: &App) -> anyhow::Result<usize> {
-    let root = app.settings.inbox.path.clone();
-    let files = list(&root)?;
-    let n = files.len();
-    for f in files {
-        handle_file(app, &root, &f).await;
-    }
-    Ok(n)
-}
-
 async fn scan(app: &App, root: &Path, sizes: &mut HashMap<PathBuf, u64>) -> anyhow::Result<()> {
     let files = list(root)?;
     let mut seen = HashMap::new();

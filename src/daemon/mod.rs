@@ -7,7 +7,6 @@ mod inbox;
 mod intake;
 mod runner;
 
-pub use inbox::scan_inbox_once;
 pub use runner::run_source_once;
 
 use crate::app::App;

@@ -6,8 +6,10 @@ use super::helpers::{backends, build_app, config_path, cuadra, eventually, fresh
 use chrono::{NaiveDate, TimeZone, Utc};
 use cuadra::app::App;
 use cuadra::outbox::{deliver_once, Delivery as OutboxState};
-use cuadra_erp::fake::{FakeOdoo, Outage, Receiver, ReceiverFailure, API_KEY, DATABASE, USERNAME};
 use cuadra_sdk::*;
+use cuadra_testkit::erp::{
+    FakeOdoo, Outage, Receiver, ReceiverFailure, API_KEY, DATABASE, USERNAME,
+};
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -569,7 +571,7 @@ async fn inbound_webhook_updates_due_date() {
             .ingest("sat", &[cfdi_a101()], None)
             .await
             .unwrap();
-        let key = cuadra_erp::signing::SigningKey::parse(SECRET).unwrap();
+        let key = cuadra_sdk::standard_webhooks::SigningKey::parse(SECRET).unwrap();
         let client = reqwest::Client::new();
         let url = format!("{}/webhooks/erp", t.base);
         let post = |id: &str, due: &str, good: bool| {

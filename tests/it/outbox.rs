@@ -124,7 +124,7 @@ async fn changes_are_delivered_once_with_retries_and_dead_letters() {
 /// receiver (at least once, with the same webhook-id), and the outbox ends with nothing pending.
 #[tokio::test]
 async fn daemon_killed_with_messages_in_flight_delivers_after_restart() {
-    use cuadra_erp::fake::{Receiver, ReceiverFailure};
+    use cuadra_testkit::erp::{Receiver, ReceiverFailure};
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     for b in backends().await {
         let db = fresh_db(b).await;

@@ -8,8 +8,6 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-const SCENARIO: &str = env!("CARGO_BIN_EXE_cuadra-scenario");
-
 fn examples() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/examples"))
 }
@@ -39,7 +37,7 @@ fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 fn generate(out: &Path, args: &[&str]) -> String {
-    let o = std::process::Command::new(SCENARIO)
+    let o = std::process::Command::new(cuadra_testkit::scenario::binary())
         .arg("generate")
         .args(args)
         .arg("--out")

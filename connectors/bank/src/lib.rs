@@ -14,7 +14,7 @@
 //! - [`csv_statement`]: [`CsvMapping`] and the CSV reader; [`presets`]: named mappings and header sniffing.
 //! - [`cep`]: Banxico CEP.
 //! - [`identity`]: stable `external_id`s and record building; [`mx`]: CLABE/RFC/clave de rastreo in free text.
-//! - [`importer`]: the `FileImporter` and the deliveries; [`fuzzing`]: entry points for the fuzz targets.
+//! - [`importer`]: the `FileImporter` and the deliveries; `fuzzing` (feature `fuzzing`): entry points for the fuzz targets.
 //! - [`statements`]: `StatementsKind` (`kind = "statements"`), a folder of statements read on a schedule.
 //! - [`model`], [`text`]: shared types and helpers.
 
@@ -25,6 +25,7 @@ pub mod camt;
 pub mod cep;
 pub mod csv_statement;
 pub mod detect;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod identity;
 pub mod importer;

@@ -9,7 +9,7 @@
 //! - [`metadata`]: SAT metadata `~` files (streamed) → `CfdiStatusRecord` rows.
 //! - [`package`]: SAT `.zip` packages entry by entry with size/ratio caps; [`deliver`] builds deliveries.
 //! - [`importer`]: [`CfdiImporter`], the SDK `FileImporter` for `.xml`, `.zip`, `.txt` and folders.
-//! - [`fuzz`]: entry points for the fuzz targets (never panic on any input).
+//! - `fuzz` (feature `fuzzing`): entry points for the fuzz targets (never panic on any input).
 //! - [`error`]: [`ParseError`] with line/column and a reason.
 
 // `InputError` is the SDK's error type for importers (the `FileImporter` trait returns it); it is large but
@@ -18,6 +18,7 @@
 
 pub mod deliver;
 pub mod error;
+#[cfg(feature = "fuzzing")]
 pub mod fuzz;
 pub mod importer;
 pub mod metadata;

@@ -1,32 +1,22 @@
-//! Exact readers for JSON values from ERPs: amounts kept as the literal text of the JSON number (or string)
-//! and read with `from_str_exact`, never through f64; dates as `YYYY-MM-DD` or RFC 3339.
+//! Readers for JSON values from ERPs: exact amounts (the SDK's [`json_decimal`] over the literal text, never
+//! through f64), dates as `YYYY-MM-DD` or RFC 3339, ids given as strings or integers, Odoo's `false`.
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use cuadra_sdk::parse_decimal;
+use cuadra_sdk::{json_decimal, Exponent};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-/// Reads a decimal from a raw JSON value: a number literal (`1160.0`, `1e-05`) or a string (`"1160.00"`).
+/// Reads a decimal from a raw JSON value: a number literal (`1160.0`, `1e-05`) or a string (`"1160.00"`), through
+/// the SDK's [`json_decimal`] (exponents accepted: some ERPs write small amounts that way).
 pub fn decimal(raw: &RawValue) -> Result<Decimal, String> {
-    let text = raw.get().trim();
-    let inner = if let Some(s) = text.strip_prefix('"') {
-        s.strip_suffix('"').ok_or("expected a decimal")?
-    } else {
-        text
-    };
-    if let Ok(d) = parse_decimal(inner) {
-        return Ok(d);
+    match json_decimal(raw, Exponent::Accept) {
+        Ok(Some(d)) => Ok(d),
+        Ok(None) | Err(_) => Err(format!(
+            "expected a decimal amount, found {}",
+            preview(raw.get().trim())
+        )),
     }
-    if inner.contains(['e', 'E']) {
-        if let Ok(d) = Decimal::from_scientific(inner) {
-            return Ok(d.normalize());
-        }
-    }
-    Err(format!(
-        "expected a decimal amount, found {}",
-        preview(text)
-    ))
 }
 
 /// Reads a civil date `YYYY-MM-DD` (also the date part of `YYYY-MM-DD HH:MM:SS` or RFC 3339).

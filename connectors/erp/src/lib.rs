@@ -12,14 +12,13 @@
 //! # Layout
 //! - [`settings`]: `HttpSettings`, `OdooSettings` (the keys of a `[connectors.NAME]` table).
 //! - [`kind`]: `HttpKind`, `OdooKind`, the connector contract the daemon's registry lists.
-//! - [`signing`]: Standard Webhooks signatures.
 //! - [`net`]: HTTP client, rate limiter, status/transport classification.
 //! - [`json`]: exact amounts and dates from JSON.
 //! - [`http`]: the generic HTTP connector and its JSON shapes.
 //! - [`odoo`]: JSON-RPC client, row mapping, source and sink.
-//! - [`fuzz`]: entry points for fuzz targets.
-//! - `fake` (feature `fake-server`): `FakeOdoo`, `Receiver`, `ErpFeed` for tests.
+//! - `fuzz` (feature `fuzzing`): entry points for fuzz targets.
 
+#[cfg(feature = "fuzzing")]
 pub mod fuzz;
 pub mod http;
 pub mod json;
@@ -27,10 +26,6 @@ pub mod kind;
 pub mod net;
 pub mod odoo;
 pub mod settings;
-pub mod signing;
-
-#[cfg(feature = "fake-server")]
-pub mod fake;
 
 pub use kind::{HttpKind, OdooKind};
 pub use settings::{HttpSettings, OdooSettings};
@@ -95,7 +90,7 @@ pub fn build_http(s: &HttpSettings) -> Result<HttpConnector, ConnectorError> {
         Some(url) => {
             let secret = secret(&s.signing_secret, &s.signing_secret_file, "signing_secret")?
                 .ok_or_else(|| cfg("signing_secret: required with events_url (whsec_…)".into()))?;
-            let key = signing::SigningKey::parse(secret.expose_secret())
+            let key = cuadra_sdk::standard_webhooks::SigningKey::parse(secret.expose_secret())
                 .map_err(|e| cfg(format!("signing_secret: {e}")))?;
             check_url("events_url", url)?;
             Some(http::HttpSink::new(url.clone(), key, timeout, s.rate_per_sec).map_err(cfg)?)
@@ -112,7 +107,7 @@ pub fn build_http(s: &HttpSettings) -> Result<HttpConnector, ConnectorError> {
     let webhook = match secret(&s.webhook_secret, &s.webhook_secret_file, "webhook_secret")? {
         None => None,
         Some(secret) => {
-            let key = signing::SigningKey::parse(secret.expose_secret())
+            let key = cuadra_sdk::standard_webhooks::SigningKey::parse(secret.expose_secret())
                 .map_err(|e| cfg(format!("webhook_secret: {e}")))?;
             let tolerance = s.tolerance_secs.unwrap_or(settings::DEFAULT_TOLERANCE_SECS);
             Some(http::HttpWebhook::new(key, tolerance))

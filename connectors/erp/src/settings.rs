@@ -3,7 +3,7 @@
 //! [`crate::build_odoo`] read `*_file` variants themselves ([`HttpSettings::resolve_secret_files`] /
 //! [`OdooSettings::resolve_secret_files`] do it ahead for callers that want to).
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -112,13 +112,12 @@ fn resolve(
 
 /// Reads a secret file, trimming the trailing newline. The error names the key and path, never the content.
 pub fn read_secret_file(path: &Path, key: &str) -> Result<SecretString, String> {
-    let text = std::fs::read_to_string(path)
+    let secret = cuadra_sdk::read_secret_file(path)
         .map_err(|e| format!("{key}_file {}: cannot read: {e}", path.display()))?;
-    let trimmed = text.trim_end_matches(['\r', '\n']);
-    if trimmed.is_empty() {
+    if secret.expose_secret().is_empty() {
         return Err(format!("{key}_file {}: the file is empty", path.display()));
     }
-    Ok(SecretString::from(trimmed.to_string()))
+    Ok(secret)
 }
 
 impl HttpSettings {

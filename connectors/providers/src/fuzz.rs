@@ -5,8 +5,9 @@
 //! Input layout: byte 0 selects the provider (low 3 bits) and whether to sign the body validly (bit 7) so the
 //! parsers are reached; then `name: value` header lines up to an empty line; the rest is the body.
 
-use crate::{build, mercadopago, openpay, standard_webhooks, stripe, ProviderSettings};
+use crate::{build, mercadopago, openpay, stripe, ProviderSettings};
 use chrono::{DateTime, Utc};
+use cuadra_sdk::standard_webhooks::SigningKey;
 use cuadra_sdk::{CompanyContext, WebhookRequest};
 use secrecy::SecretString;
 use std::collections::{BTreeMap, HashSet};
@@ -89,15 +90,15 @@ pub fn fuzz_webhooks(data: &[u8]) {
             let _ = crate::stp::parse_estado(body);
         }
         5 => {
-            if let Ok(secret) = standard_webhooks::Secret::parse(STD_SECRET) {
+            if let Ok(key) = SigningKey::parse(STD_SECRET) {
                 if sign {
-                    for (k, v) in standard_webhooks::headers(&secret, "msg_fuzz", NOW, body) {
+                    for (k, v) in key.headers("msg_fuzz", NOW, body) {
                         headers.insert(k.to_string(), v);
                     }
                 }
-                let _ = standard_webhooks::verify(&secret, &headers, body, now, 300);
+                let _ = key.verify(&headers, body, NOW, 300);
             }
-            let _ = standard_webhooks::Secret::parse(&String::from_utf8_lossy(body));
+            let _ = SigningKey::parse(&String::from_utf8_lossy(body));
         }
         6 => {
             let mut s = settings(Some("fuzz-password"));

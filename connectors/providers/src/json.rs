@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use cuadra_sdk::{
-    parse_decimal, CfdiUuid, Currency, InvoiceRef, Money, RemittanceLine, WebhookError,
+    json_decimal, CfdiUuid, Currency, Exponent, InvoiceRef, Money, RemittanceLine, WebhookError,
 };
 use rust_decimal::Decimal;
 use serde_json::value::RawValue;
@@ -125,22 +125,10 @@ fn take_key(obj: &mut RawObject, key: &str, ignore_case: bool) -> Option<Box<Raw
     None
 }
 
-/// An exact decimal from a raw JSON value: a number literal as written (`100.0`, `58.80`) or a decimal string
-/// (`"123.12"`). Exponent forms and anything else are refused; `null` is `Ok(None)`.
+/// An exact decimal from a raw JSON value (the SDK's [`json_decimal`]): a number literal as written (`100.0`,
+/// `58.80`) or a decimal string (`"123.12"`). Exponent forms and anything else are refused; `null` is `Ok(None)`.
 pub(crate) fn raw_decimal(raw: &RawValue, field: &str) -> Result<Option<Decimal>, WebhookError> {
-    let t = raw.get().trim();
-    if t == "null" {
-        return Ok(None);
-    }
-    let literal = if t.starts_with('"') {
-        serde_json::from_str::<String>(t).map_err(|e| {
-            WebhookError::Malformed(format!("field {field}: expected a decimal amount: {e}"))
-        })?
-    } else {
-        t.to_string()
-    };
-    parse_decimal(&literal)
-        .map(Some)
+    json_decimal(raw, Exponent::Refuse)
         .map_err(|e| WebhookError::Malformed(format!("field {field}: {e}")))
 }
 

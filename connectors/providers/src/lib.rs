@@ -1,6 +1,5 @@
 //! Cuadra's payment-provider and SPEI webhook connectors: Stripe, Conekta, Openpay, Mercado Pago and STP, each a
-//! [`cuadra_sdk::WebhookHandler`] built from [`ProviderSettings`] by [`build`]; plus [`standard_webhooks`] signing
-//! for Cuadra's own outbound events.
+//! [`cuadra_sdk::WebhookHandler`] built from [`ProviderSettings`] by [`build`].
 //!
 //! Every handler verifies the raw request before anything parses it, maps money exactly (minor-unit integers or the
 //! decimal's literal text, never floats), and returns a delivery whose `external_id` is the provider's event or
@@ -11,13 +10,13 @@
 //! - [`settings`]: `ProviderSettings`, the keys of a provider connector table.
 //! - [`kind`]: the five kinds' connector contract (`STRIPE`, `CONEKTA`, `OPENPAY`, `MERCADOPAGO`, `STP`).
 //! - [`stripe`], [`conekta`], [`openpay`], [`mercadopago`], [`stp`] (+ `stp_auth`): the handlers.
-//! - [`standard_webhooks`]: Standard Webhooks sign/verify.
 //! - `sig`, `json`, `http`, `common`: HMAC and header helpers, exact JSON reading, the confirming API client,
 //!   answer builders.
-//! - [`fuzz`]: the entry the fuzz target and its stand-in test drive.
+//! - `fuzz` (feature `fuzzing`): the entry the fuzz target and its stand-in test drive.
 
 mod common;
 pub mod conekta;
+#[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod http;
 mod json;
@@ -26,7 +25,6 @@ pub mod mercadopago;
 pub mod openpay;
 pub mod settings;
 mod sig;
-pub mod standard_webhooks;
 pub mod stp;
 mod stp_auth;
 pub mod stripe;

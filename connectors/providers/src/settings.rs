@@ -2,7 +2,7 @@
 //! or `stp` may carry. Unknown keys are errors; secrets are `SecretString` and never printed.
 
 use cuadra_sdk::ConnectorError;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -170,8 +170,8 @@ fn both(key: &str) -> ConnectorError {
 }
 
 fn read_trimmed(path: &std::path::Path, key: &str) -> Result<String, ConnectorError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = cuadra_sdk::read_secret_file(path).map_err(|e| {
         ConnectorError::Config(format!("key {key}: cannot read {}: {e}", path.display()))
     })?;
-    Ok(text.trim_end_matches(['\r', '\n']).to_string())
+    Ok(text.expose_secret().to_string())
 }

@@ -1,12 +1,14 @@
-//! Signature building blocks shared by the handlers: HMAC-SHA256, constant-time comparison, `k=v,k=v` header
-//! parsing, timestamp tolerance and HTTP Basic credentials.
+//! Signature building blocks shared by the handlers: HMAC-SHA256, hex signatures compared in constant time (the
+//! SDK's comparison), `k=v,k=v` header parsing, timestamp tolerance and HTTP Basic credentials.
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use cuadra_sdk::{WebhookError, WebhookRequest};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use subtle::ConstantTimeEq;
+
+/// The SDK's constant-time comparison, under the short name the handlers use.
+pub(crate) use cuadra_sdk::constant_time_eq as ct_eq;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -33,11 +35,6 @@ pub(crate) fn any_hex_matches(key: &[u8], parts: &[&[u8]], candidates: &[&str]) 
         }
     }
     ok
-}
-
-/// Constant-time equality (lengths may differ; that is not secret).
-pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
 /// Splits `t=1,v1=ab,v1=cd` into (key, value) pairs: on `,`, then on the first `=`, keys trimmed and lower-cased.

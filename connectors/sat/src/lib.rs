@@ -13,14 +13,11 @@
 //! - [`client`]: HTTP calls, token reuse, clock-skew detection.
 //! - [`settings`], [`plan`], [`checkpoint`], [`source`]: configuration, window planning, state, the `Source`.
 //! - [`kind`]: `SatKind`, the connector contract (password resolution, doctor, sync progress, package opening).
-//! - `fake` (feature `fake-server`): a fake SAT service for end-to-end tests.
 
 pub mod cert;
 pub mod checkpoint;
 pub mod client;
 pub mod envelope;
-#[cfg(feature = "fake-server")]
-pub mod fake;
 pub mod fiel;
 pub mod kind;
 pub mod plan;

@@ -249,7 +249,8 @@ pub fn parse_download(body: &[u8]) -> Result<DownloadResult, ResponseError> {
     })
 }
 
-/// Fuzzing entry point: runs every response parser over arbitrary bytes; must never panic.
+/// Fuzzing entry point (feature `fuzzing`): runs every response parser over arbitrary bytes; must never panic.
+#[cfg(feature = "fuzzing")]
 pub fn fuzz_responses(data: &[u8]) {
     let _ = parse_authenticate(data);
     let _ = parse_query(data);

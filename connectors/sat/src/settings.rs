@@ -102,13 +102,8 @@ impl SatSettings {
     }
 }
 
-/// Reads a password file, dropping one trailing newline.
+/// Reads a password file without its trailing line breaks.
 pub fn read_password_file(path: &Path) -> Result<SecretString, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read password_file {}: {e}", path.display()))?;
-    let trimmed = text
-        .strip_suffix("\r\n")
-        .or_else(|| text.strip_suffix('\n'))
-        .unwrap_or(&text);
-    Ok(SecretString::from(trimmed.to_string()))
+    cuadra_sdk::read_secret_file(path)
+        .map_err(|e| format!("cannot read password_file {}: {e}", path.display()))
 }

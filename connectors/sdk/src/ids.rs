@@ -302,6 +302,14 @@ pub fn mask(s: &str) -> String {
     out
 }
 
+/// An account number (CLABE, card, bank account) as accounts are compared: without spaces or dashes, upper-case.
+pub fn normalize_account(a: &str) -> String {
+    a.chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect::<String>()
+        .to_uppercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,12 +351,4 @@ mod tests {
         assert_eq!(u.as_str(), "6d7434a6-e3f2-47ad-9e4c-08849946afa0");
         assert!(CfdiUuid::parse("6D7434A6E3F247AD9E4C08849946AFA0").is_err());
     }
-}
-
-/// An account number (CLABE, card, bank account) as accounts are compared: without spaces or dashes, upper-case.
-pub fn normalize_account(a: &str) -> String {
-    a.chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .collect::<String>()
-        .to_uppercase()
 }

@@ -12,6 +12,9 @@
 //! - [`connector`]: `Source`, `Sink`, `WebhookHandler`, `FileImporter` and their errors.
 //! - [`kind`]: the connector contract (`ConnectorKind`): typed settings from the table, build, doctor, describe;
 //!   `lenient`: the table deserializer that reads environment strings as numbers and booleans.
+//! - [`standard_webhooks`]: Standard Webhooks signing and verification (`SigningKey`).
+//! - [`secrets`]: secrets read from `*_file` keys, constant-time comparison.
+//! - [`json_decimal`]: exact decimals from JSON number literals and strings.
 
 // `InputError` carries a full location (file, entry, line, column, field) by value; boxing it would make every
 // parser's error path allocate twice for no gain.
@@ -19,13 +22,18 @@
 
 pub mod connector;
 pub mod ids;
+pub mod json_decimal;
 pub mod kind;
 mod lenient;
 pub mod money;
 pub mod records;
+pub mod secrets;
+pub mod standard_webhooks;
 
 pub use connector::*;
 pub use ids::*;
+pub use json_decimal::{json_decimal, Exponent};
 pub use kind::{ConfigError, ConnectorKind, Doctor, KindContext, Parts};
 pub use money::*;
 pub use records::*;
+pub use secrets::{constant_time_eq, read_secret_file};

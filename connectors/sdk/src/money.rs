@@ -223,6 +223,15 @@ pub fn format_amount(d: Decimal, min_digits: u32) -> String {
     s
 }
 
+/// Stored micro-units as the plain decimal string reports print, with the currency's minor digits (`1160.00`);
+/// a currency the catalog does not know prints with two.
+pub fn format_micros(micros: i64, currency: &str) -> String {
+    let digits = Currency::parse(currency)
+        .map(|c| c.minor_digits())
+        .unwrap_or(2);
+    format_amount(from_micros(micros), digits)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,13 +295,4 @@ mod tests {
             prop_assert_eq!(to_micros(parse_decimal(&s).unwrap()).unwrap(), m);
         }
     }
-}
-
-/// Stored micro-units as the plain decimal string reports print, with the currency's minor digits (`1160.00`);
-/// a currency the catalog does not know prints with two.
-pub fn format_micros(micros: i64, currency: &str) -> String {
-    let digits = Currency::parse(currency)
-        .map(|c| c.minor_digits())
-        .unwrap_or(2);
-    format_amount(from_micros(micros), digits)
 }

@@ -33,16 +33,9 @@ fn authorized(app: &App, headers: &HeaderMap) -> bool {
         return false;
     };
     let tokens = app.settings.api_tokens().unwrap_or_default();
-    tokens
-        .iter()
-        .any(|t| constant_time_eq(t.expose_secret().as_bytes(), given.trim().as_bytes()))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    tokens.iter().any(|t| {
+        cuadra_sdk::constant_time_eq(t.expose_secret().as_bytes(), given.trim().as_bytes())
+    })
 }
 
 fn unauthorized() -> Response {

@@ -8,7 +8,7 @@ use crate::helpers::{backends, build_app, config_path, eventually, fresh_db, Bac
 use chrono::{Duration, Utc};
 use cuadra::app::App;
 use cuadra_sat::checkpoint::RowState;
-use cuadra_sat::fake::FakeSat;
+use cuadra_testkit::sat::FakeSat;
 use std::process::{Output, Stdio};
 
 /// A database, its config file with the SAT connector pointing at a fake on the real clock, and an `App` on it

@@ -12,6 +12,7 @@ pub use source::{HttpCheckpoint, HttpSource};
 pub use webhook::HttpWebhook;
 
 /// The inbound event mapper, for the fuzz entry point.
+#[cfg(feature = "fuzzing")]
 pub fn map_event_for_fuzz(body: &[u8]) -> Result<Option<cuadra_sdk::Delivery>, String> {
     webhook::map_event("fuzz", body)
 }

@@ -3,9 +3,9 @@
 //! `webhook-id` is the idempotency key; `webhook-timestamp` is the time of this attempt.
 
 use crate::net::{self, Failure, RateLimiter};
-use crate::signing::{SigningKey, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use async_trait::async_trait;
 use chrono::SecondsFormat;
+use cuadra_sdk::standard_webhooks::{SigningKey, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use cuadra_sdk::{OutboundMessage, Receipt, Sink, SinkError};
 use serde::Serialize;
 

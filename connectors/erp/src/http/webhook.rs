@@ -6,8 +6,8 @@
 //! nowhere. The delivery's `external_id` is the `webhook-id`, so a repeat is recognised.
 
 use super::shape;
-use crate::signing::{SigningKey, HEADER_ID};
 use async_trait::async_trait;
+use cuadra_sdk::standard_webhooks::{SigningKey, HEADER_ID};
 use cuadra_sdk::{
     CompanyContext, Delivery, VerifiedRequest, WebhookError, WebhookHandler, WebhookOutcome,
     WebhookRequest,

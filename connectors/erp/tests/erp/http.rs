@@ -2,12 +2,12 @@
 //! pull paging with cursor then `updated_since`.
 
 use crate::support::{ctx, msg, SECRET};
-use cuadra_erp::fake::{ErpFeed, Receiver, ReceiverFailure};
-use cuadra_erp::signing::SigningKey;
 use cuadra_erp::{build_http, HttpSettings};
+use cuadra_sdk::standard_webhooks::SigningKey;
 use cuadra_sdk::{
     ConnectorError, Record, Sink, SinkError, Source, WebhookError, WebhookHandler, WebhookRequest,
 };
+use cuadra_testkit::erp::{ErpFeed, Receiver, ReceiverFailure};
 use secrecy::SecretString;
 use serde_json::json;
 use std::collections::BTreeMap;

@@ -2,8 +2,8 @@
 
 use crate::support::{ctx, msg, odoo_settings};
 use cuadra_erp::build_odoo;
-use cuadra_erp::fake::FakeOdoo;
 use cuadra_sdk::{Record, Sink, Source};
+use cuadra_testkit::erp::FakeOdoo;
 use rust_decimal::Decimal;
 use serde_json::json;
 use std::str::FromStr;

@@ -3,8 +3,8 @@
 
 use crate::support::{ctx, msg, odoo_settings};
 use cuadra_erp::build_odoo;
-use cuadra_erp::fake::{FakeOdoo, Outage};
 use cuadra_sdk::{ConnectorError, Sink, SinkError, Source};
+use cuadra_testkit::erp::{FakeOdoo, Outage};
 use secrecy::SecretString;
 use serde_json::json;
 use std::time::Duration;

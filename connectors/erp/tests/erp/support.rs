@@ -1,9 +1,9 @@
 //! Shared helpers: messages, settings for the fakes.
 
 use chrono::{TimeZone, Utc};
-use cuadra_erp::fake::{FakeOdoo, API_KEY, DATABASE, USERNAME};
 use cuadra_erp::OdooSettings;
 use cuadra_sdk::{CompanyContext, IdempotencyKey, OutboundMessage};
+use cuadra_testkit::erp::{FakeOdoo, API_KEY, DATABASE, USERNAME};
 use secrecy::SecretString;
 
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

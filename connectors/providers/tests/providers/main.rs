@@ -7,7 +7,6 @@ mod fuzz_loop;
 mod mercadopago;
 mod openpay;
 mod settings;
-mod standard;
 mod stp;
 mod stripe;
 mod support;

@@ -130,24 +130,24 @@ fn fake_server_accepts_the_corpus_requests_and_rejects_tampering() {
         "soap/download/request.xml",
     ] {
         let body = nospaces(&std::fs::read_to_string(c.join(f)).expect("fixture"));
-        cuadra_sat::fake::verify_signed_request(body.as_bytes(), &cert, NOW())
+        cuadra_testkit::sat::verify_signed_request(body.as_bytes(), &cert, NOW())
             .unwrap_or_else(|e| panic!("{f}: {e}"));
         let tampered = body.replace(
             "RfcSolicitante=\"EKU9003173C9\"",
             "RfcSolicitante=\"EKU9003173C8\"",
         );
         assert!(
-            cuadra_sat::fake::verify_signed_request(tampered.as_bytes(), &cert, NOW()).is_err(),
+            cuadra_testkit::sat::verify_signed_request(tampered.as_bytes(), &cert, NOW()).is_err(),
             "{f}"
         );
     }
     let auth = nospaces(
         &std::fs::read_to_string(c.join("soap/authenticate/request.xml")).expect("fixture"),
     );
-    cuadra_sat::fake::verify_signed_request(auth.as_bytes(), &cert, at(2019, 8, 1, 3, 39, 0))
+    cuadra_testkit::sat::verify_signed_request(auth.as_bytes(), &cert, at(2019, 8, 1, 3, 39, 0))
         .expect("auth verifies");
     assert!(
-        cuadra_sat::fake::verify_signed_request(auth.as_bytes(), &cert, NOW()).is_err(),
+        cuadra_testkit::sat::verify_signed_request(auth.as_bytes(), &cert, NOW()).is_err(),
         "stale timestamp"
     );
 }
@@ -160,7 +160,7 @@ fn generated_envelopes_verify_with_the_fake() {
     p.counterparts = vec!["XAXX010101000".into(), "H&E951128469".into()];
     let q = envelope::query(&fiel, &Query::Range(p)).expect("sign");
     assert!(q.contains("<des:RfcReceptor>H&amp;E951128469</des:RfcReceptor>"));
-    cuadra_sat::fake::verify_signed_request(q.as_bytes(), fiel.certificate_der(), NOW())
+    cuadra_testkit::sat::verify_signed_request(q.as_bytes(), fiel.certificate_der(), NOW())
         .expect("query");
     let a = envelope::authenticate(
         &fiel,
@@ -169,11 +169,13 @@ fn generated_envelopes_verify_with_the_fake() {
         "uuid-x-1",
     )
     .expect("sign");
-    cuadra_sat::fake::verify_signed_request(a.as_bytes(), fiel.certificate_der(), NOW())
+    cuadra_testkit::sat::verify_signed_request(a.as_bytes(), fiel.certificate_der(), NOW())
         .expect("auth");
     let other = crate::common::make_fiel("AAA010101AAA", false, 3650).load(NOW());
-    assert!(
-        cuadra_sat::fake::verify_signed_request(q.as_bytes(), other.certificate_der(), NOW())
-            .is_err()
-    );
+    assert!(cuadra_testkit::sat::verify_signed_request(
+        q.as_bytes(),
+        other.certificate_der(),
+        NOW()
+    )
+    .is_err());
 }

@@ -3,9 +3,9 @@
 use crate::common::{any_fiel, password, TestFielSource, NOW};
 use chrono::Duration;
 use cuadra_sat::checkpoint::{self, PackageState, RowState, SatState};
-use cuadra_sat::fake::FakeSat;
 use cuadra_sat::{describe, SatSettings, SatSource};
 use cuadra_sdk::{Batch, Checkpoint, CompanyContext, ConnectorError, Delivery, Source};
+use cuadra_testkit::sat::FakeSat;
 
 pub struct Harness {
     pub fake: FakeSat,

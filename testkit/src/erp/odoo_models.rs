@@ -26,10 +26,12 @@ pub fn number(d: &str) -> Value {
 
 pub fn decimal(v: &Value) -> Option<Decimal> {
     match v {
-        Value::Number(n) => {
-            crate::json::decimal(&serde_json::value::RawValue::from_string(n.to_string()).ok()?)
-                .ok()
-        }
+        Value::Number(n) => cuadra_sdk::json_decimal(
+            &serde_json::value::RawValue::from_string(n.to_string()).ok()?,
+            cuadra_sdk::Exponent::Accept,
+        )
+        .ok()
+        .flatten(),
         Value::String(s) => cuadra_sdk::parse_decimal(s).ok(),
         _ => None,
     }

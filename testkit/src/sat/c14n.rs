@@ -3,7 +3,7 @@
 //! declarations first (sorted by prefix), then attributes sorted by namespace URI and local name, empty elements
 //! as start+end tags, C14N escaping. Enough for SOAP requests (no DTDs, no `xml:` attribute inheritance).
 
-use crate::xml::{local, prefix, Element, Node};
+use cuadra_sat::xml::{local, prefix, Element, Node};
 use std::collections::BTreeMap;
 
 /// Prefix → namespace URI (`""` is the default namespace).

@@ -1,10 +1,10 @@
 //! Response payloads of the fake SAT, modelled on the captured responses in the fixture corpus
 //! (`soap/*/response-*.xml`) with the values templated.
 
-use crate::envelope::{format_timestamp, NS_DES, NS_SOAP, NS_WSSE, NS_WSU};
-use crate::xml::escape;
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use cuadra_sat::envelope::{format_timestamp, NS_DES, NS_SOAP, NS_WSSE, NS_WSU};
+use cuadra_sat::xml::escape;
 
 const BODY_NS: &str = "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\"";
 

@@ -1,4 +1,4 @@
-//! A fake SAT Descarga Masiva service (feature `fake-server`) for tests: axum on `127.0.0.1:0`, the four real
+//! A fake SAT Descarga Masiva service for tests: axum on `127.0.0.1:0`, the four real
 //! service paths, real SOAP in and out. It checks every request's signature against the registered FIEL
 //! certificate, checks tokens, remembers requests and packages like the real service (duplicate criteria while
 //! active → 5005, a third CFDI request with the same criteria → 5002, three downloads of a package → 5008), and
@@ -9,9 +9,6 @@ mod c14n;
 mod templates;
 mod verify;
 
-use crate::cert;
-use crate::client::{PATH_AUTH, PATH_DOWNLOAD, PATH_QUERY, PATH_VERIFY};
-use crate::xml::{self, Element};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -19,6 +16,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use chrono::{DateTime, Duration, Utc};
+use cuadra_sat::cert;
+use cuadra_sat::client::{PATH_AUTH, PATH_DOWNLOAD, PATH_QUERY, PATH_VERIFY};
+use cuadra_sat::xml::{self, Element};
 use rsa::RsaPublicKey;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -192,11 +192,6 @@ impl FakeSat {
             .into_iter()
             .filter(|c| c.operation == operation)
             .collect()
-    }
-
-    /// Makes every issued token invalid now (as if they all expired).
-    pub fn expire_tokens(&self) {
-        lock(&self.state).tokens.clear();
     }
 }
 

@@ -5,18 +5,16 @@
 //! * `score --truth DIR/truth.json --invoices invoices.json [--baseline]` compares `cuadra report invoices
 //!   --format json` with the truth and exits 1 when a quality target is missed.
 //!
-//! Layout: `scenario/plan.rs` decides everything in memory, `scenario/noise.rs` holds names and their variants,
-//! `scenario/write.rs` streams it to files, `scenario/zip.rs` writes SAT-style stored packages, `scenario/score.rs` scores and runs the baseline.
+//! Run it with `cargo run -p cuadra-testkit --bin cuadra-scenario -- generate ...`; tests and benches find it with
+//! `cuadra_testkit::scenario::binary()`.
+//!
+//! Layout: `plan.rs` decides everything in memory, `noise.rs` holds names and their variants, `write.rs` streams
+//! it to files, `zip.rs` writes SAT-style stored packages, `score.rs` scores and runs the baseline.
 
-#[path = "scenario/noise.rs"]
 mod noise;
-#[path = "scenario/plan.rs"]
 mod plan;
-#[path = "scenario/score.rs"]
 mod score;
-#[path = "scenario/write.rs"]
 mod write;
-#[path = "scenario/zip.rs"]
 mod zip;
 
 use clap::{Parser, Subcommand};

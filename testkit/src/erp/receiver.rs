@@ -1,11 +1,11 @@
 //! `Receiver`: a generic HTTP endpoint that verifies Standard Webhooks signatures and records every delivery;
 //! failures (status codes, 429 with `Retry-After`, slow answers) can be scripted.
 
-use crate::signing::SigningKey;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use cuadra_sdk::standard_webhooks::SigningKey;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -3,9 +3,9 @@
 //! against the registered FIEL certificate.
 
 use super::c14n::{self, NsMap};
-use crate::xml::Element;
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
+use cuadra_sat::xml::Element;
 use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::signature::Verifier;
 use rsa::RsaPublicKey;
