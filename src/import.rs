@@ -2,7 +2,7 @@
 //! blocking thread and hands deliveries over a bounded channel; they are stored in batches, then document links
 //! are applied. Memory stays bounded whatever the file size.
 
-use crate::store::{delivery_label_of, IngestOutcome, IngestSummary, Prepacked, Store, WriteTx};
+use crate::store::{delivery_label_of, IngestSummary, Prepacked, Store, WriteTx};
 use cuadra_sdk::{Delivery, FileImporter, ImportOptions, InputError, Location};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -248,14 +248,5 @@ pub fn print_summary(summary: &IngestSummary, quiet_errors: bool) -> i32 {
         0
     } else {
         2
-    }
-}
-
-pub fn outcome_word(o: IngestOutcome) -> &'static str {
-    match o {
-        IngestOutcome::New => "new",
-        IngestOutcome::Unchanged => "unchanged",
-        IngestOutcome::Conflicting => "conflicting",
-        IngestOutcome::Failed => "failed",
     }
 }

@@ -3,8 +3,12 @@
 //!
 //! # Layout
 //! - [`config`]: settings (defaults, TOML file, `CUADRA__...` environment), validated with errors naming the key.
-//! - [`store`]: the ledger on SQLite or PostgreSQL (one API, two dialects of one schema), ingest, links, reports.
-//! - [`app`]: settings + store + configured connectors, shared by the daemon, the CLI and tests.
+//! - [`model`]: plain data the layers hand each other (reconcile's input and decision), below all of them.
+//! - [`store`]: the ledger on SQLite or PostgreSQL (one API; what differs between the two is `store/dialect.rs`),
+//!   ingest, links, reports, reconcile's loading and writing.
+//! - [`reconcile`]: the engine and its run (lease, load → decide → write); it stands above the store.
+//! - [`app`]: settings + store + configured connectors, and the use cases (import, reconcile, manual match)
+//!   shared by the CLI and the API.
 //! - [`registry`]: the explicit list of connector kinds (each built by its own crate) and file families.
 //! - [`import`]: the file import pipeline behind `cuadra import` and the inbox; [`customers`]: the customer master (read by
 //!   `connectors/customers`).

@@ -3,6 +3,8 @@
 //! cancels one, and a `.zip` package; the printed summary; `report invoices` against amounts computed by hand;
 //! idempotent re-import; UUID conflicts; malformed files and zip entries. When `../shared/fixtures/sat` is present,
 //! every CFDI and package there is imported, one flow per ledger, and checked against values read from the documents.
+//!
+//! Longer than our ~600 lines on purpose: one capability's suite, whose cases share the fixtures built here.
 
 use super::helpers::{backends, config_path, cuadra, fresh_db, test_settings, Backend, TestDb};
 use std::collections::BTreeMap;

@@ -1,6 +1,8 @@
 //! ERP and CRM end to end through the durable outbox, on SQLite and PostgreSQL: a full pull from a fake Odoo then
 //! allocations pushed back as registered payments (and reversed on unmatch); a generic receiver down for a while;
 //! a worker killed with messages in flight; a poison message in the dead letters; the inbound ERP webhook.
+//!
+//! Longer than our ~600 lines on purpose: one capability's suite, whose cases share the fixtures built here.
 
 use super::helpers::{backends, build_app, config_path, cuadra, eventually, fresh_db, spawn_app};
 use chrono::{NaiveDate, TimeZone, Utc};

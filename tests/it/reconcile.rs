@@ -1,5 +1,7 @@
 //! Reconciliation on SQLite and PostgreSQL: each pass, each kind of noise, manual match/unmatch and learning,
 //! same money seen twice, tolerance, order independence, idempotence, the CLI and the daemon.
+//!
+//! Longer than our ~600 lines on purpose: one capability's suite, whose cases share the fixtures built here.
 
 use super::helpers::{
     backends, build_app, config_path, cuadra, eventually, fresh_db, spawn_app, test_settings,

@@ -1,4 +1,6 @@
 //! The store conformance suite: the same assertions on SQLite and PostgreSQL.
+//!
+//! Longer than our ~600 lines on purpose: one capability's suite, whose cases share the fixtures built here.
 
 use super::helpers::{backends, fresh_db, Backend};
 use chrono::{NaiveDate, TimeZone, Utc};

@@ -4,6 +4,8 @@
 //! Pago confirm against a fake provider API served over real HTTP. A durability test kills the real binary with
 //! SIGKILL right after its 2xx and finds the payment after a restart. With `../shared/fixtures/bank/webhooks`
 //! present, the real payloads are replayed (re-signed with the test secrets).
+//!
+//! Longer than our ~600 lines on purpose: one capability's suite, whose cases share the fixtures built here.
 
 use super::helpers::{backends, fresh_db, test_settings, Backend, TestApp};
 use axum::http::{StatusCode, Uri};

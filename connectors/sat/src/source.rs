@@ -38,16 +38,6 @@ impl SatSource {
         }
     }
 
-    /// A source using an already loaded FIEL.
-    pub fn with_fiel(settings: SatSettings, fiel: Fiel) -> Result<Self, ConnectorError> {
-        let s = SatSource::new(settings);
-        let client = s.build_client(fiel)?;
-        if let Ok(mut g) = s.client.lock() {
-            *g = Some(client);
-        }
-        Ok(s)
-    }
-
     fn build_client(&self, fiel: Fiel) -> Result<Arc<SatClient>, ConnectorError> {
         let endpoints = Endpoints {
             request_base_url: self
