@@ -81,15 +81,43 @@ fn read_csv(path: &Path) -> Result<Vec<(u64, Vec<String>)>, FileError> {
         .flexible(true)
         .delimiter(delimiter)
         .from_reader(text.as_bytes());
+    // A record's line is counted from its byte offset: the reader's own line count is one short for files with
+    // CRLF line endings (every CSV Excel saves on Windows).
+    let newlines: Vec<usize> = newline_offsets(text.as_bytes());
     let mut out = Vec::new();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| {
             FileError::new(format!("{}: not a readable CSV file", path.display()), e)
         })?;
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        let line = rec
+            .position()
+            .map(|p| line_at(&newlines, record_start(text.as_bytes(), p.byte() as usize)))
+            .unwrap_or(0);
         out.push((line, rec.iter().map(|s| s.to_string()).collect()));
     }
     Ok(out)
+}
+
+/// The offsets of every `\n` in `bytes`.
+fn newline_offsets(bytes: &[u8]) -> Vec<usize> {
+    bytes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &b)| (b == b'\n').then_some(i))
+        .collect()
+}
+
+/// Where a record's text starts: the reader may place a record after a CRLF at the `\n` of that line break.
+fn record_start(bytes: &[u8], mut offset: usize) -> usize {
+    while matches!(bytes.get(offset), Some(b'\r' | b'\n')) {
+        offset += 1;
+    }
+    offset
+}
+
+/// The 1-based line of byte `offset`, given the offsets of the line breaks.
+fn line_at(newlines: &[usize], offset: usize) -> u64 {
+    newlines.partition_point(|&n| n < offset) as u64 + 1
 }
 
 fn sniff_delimiter(text: &str) -> u8 {
@@ -383,5 +411,26 @@ mod tests {
     fn delimiter_sniffing() {
         assert_eq!(sniff_delimiter("rfc;name\n"), b';');
         assert_eq!(sniff_delimiter("rfc,name\n"), b',');
+    }
+
+    #[test]
+    fn lines_are_the_same_with_crlf_and_lf() {
+        let dir = std::env::temp_dir().join(format!("cuadra-crlf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let body = [
+            "rfc,razon_social",
+            "EKU9003173C9,Kemper",
+            "\"bad\nrfc\",Quoted",
+            "NOPE,Malo",
+            "",
+        ];
+        for (name, eol) in [("lf.csv", "\n"), ("crlf.csv", "\r\n")] {
+            let path = dir.join(name);
+            std::fs::write(&path, body.join(eol)).unwrap();
+            let rows = read_csv(&path).unwrap();
+            let lines: Vec<u64> = rows.iter().map(|(l, _)| *l).collect();
+            assert_eq!(lines, vec![1, 2, 3, 5], "{name}");
+        }
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
