@@ -152,6 +152,9 @@ pub fn main() -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
+    if !matches!(cli.command, Command::Run) {
+        quiet_on_broken_pipe();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -164,6 +167,16 @@ pub fn main() -> i32 {
         }
     };
     runtime.block_on(run(cli))
+}
+
+/// A command whose output goes to a pipe that closes (`cuadra report invoices | head`) ends quietly, as Unix tools
+/// do, instead of panicking in `println!` on EPIPE. Not for the daemon, which keeps ignoring SIGPIPE (its sockets
+/// report a closed peer as an error).
+fn quiet_on_broken_pipe() {
+    // SAFETY: called once at start, before any thread is spawned; it only resets one signal's disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// Runs a parsed command; returns the exit code.

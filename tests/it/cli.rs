@@ -190,3 +190,37 @@ fn manual_decisions_name_the_bad_argument_and_exit_2() {
         "{e}"
     );
 }
+
+/// `cuadra doctor | head -0`: the reader is gone before the command prints; it ends without a panic.
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = std::process::Command::new(env!("CARGO_BIN_EXE_cuadra"))
+        .arg("migrate")
+        .current_dir(dir.path())
+        .env_remove("CUADRA_CONFIG")
+        .output()
+        .unwrap();
+    assert!(migrate.status.success(), "{migrate:?}");
+    for args in [&["doctor"][..], &["report", "customers"][..]] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cuadra"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("CUADRA_CONFIG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader closes first; SIGPIPE (13) ends the writer as it ends `cat` or `grep`.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        use std::os::unix::process::ExitStatusExt;
+        assert!(
+            out.status.success() || out.status.signal() == Some(13),
+            "{args:?}: {:?} {stderr}",
+            out.status
+        );
+    }
+}
