@@ -123,11 +123,19 @@ impl ProviderSettings {
                 "connector kind {kind}: webhook_secret_file was not resolved before building the connector"
             )));
         }
-        self.webhook_secret.clone().ok_or_else(|| {
+        let secret = self.webhook_secret.clone().ok_or_else(|| {
             ConnectorError::Config(format!(
                 "connector kind {kind}: key webhook_secret (or webhook_secret_file) is required"
             ))
-        })
+        })?;
+        // An empty secret would let anyone sign a payment with the empty key.
+        if secret.expose_secret().trim().is_empty() {
+            return Err(ConnectorError::Config(format!(
+                "connector kind {kind}: key webhook_secret (or the file webhook_secret_file names) is empty; \
+                 set the secret the provider gave you"
+            )));
+        }
+        Ok(secret)
     }
 
     pub(crate) fn required_api_key(&self, kind: &str) -> Result<SecretString, ConnectorError> {

@@ -74,3 +74,38 @@ fn required_keys_are_named() {
     let e = build("mercadopago", &s).err().expect("bad base");
     assert!(e.to_string().contains("api_base"), "{e}");
 }
+
+/// An empty secret (inline, from the environment, or an empty file) would let anyone sign a payment: refused.
+#[test]
+fn empty_webhook_secrets_are_refused() {
+    for kind in ["stripe", "mercadopago", "openpay", "stp"] {
+        for inline in ["\"\"", "\"  \""] {
+            let mut toml = format!("kind = \"{kind}\"\nwebhook_secret = {inline}\n");
+            if kind == "stp" {
+                toml.push_str("webhook_user = \"u\"\n");
+            }
+            if kind == "openpay" {
+                toml.push_str("merchant_id = \"m\"\napi_key = \"sk_x\"\nwebhook_user = \"u\"\n");
+            }
+            let s = parse(&toml).expect("parses");
+            let err = build(kind, &s).err().expect("refused").to_string();
+            assert!(
+                err.contains("webhook_secret") && err.contains("empty"),
+                "{kind}: {err}"
+            );
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("cuadra-empty-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let f = dir.join("secret");
+    std::fs::write(&f, "\n").expect("write");
+    let mut s = parse(&format!(
+        "webhook_secret_file = {:?}",
+        f.display().to_string()
+    ))
+    .expect("parses");
+    s.resolve_secret_files().expect("an empty file reads");
+    let err = build("stripe", &s).err().expect("refused").to_string();
+    assert!(err.contains("empty"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
