@@ -6,7 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-/// How long, in all, a write keeps trying after the busy timeout gave up.
+/// How long, in all, a write keeps trying after the first busy error (on top of the busy timeout that error
+/// usually comes after).
 const BUDGET: Duration = Duration::from_secs(5);
 const FIRST: Duration = Duration::from_millis(20);
 const MOST: Duration = Duration::from_millis(500);
@@ -38,7 +39,8 @@ pub fn is_transient(e: &anyhow::Error) -> bool {
 /// The backoff of one write: call [`Backoff::again`] with each error; it sleeps and says true while the error is
 /// busy and the budget lasts.
 pub(crate) struct Backoff {
-    started: Instant,
+    /// When the first busy error came.
+    since: Option<Instant>,
     next: Duration,
     tries: u32,
 }
@@ -46,14 +48,14 @@ pub(crate) struct Backoff {
 impl Backoff {
     pub(crate) fn new() -> Backoff {
         Backoff {
-            started: Instant::now(),
+            since: None,
             next: FIRST,
             tries: 0,
         }
     }
 
     pub(crate) async fn again(&mut self, e: &sqlx::Error) -> bool {
-        if !is_busy(e) || self.started.elapsed() >= BUDGET {
+        if !is_busy(e) || self.since.get_or_insert_with(Instant::now).elapsed() >= BUDGET {
             return false;
         }
         self.tries += 1;

@@ -100,8 +100,9 @@ impl Store {
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
         let migrator = self.migrator();
+        // Migrations write: they run on the writer like every other write.
         migrator
-            .run(&self.pool)
+            .run(&self.writer)
             .await
             .context("applying database migrations")?;
         Ok(())

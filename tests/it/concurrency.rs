@@ -2,9 +2,12 @@
 //! delivering to a sink, reconcile after every import) receives signed webhooks from 64 concurrent senders while
 //! `cuadra import cfdi` and `cuadra reconcile` (the binary, another process) write beside it. Every webhook is
 //! answered 200 (never 503 "database is locked"), every event is stored once, and the CLI exits 0: the one writer
-//! discipline of `docs/storage.md`.
+//! discipline of `docs/storage.md`. An inbox file that meets the database locked by another process is tried again,
+//! never moved to `failed/`.
 
-use super::helpers::{backends, build_app, config_path, cuadra, fresh_db};
+use super::helpers::{
+    backends, build_app, config_path, cuadra, eventually, fresh_db, spawn_app, Backend,
+};
 use super::webhooks::{stripe_event, stripe_signature, STRIPE_SECRET};
 use async_trait::async_trait;
 use cuadra::registry::Connector;
@@ -182,4 +185,50 @@ async fn webhooks_and_the_cli_beside_the_daemon_never_meet_a_locked_database() {
         );
         running.shutdown(std::time::Duration::from_secs(5)).await;
     }
+}
+
+/// An inbox file whose import meets the database locked by another process (past the busy timeout and the store's
+/// retries) is not a bad file: it stays in the inbox, is tried again at the next look, and is imported once the lock
+/// is gone; nothing goes to `failed/`. SQLite only (PostgreSQL has no database-wide write lock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbox_file_that_meets_a_locked_database_is_tried_again() {
+    use sqlx::Connection;
+    let t = spawn_app(
+        Backend::Sqlite,
+        &format!("[company]\nrfcs = [\"{COMPANY}\"]\n"),
+    )
+    .await;
+    let inbox = t.inbox();
+    std::fs::create_dir_all(&inbox).unwrap();
+    // Another process's writer: holds SQLite's write lock until released below.
+    let mut other = sqlx::SqliteConnection::connect(&t.db.url)
+        .await
+        .expect("a second connection");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .expect("take the write lock");
+    let uuid = "44444444-0000-4000-8000-000000000001";
+    std::fs::write(inbox.join("locked.xml"), invoice_xml(uuid, 1)).unwrap();
+    let met = || {
+        cuadra::metrics::handle()
+            .render()
+            .contains("cuadra_inbox_files_total{result=\"retry\"}")
+    };
+    let failed = inbox.join("failed/locked.xml.error.txt");
+    eventually(60, || async { met() || failed.exists() }).await;
+    assert!(
+        !failed.exists(),
+        "moved to failed/ for a transient error: {}",
+        std::fs::read_to_string(&failed).unwrap_or_default()
+    );
+    assert!(met(), "the inbox never met the locked database");
+    assert!(inbox.join("locked.xml").exists(), "left in the inbox");
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    other.close().await.unwrap();
+    let imported = eventually(60, || async { inbox.join("done/locked.xml").exists() }).await;
+    assert!(imported, "imported once the lock was gone");
+    assert!(!inbox.join("failed").exists(), "nothing in failed/");
+    assert_eq!(t.app.store.count("invoices").await.unwrap(), 1);
+    t.stop().await;
 }
