@@ -1,6 +1,8 @@
 //! The watched inbox folder: each file is imported by the first importer that recognises it, then moved to
 //! `done/` (or `failed/` with a `.error.txt` beside it saying why). Files still being written are left for the
-//! next look (their size must be stable across two looks).
+//! next look (their size must be stable across two looks). A file whose import met a transient error (the
+//! database locked by another process past the store's own retries, `store::is_transient`) stays where it is and is
+//! tried again at the next look: only a file that is itself bad goes to `failed/`.
 
 use crate::app::App;
 use crate::import::import_paths;
@@ -32,7 +34,9 @@ async fn scan(app: &App, root: &Path, sizes: &mut HashMap<PathBuf, u64>) -> anyh
         let size = std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
         // Take a file only when its size is the same as at the previous look.
         if sizes.get(&f) == Some(&size) {
-            handle_file(app, root, &f).await;
+            if handle_file(app, root, &f).await == Handled::Later {
+                seen.insert(f, size);
+            }
         } else {
             seen.insert(f, size);
         }
@@ -59,7 +63,16 @@ fn list(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-async fn handle_file(app: &App, root: &Path, file: &Path) {
+/// What became of a file the inbox took.
+#[derive(Debug, PartialEq, Eq)]
+enum Handled {
+    /// Moved to `done/` or `failed/` (or, when that failed, left in place with the error logged).
+    Taken,
+    /// Left in place after a transient error, to be tried again at the next look.
+    Later,
+}
+
+async fn handle_file(app: &App, root: &Path, file: &Path) -> Handled {
     let name = file
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -81,6 +94,11 @@ async fn handle_file(app: &App, root: &Path, file: &Path) {
                     summary.total("new") + summary.total("unchanged"),
                     summary.errors.join("\n")
                 )),
+                Err(e) if crate::store::is_transient(&e) => {
+                    metrics::counter!("cuadra_inbox_files_total", "result" => "retry").increment(1);
+                    tracing::warn!(file = %name, error = %format!("{e:#}"), "inbox file met a transient error; it is tried again at the next look");
+                    return Handled::Later;
+                }
                 Err(e) => Err(format!("{e:#}")),
             }
         }
@@ -89,12 +107,12 @@ async fn handle_file(app: &App, root: &Path, file: &Path) {
     let dest_dir = root.join(if ok { "done" } else { "failed" });
     if let Err(e) = std::fs::create_dir_all(&dest_dir) {
         tracing::error!(error = %e, "cannot create {}", dest_dir.display());
-        return;
+        return Handled::Taken;
     }
     let dest = unique_dest(&dest_dir, &name);
     if let Err(e) = std::fs::rename(file, &dest) {
         tracing::error!(error = %e, file = %name, "cannot move an inbox file");
-        return;
+        return Handled::Taken;
     }
     match result {
         Ok(()) => {
@@ -111,6 +129,7 @@ async fn handle_file(app: &App, root: &Path, file: &Path) {
             app.after_import();
         }
     }
+    Handled::Taken
 }
 
 fn read_head(file: &Path) -> Vec<u8> {

@@ -1,6 +1,8 @@
 //! Opening the ledger: connecting (SQLite's file and settings, the pools), migrating, readiness, and write
-//! transactions.
+//! transactions (the one writer discipline, `docs/storage.md`).
 
+use super::busy::Backoff;
+use super::dialect::Query;
 use super::{system_clock, Backend, Store, WriteTx};
 use anyhow::Context;
 use sqlx::any::AnyPoolOptions;
@@ -98,8 +100,9 @@ impl Store {
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
         let migrator = self.migrator();
+        // Migrations write: they run on the writer like every other write.
         migrator
-            .run(&self.pool)
+            .run(&self.writer)
             .await
             .context("applying database migrations")?;
         Ok(())
@@ -122,23 +125,59 @@ impl Store {
         Ok(())
     }
 
-    /// Starts a write transaction.
+    /// Starts a write transaction: every write goes through here (or [`Store::write_one`]). On SQLite it takes
+    /// the process's write lock, then SQLite's (`BEGIN IMMEDIATE` on the writer connection), and meets another
+    /// process holding it with a bounded backoff (`busy`).
     pub async fn begin_write(&self) -> anyhow::Result<WriteTx<'_>> {
         let guard = match self.backend {
             Backend::Sqlite => Some(self.write_lock.lock().await),
             Backend::Postgres => None,
         };
-        let tx = self
-            .writer
-            .begin()
-            .await
-            .context("starting a transaction")?;
+        let tx = self.begin_on_writer().await?;
         Ok(WriteTx {
             tx,
             _guard: guard,
             uuidless_invoices: None,
             dict_ids: Default::default(),
         })
+    }
+}
+
+impl Store {
+    /// `BEGIN IMMEDIATE` (PostgreSQL: `BEGIN`) on the writer pool, tried again while another process holds
+    /// SQLite's write lock; the caller holds the process's write lock (see [`Store::begin_write`]).
+    pub(crate) async fn begin_on_writer(
+        &self,
+    ) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let begin = self.dialect().begin_write();
+        let mut backoff = Backoff::new();
+        loop {
+            match self.writer.begin_with(begin).await {
+                Ok(tx) => return Ok(tx),
+                Err(e) if backoff.again(&e).await => continue,
+                Err(e) => return Err(e).context("starting a transaction"),
+            }
+        }
+    }
+
+    /// Runs one writing statement (a lease, an outbox claim) in a write transaction of its own, so that it
+    /// takes its turn like every other write instead of racing the writer from the read pool.
+    pub(crate) async fn write_one(
+        &self,
+        q: Query<'_>,
+    ) -> anyhow::Result<sqlx::any::AnyQueryResult> {
+        let mut tx = self.begin_write().await?;
+        let done = q.execute(&mut *tx.tx).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// [`Store::write_one`] for a statement with `RETURNING`: the rows it returned.
+    pub(crate) async fn write_fetch(&self, q: Query<'_>) -> anyhow::Result<Vec<sqlx::any::AnyRow>> {
+        let mut tx = self.begin_write().await?;
+        let rows = q.fetch_all(&mut *tx.tx).await?;
+        tx.commit().await?;
+        Ok(rows)
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! What differs, and nothing else: how parameters are written, `INSERT OR IGNORE`, how many rows come back as one
 //! JSON text, how a JSON array parameter becomes rows, how a multi-row insert tells which rows it wrote (and their
-//! ids), and two properties of the schema and the engine (the raw inbox's unique key, a single writer).
+//! ids), and two properties of the schema and the engine (the raw inbox's unique key, a single writer), and how a write
+//! transaction starts.
 
 use super::{Backend, Store, WriteTx};
 use anyhow::Context;
@@ -33,6 +34,16 @@ impl Dialect {
     /// writer.
     pub(crate) fn single_writer(self) -> bool {
         self.0 == Backend::Sqlite
+    }
+
+    /// The statement that starts a write transaction. On SQLite `BEGIN IMMEDIATE` takes the write lock at once
+    /// (waiting `busy_timeout` for it), so a transaction never reads first and then fails to upgrade its lock
+    /// (SQLITE_BUSY_SNAPSHOT, which no timeout helps); PostgreSQL's rows lock as they are written.
+    pub(crate) fn begin_write(self) -> &'static str {
+        match self.0 {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        }
     }
 
     /// Whether the raw inbox has its unique key (kind, external_id, sha256) (PostgreSQL, where several instances

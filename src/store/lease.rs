@@ -14,7 +14,8 @@ impl Store {
     ) -> anyhow::Result<bool> {
         let now = self.now();
         let until = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(10));
-        let row = sqlx::query(
+        let rows = self
+            .write_fetch(sqlx::query(
             "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
              WHERE leases.expires_at < $4 OR leases.holder = excluded.holder RETURNING holder",
@@ -22,21 +23,21 @@ impl Store {
         .bind(name)
         .bind(holder)
         .bind(ts(until))
-        .bind(ts(now))
-        .fetch_optional(&self.pool)
-        .await
-        .context("taking a lease")?;
-        Ok(row.is_some())
+        .bind(ts(now)))
+            .await
+            .context("taking a lease")?;
+        Ok(!rows.is_empty())
     }
 
     /// Gives the lease back (only if `holder` still has it).
     pub async fn release_lease(&self, name: &str, holder: &str) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
-            .bind(name)
-            .bind(holder)
-            .execute(&self.pool)
-            .await
-            .context("releasing a lease")?;
+        self.write_one(
+            sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+                .bind(name)
+                .bind(holder),
+        )
+        .await
+        .context("releasing a lease")?;
         Ok(())
     }
 }

@@ -4,11 +4,13 @@
 //! BIGINT micro-units for money (sums stay exact; every `SUM` is cast back to BIGINT), TEXT instants and dates;
 //! the few primitives that differ come from [`dialect`], and each table's row is bound by one function in `bind`.
 //! The schema lives in `migrations/sqlite` and `migrations/postgres` (one schema, two dialects); an invoice's open
-//! balance is the view `invoice_balance`. On SQLite, write transactions are serialized inside the process (a lock
-//! upgrade between two readers would fail with BUSY). Layout and measurements: `docs/storage.md`.
+//! balance is the view `invoice_balance`. Every write goes through `Store::begin_write` (one writer discipline:
+//! on SQLite a process-wide lock, `BEGIN IMMEDIATE` on the one writer connection, and a bounded retry when another
+//! process holds the database, `busy`). Layout, the rule and measurements: `docs/storage.md`.
 
 mod bind;
 mod bulk;
+mod busy;
 mod connect;
 mod customers;
 mod dialect;
@@ -23,6 +25,7 @@ mod reconcile;
 mod reports;
 mod row;
 
+pub use busy::is_transient;
 pub use connect::redact_url;
 pub(crate) use connect::SQLITE_CACHE_PRAGMA;
 pub use customers::customer_key;

@@ -246,17 +246,19 @@ impl Store {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        let n = sqlx::query(
-            "UPDATE outbox SET locked_by = $1, locked_until = $2 WHERE id = $3 AND state = 'pending' \
-             AND (locked_until IS NULL OR locked_until < $4)",
-        )
-        .bind(holder)
-        .bind(ts(until))
-        .bind(id)
-        .bind(ts(now))
-        .execute(self.pool())
-        .await?
-        .rows_affected();
+        let n = self
+            .write_one(
+                sqlx::query(
+                    "UPDATE outbox SET locked_by = $1, locked_until = $2 WHERE id = $3 AND state = 'pending' \
+                     AND (locked_until IS NULL OR locked_until < $4)",
+                )
+                .bind(holder)
+                .bind(ts(until))
+                .bind(id)
+                .bind(ts(now)),
+            )
+            .await?
+            .rows_affected();
         Ok(n == 1)
     }
 
@@ -277,15 +279,13 @@ impl Store {
             .map(|i| i.to_string())
             .collect::<Vec<_>>()
             .join(",");
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "UPDATE outbox SET locked_by = $1, locked_until = $2 WHERE id IN ({list}) AND state = 'pending' \
              AND (locked_until IS NULL OR locked_until < $3) RETURNING id"
-        ))
-        .bind(holder)
-        .bind(ts(until))
-        .bind(ts(now))
-        .fetch_all(self.pool())
-        .await?;
+        );
+        let rows = self
+            .write_fetch(sqlx::query(&sql).bind(holder).bind(ts(until)).bind(ts(now)))
+            .await?;
         rows.iter().map(|r| r.int("id")).collect()
     }
 
@@ -329,23 +329,30 @@ impl Store {
 
     /// Puts a message back in the queue now (from dead or pending), attempts reset.
     pub async fn outbox_retry(&self, id: i64) -> anyhow::Result<bool> {
-        let n = sqlx::query(
-            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1, locked_by = NULL, locked_until = NULL \
-             WHERE id = $2 AND state IN ('dead', 'pending')",
-        )
-        .bind(self.now_text())
-        .bind(id)
-        .execute(self.pool())
-        .await?
-        .rows_affected();
+        let n = self
+            .write_one(
+                sqlx::query(
+                    "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1, locked_by = NULL, \
+                     locked_until = NULL WHERE id = $2 AND state IN ('dead', 'pending')",
+                )
+                .bind(self.now_text())
+                .bind(id),
+            )
+            .await?
+            .rows_affected();
         Ok(n == 1)
     }
 
     /// Gives up on a message (kept, state `dropped`).
     pub async fn outbox_drop(&self, id: i64) -> anyhow::Result<bool> {
-        let n = sqlx::query("UPDATE outbox SET state = 'dropped', locked_by = NULL WHERE id = $1 AND state IN ('dead', 'pending')")
-            .bind(id)
-            .execute(self.pool())
+        let n = self
+            .write_one(
+                sqlx::query(
+                    "UPDATE outbox SET state = 'dropped', locked_by = NULL WHERE id = $1 \
+                     AND state IN ('dead', 'pending')",
+                )
+                .bind(id),
+            )
             .await?
             .rows_affected();
         Ok(n == 1)

@@ -4,6 +4,7 @@
 mod api;
 mod cfdi;
 mod cli;
+mod concurrency;
 mod customers;
 mod daemon;
 mod erp;

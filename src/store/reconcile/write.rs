@@ -43,16 +43,13 @@ impl Store {
         };
         // SQLite checks each new allocation's and exception's parent rows (payment, invoice) one b-tree descent
         // at a time, from a cold page cache. Every id written comes from rows this run read, and invoices and
-        // payments are never deleted, so the checks are switched off for this one transaction, on a connection of
-        // its own, and back on before the connection is returned.
+        // payments are never deleted, so the checks are switched off for this one transaction on the writer's one
+        // connection (a setting made outside a transaction), and back on before anyone else writes.
         let guard = self.write_lock.lock().await;
-        let mut conn = self.writer().acquire().await?;
-        sqlx::query(off).execute(&mut *conn).await?;
+        sqlx::query(off).execute(self.writer()).await?;
         let res = async {
             let tx = WriteTx {
-                tx: sqlx::Connection::begin(&mut *conn)
-                    .await
-                    .context("starting a transaction")?,
+                tx: self.begin_on_writer().await?,
                 _guard: None,
                 uuidless_invoices: None,
                 dict_ids: Default::default(),
@@ -60,6 +57,7 @@ impl Store {
             self.write_parts(tx, parts).await
         }
         .await;
+        let mut conn = self.writer().acquire().await?;
         if sqlx::query(on).execute(&mut *conn).await.is_err() {
             // Never back in the pool without its checks.
             conn.detach();
