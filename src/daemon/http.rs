@@ -69,18 +69,24 @@ async fn webhook(
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let status = handle_webhook(
-        &app,
-        &intake,
-        &name,
-        peer,
-        query.as_deref(),
-        &headers,
-        &body,
-    )
-    .await;
+    // A body over `http.max_body_bytes` is answered 413 here, so that it is counted like any other answer.
+    let status = match body {
+        Ok(body) => {
+            handle_webhook(
+                &app,
+                &intake,
+                &name,
+                peer,
+                query.as_deref(),
+                &headers,
+                &body,
+            )
+            .await
+        }
+        Err(rejection) => rejection.into_response(),
+    };
     let code = status.status().as_u16().to_string();
     let label = if app.connector(&name).is_some() {
         name

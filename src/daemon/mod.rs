@@ -43,7 +43,7 @@ async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
 
 /// Binds the HTTP listener first (so port 0 works in tests), then starts every part.
 pub async fn start(app: App) -> anyhow::Result<Running> {
-    let _ = crate::metrics::handle();
+    crate::metrics::register(app.connectors());
     let listener = tokio::net::TcpListener::bind(&app.settings.http.listen)
         .await
         .with_context(|| format!("http.listen: cannot bind {}", app.settings.http.listen))?;

@@ -82,3 +82,57 @@ async fn inbox_imports_customers_and_moves_files() {
         t.stop().await;
     }
 }
+
+/// A fresh daemon describes every series with counters at 0 (Prometheus needs them before the first event), says
+/// its build, and counts the 413 of an oversized webhook body like any other answer.
+#[tokio::test]
+async fn fresh_metrics_list_every_series_and_count_413s() {
+    let t = spawn_app(
+        super::helpers::Backend::Sqlite,
+        &format!(
+            "[connectors.stripe_metrics]\nkind = \"stripe\"\nwebhook_secret = \"{}\"\n",
+            super::webhooks::STRIPE_SECRET
+        ),
+    )
+    .await;
+    let c = reqwest::Client::new();
+    let metrics = || async {
+        c.get(format!("{}/metrics", t.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let m = metrics().await;
+    for line in [
+        "# HELP cuadra_build_info",
+        &format!(
+            "cuadra_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        ),
+        "# HELP cuadra_inbox_files_total",
+        "cuadra_inbox_files_total{result=\"retry\"}",
+        "cuadra_inbox_files_total{result=\"failed\"}",
+        "# HELP cuadra_outbox_depth",
+        "# HELP cuadra_webhook_requests_total",
+        "cuadra_webhook_requests_total{connector=\"stripe_metrics\",status=\"200\"} 0",
+    ] {
+        assert!(m.contains(line), "missing {line:?} in:\n{m}");
+    }
+    let big = vec![b'{'; 2 * 1024 * 1024];
+    let r = c
+        .post(format!("{}/webhooks/stripe_metrics", t.base))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let m = metrics().await;
+    assert!(
+        m.contains("cuadra_webhook_requests_total{connector=\"stripe_metrics\",status=\"413\"} 1"),
+        "{m}"
+    );
+    t.stop().await;
+}
