@@ -164,6 +164,26 @@ fn default_log_level() -> String {
     "info".into()
 }
 
+/// `log.level` is a level (`off`, `error`, `warn`, `info`, `debug`, `trace`) or a comma-separated list of levels
+/// and `target=level` directives. The tracing filter itself would take a misspelt level such as `debgu` as a target
+/// name and log nothing useful, so the words are checked here.
+fn validate_log_level(level: &str) -> anyhow::Result<()> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let is_level = |w: &str| LEVELS.contains(&w.trim().to_ascii_lowercase().as_str());
+    let ok = !level.trim().is_empty()
+        && level.split(',').all(|d| match d.rsplit_once('=') {
+            Some((target, lvl)) => !target.trim().is_empty() && is_level(lvl),
+            None => is_level(d),
+        })
+        && tracing_subscriber::EnvFilter::try_new(level).is_ok();
+    if !ok {
+        bail!(
+            "log.level: expected a level (off, error, warn, info, debug, trace) or directives such as \"cuadra=debug,info\", found {level:?}"
+        );
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxSettings {
@@ -323,6 +343,7 @@ impl Settings {
                 self.log.format
             );
         }
+        validate_log_level(&self.log.level)?;
         if !(self.database.url.starts_with("sqlite:")
             || self.database.url.starts_with("postgres://")
             || self.database.url.starts_with("postgresql://"))
@@ -338,6 +359,9 @@ impl Settings {
                     self.http.listen
                 )
             })?;
+        if self.http.max_body_bytes == 0 {
+            bail!("http.max_body_bytes: expected at least 1 (every webhook would be refused with 413), found 0");
+        }
         self.reconcile.tolerance_micros()?;
         if self.outbox.retry_schedule_secs.is_empty() {
             bail!("outbox.retry_schedule_secs: expected at least one delay");

@@ -224,3 +224,54 @@ fn a_closed_pipe_ends_a_command_quietly() {
         );
     }
 }
+
+/// A misspelt `log.level` is refused at load naming the key (the tracing filter took it for a target name and
+/// logged nothing useful), and so is `http.max_body_bytes = 0`; valid filters still load.
+#[test]
+fn log_level_and_max_body_bytes_are_checked_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.toml");
+    let load = |toml: &str| {
+        std::fs::write(&p, toml).unwrap();
+        cuadra::config::Settings::load_with_env(Some(&p), Vec::<(String, String)>::new())
+            .map_err(|e| format!("{e:#}"))
+    };
+    for bad in ["debgu", "cuadra=loud", "", "info,"] {
+        let e = load(&format!("[log]\nlevel = \"{bad}\"\n")).unwrap_err();
+        assert!(e.contains("log.level"), "{bad:?}: {e}");
+    }
+    for good in [
+        "info",
+        "WARN",
+        "cuadra=debug,info",
+        "cuadra::daemon=trace,warn",
+    ] {
+        load(&format!("[log]\nlevel = \"{good}\"\n")).unwrap_or_else(|e| panic!("{good:?}: {e}"));
+    }
+    let e = load("[http]\nmax_body_bytes = 0\n").unwrap_err();
+    assert!(e.contains("http.max_body_bytes"), "{e}");
+    load("[http]\nmax_body_bytes = 1\n").unwrap();
+}
+
+/// A connector's numeric key set from the environment (strings there) is read as a number.
+#[test]
+fn connector_numeric_keys_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cuadra.toml"),
+        "[connectors.stripe]\nkind = \"stripe\"\nwebhook_secret = \"whsec_cuadra_test_secret\"\n",
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_cuadra"))
+        .args(["--config", "cuadra.toml", "doctor"])
+        .current_dir(dir.path())
+        .env("CUADRA__CONNECTORS__STRIPE__TOLERANCE_SECS", "60")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !err.contains("expected u64") && !err.contains("invalid type"),
+        "{err}"
+    );
+    assert_eq!(o.status.code(), Some(0), "{err}");
+}
