@@ -436,6 +436,22 @@ async fn each_pass_and_noise() {
             "{:#?}",
             t.rows
         );
+        // `confidence` is a fraction with two decimals, as docs/reconcile.md says (it said percent and printed 0.99).
+        for r in &t.rows {
+            let c: rust_decimal::Decimal = r[6].parse().unwrap();
+            assert!(
+                r[6].len() == 4
+                    && c > rust_decimal::Decimal::ZERO
+                    && c <= rust_decimal::Decimal::ONE,
+                "{r:?}"
+            );
+        }
+        let doc = include_str!("../../docs/reconcile.md");
+        assert!(
+            doc.contains("`confidence` is a\nfraction from 0.00 to 1.00")
+                && !doc.contains("(percent)"),
+            "docs/reconcile.md and the report disagree on confidence"
+        );
         assert_eq!(
             balance(&store, "B-202").await,
             ("6000.00".into(), "partial".into())
