@@ -22,6 +22,7 @@ mod outbox;
 mod ranges;
 mod raw;
 mod reconcile;
+mod report_payments;
 mod reports;
 mod row;
 

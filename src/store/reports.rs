@@ -53,6 +53,7 @@ pub const PAYMENT_COLUMNS: &[&str] = &[
     "payer_rfc",
     "payer_account",
     "reference",
+    "same_as_payment_id",
 ];
 pub const ALLOCATION_COLUMNS: &[&str] = &[
     "id",
@@ -423,49 +424,6 @@ impl Store {
     }
 
     /// Money received (credits; debits are kept but are not receivables), with what is allocated.
-    pub async fn report_payments(&self) -> anyhow::Result<Table> {
-        let rows = sqlx::query(
-            "SELECT p.id, p.source, p.kind, p.external_id, p.booked_on, p.currency, p.amount_micros, p.payer_name, \
-             p.payer_rfc, p.payer_account, p.referencia_numerica, p.clave_rastreo, p.bank_reference, p.concepto, \
-             CAST(COALESCE((SELECT SUM(a.amount_micros) FROM allocations a WHERE a.payment_id = p.id AND a.removed_at IS NULL \
-                AND a.currency = p.currency), 0) AS BIGINT) AS allocated \
-             FROM payments p WHERE p.amount_micros > 0 AND p.sat_state = 'vigente' ORDER BY p.booked_on, p.id",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        let rows = rows
-            .iter()
-            .map(|r| {
-                let cur = r.text("currency")?;
-                let amount = r.int("amount_micros")?;
-                let allocated = r.int("allocated")?;
-                let reference = r
-                    .opt_text("referencia_numerica")?
-                    .or(r.opt_text("clave_rastreo")?)
-                    .or(r.opt_text("bank_reference")?)
-                    .unwrap_or_default();
-                Ok(vec![
-                    r.int("id")?.to_string(),
-                    r.text("source")?,
-                    r.text("external_id")?,
-                    r.text("booked_on")?,
-                    cur.clone(),
-                    money(amount, &cur),
-                    money(allocated, &cur),
-                    money(amount - allocated, &cur),
-                    r.text_or_default("payer_name")?,
-                    r.text_or_default("payer_rfc")?,
-                    r.text_or_default("payer_account")?,
-                    reference,
-                ])
-            })
-            .collect::<anyhow::Result<_>>()?;
-        Ok(Table {
-            columns: PAYMENT_COLUMNS.to_vec(),
-            rows,
-        })
-    }
-
     pub async fn report_allocations(&self) -> anyhow::Result<Table> {
         let rows = sqlx::query(
             "SELECT a.id, a.payment_id, i.uuid, a.amount_micros, a.currency, a.method, a.confidence_pct, a.explanation, \

@@ -1015,3 +1015,92 @@ async fn daemon_reconciles_after_import() {
     }
     let _ = build_app;
 }
+
+/// `report payments` counts each peso once: an MXN REP that fully paid a USD invoice is allocated in full (at its
+/// line's `EquivalenciaDR`), and a bank credit that is the same money as a REP names that REP in
+/// `same_as_payment_id` with nothing allocated or unallocated of its own. Before: 19604.00 and 3480.00 unallocated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_report_counts_foreign_reps_and_same_money_once() {
+    for b in backends().await {
+        let (store, _db) = open_store(b).await;
+        let mxn = Currency::MXN;
+        let mut rep_usd = payment(Pay {
+            id: "rep-usd",
+            kind: Some(PaymentKind::Rep),
+            day: 6,
+            amount: "19604.00",
+            rfc: Some(USDCO),
+            name: Some("Dollar Imports SC"),
+            remittance: vec![RemittanceLine {
+                invoice: InvoiceRef::Uuid(CfdiUuid::parse(&uuid_for(7)).unwrap()),
+                amount: Some(Money::parse("1000.00", Currency::USD).unwrap()),
+                equivalence: Some("0.05101".parse().unwrap()),
+                installment: Some(1),
+                balance_before: None,
+                balance_after: None,
+            }],
+            ..Default::default()
+        });
+        rep_usd.kind = "cfdi".into();
+        rep_usd.external_id = uuid_for(902);
+        if let Record::Payment(p) = &mut rep_usd.records[0] {
+            p.document_id = Some(uuid_for(902));
+        }
+        let bank = payment(Pay {
+            id: "bank-2",
+            day: 4,
+            amount: "3480.00",
+            referencia: Some("7001"),
+            clave: Some("MBAN01002602040001"),
+            ..Default::default()
+        });
+        let mut rep = rep_for(5, "3480.00", 4, Some("MBAN01002602040001"));
+        rep.external_id = uuid_for(901);
+        if let Record::Payment(p) = &mut rep.records[0] {
+            p.external_id = "rep-2".into();
+            p.document_id = Some(uuid_for(901));
+        }
+        load(
+            &store,
+            &[
+                customers(),
+                invoice(5, "B", "201", NORTE, "3480.00", mxn, 5),
+                invoice(7, "U", "1", USDCO, "1000.00", Currency::USD, 5),
+                bank,
+                rep,
+                rep_usd,
+            ],
+        )
+        .await;
+        reconcile::run(&store, &Options::default(), false)
+            .await
+            .unwrap();
+        let t = store.report_payments().await.unwrap();
+        assert_eq!(&t.columns[..12], &cuadra::store::PAYMENT_COLUMNS[..12]);
+        assert_eq!(t.columns[12], "same_as_payment_id");
+        let row = |ext: &str| {
+            t.rows
+                .iter()
+                .find(|r| r[2] == ext)
+                .unwrap_or_else(|| panic!("{b:?}: no {ext} in {:#?}", t.rows))
+                .clone()
+        };
+        let (usd, bank, rep) = (row("rep-usd"), row("bank-2"), row("rep-2"));
+        assert_eq!(
+            (&usd[6][..], &usd[7][..]),
+            ("19604.00", "0.00"),
+            "{b:?} {usd:?}"
+        );
+        assert_eq!(
+            (&rep[6][..], &rep[7][..]),
+            ("3480.00", "0.00"),
+            "{b:?} {rep:?}"
+        );
+        assert_eq!(
+            (&bank[6][..], &bank[7][..], &bank[12][..]),
+            ("0.00", "0.00", rep[0].as_str()),
+            "{b:?} {bank:?}"
+        );
+        assert!(usd[12].is_empty() && rep[12].is_empty());
+    }
+}
