@@ -59,6 +59,10 @@ impl Store {
                             )
                             .await?;
                             conn.execute(SQLITE_CACHE_PRAGMA).await?;
+                        } else {
+                            // The server's NOTICEs (`relation "_sqlx_migrations" already exists, skipping` at every
+                            // start) are not for a person; warnings and errors still reach the log.
+                            conn.execute("SET client_min_messages = warning").await?;
                         }
                         Ok(())
                     })

@@ -275,3 +275,33 @@ fn connector_numeric_keys_from_the_environment() {
     );
     assert_eq!(o.status.code(), Some(0), "{err}");
 }
+
+/// On PostgreSQL a command run against a migrated ledger prints none of the server's NOTICEs (before: `relation
+/// "_sqlx_migrations" already exists, skipping` at every start).
+#[tokio::test]
+async fn postgres_commands_print_no_server_notices() {
+    for b in super::helpers::backends().await {
+        let db = super::helpers::fresh_db(b).await;
+        let dir = db.dir.path();
+        std::fs::write(
+            dir.join("cuadra.toml"),
+            format!("[database]\nurl = \"{}\"\n", db.url),
+        )
+        .unwrap();
+        for args in [
+            &["migrate"][..],
+            &["migrate"][..],
+            &["report", "payments"][..],
+        ] {
+            let mut all = vec!["--config", "cuadra.toml"];
+            all.extend_from_slice(args);
+            let o = cuadra(dir, &all);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(o.status.success(), "{b:?} {args:?}: {err}");
+            assert!(
+                !err.contains("skipping") && !err.contains("NOTICE"),
+                "{b:?} {args:?}: {err}"
+            );
+        }
+    }
+}
