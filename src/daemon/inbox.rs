@@ -2,7 +2,9 @@
 //! `done/` (or `failed/` with a `.error.txt` beside it saying why). Files still being written are left for the
 //! next look (their size must be stable across two looks). A file whose import met a transient error (the
 //! database locked by another process past the store's own retries, `store::is_transient`) stays where it is and is
-//! tried again at the next look: only a file that is itself bad goes to `failed/`.
+//! tried again at the next look: only a file that is itself bad goes to `failed/`. A folder dropped into the inbox
+//! is not imported (its files may belong to different importers, and `done/` holds files): once its content is
+//! stable across two looks it is moved to `failed/` with a `.error.txt` saying so, instead of sitting there unseen.
 
 use crate::app::App;
 use crate::import::import_paths;
@@ -31,7 +33,11 @@ async fn scan(app: &App, root: &Path, sizes: &mut HashMap<PathBuf, u64>) -> anyh
     let files = list(root)?;
     let mut seen = HashMap::new();
     for f in files {
-        let size = std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
+        let size = if f.is_dir() {
+            folder_size(&f)
+        } else {
+            std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0)
+        };
         // Take a file only when its size is the same as at the previous look.
         if sizes.get(&f) == Some(&size) {
             if handle_file(app, root, &f).await == Handled::Later {
@@ -49,8 +55,12 @@ fn list(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(root)?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(root)?
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
-        .map(|e| e.path())
+        .filter_map(|e| Some((e.file_type().ok()?, e.path())))
+        .filter(|(t, p)| {
+            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            t.is_file() || (t.is_dir() && n != "done" && n != "failed")
+        })
+        .map(|(_, p)| p)
         .filter(|p| {
             let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
             !(n.starts_with('.')
@@ -77,12 +87,18 @@ async fn handle_file(app: &App, root: &Path, file: &Path) -> Handled {
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    let head = read_head(file);
-    let importer = app
-        .file_importers()
-        .into_iter()
-        .find(|i| i.sniff(&name, &head));
-    let result = match importer {
+    let importer = || {
+        let head = read_head(file);
+        app.file_importers()
+            .into_iter()
+            .find(|i| i.sniff(&name, &head))
+    };
+    let result = if file.is_dir() {
+        Err(format!(
+            "{name}/: a folder; the inbox imports files only: move its files into the inbox itself, or import the folder with `cuadra import`"
+        ))
+    } else {
+        match importer() {
         None => Err(format!(
             "{name}: not a recognised file (expected CFDI .xml/.zip, SAT metadata .txt, a bank statement, or a customer CSV/XLSX with rfc and name columns)"
         )),
@@ -102,6 +118,7 @@ async fn handle_file(app: &App, root: &Path, file: &Path) -> Handled {
                 Err(e) => Err(format!("{e:#}")),
             }
         }
+    }
     };
     let ok = result.is_ok();
     let dest_dir = root.join(if ok { "done" } else { "failed" });
@@ -130,6 +147,22 @@ async fn handle_file(app: &App, root: &Path, file: &Path) -> Handled {
         }
     }
     Handled::Taken
+}
+
+/// A folder's size for the "stable across two looks" rule: the bytes and number of everything inside it.
+fn folder_size(dir: &Path) -> u64 {
+    let mut total = 0u64;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total = total.saturating_add(m.len()).saturating_add(1),
+                Err(_) => {}
+            }
+        }
+    }
+    total
 }
 
 fn read_head(file: &Path) -> Vec<u8> {

@@ -136,3 +136,33 @@ async fn fresh_metrics_list_every_series_and_count_413s() {
     );
     t.stop().await;
 }
+
+/// A folder dropped into the inbox is moved to `failed/` with a reason once its content is stable, instead of
+/// being ignored forever; `done/` and `failed/` themselves are left alone.
+#[tokio::test]
+async fn a_folder_in_the_inbox_goes_to_failed_with_a_reason() {
+    for b in backends().await {
+        let t = spawn_app(b, "").await;
+        let inbox = t.inbox();
+        std::fs::create_dir_all(inbox.join("facturas_enero/sub")).unwrap();
+        std::fs::write(inbox.join("facturas_enero/a.xml"), b"<x/>").unwrap();
+        std::fs::write(inbox.join("facturas_enero/sub/b.xml"), b"<y/>").unwrap();
+        let moved = inbox.join("failed/facturas_enero");
+        let reason = inbox.join("failed/facturas_enero.error.txt");
+        assert!(
+            eventually(15, || async {
+                moved.join("sub/b.xml").exists() && reason.exists()
+            })
+            .await,
+            "{b:?}: the folder is still in the inbox"
+        );
+        let why = std::fs::read_to_string(&reason).unwrap();
+        assert!(
+            why.contains("a folder") && why.contains("cuadra import"),
+            "{why}"
+        );
+        assert!(!inbox.join("facturas_enero").exists());
+        assert!(!inbox.join("failed/failed").exists());
+        t.stop().await;
+    }
+}
