@@ -16,26 +16,65 @@ fn pg_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
 }
 
-/// The backends this run can test. PostgreSQL missing is a failure in CI and a printed skip elsewhere.
+/// The backends this run can test. PostgreSQL missing is a failure in CI (`CI` set, as every CI service sets it)
+/// and elsewhere a skip that the run reports after libtest's summary (see [`note_skip`]).
 pub async fn backends() -> Vec<Backend> {
     let mut out = vec![Backend::Sqlite];
     match pg_available().await {
         Ok(()) => out.push(Backend::Postgres),
         Err(e) => {
-            if std::env::var_os("CI").is_some() {
+            if in_ci() {
                 panic!(
                     "PostgreSQL is required in CI but not reachable at {}: {e}",
                     pg_admin_url()
                 );
             }
-            eprintln!(
-                "SKIP PostgreSQL tests: not reachable at {} ({e}); set CUADRA_TEST_PG_URL",
-                pg_admin_url()
-            );
+            note_skip(&e.to_string());
         }
     }
     out
 }
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Tests that ran without their PostgreSQL half, and why.
+static SKIPS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Records a skipped PostgreSQL half. A passing test's output is captured, so a skip printed inside it is never
+/// seen: the first skip registers an exit hook that prints `N tests skipped their PostgreSQL half` after libtest's
+/// `test result` line.
+fn note_skip(reason: &str) {
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    let mut skips = SKIPS.lock().unwrap_or_else(|e| e.into_inner());
+    if skips.is_empty() {
+        extern "C" fn report() {
+            let skips = SKIPS.lock().unwrap_or_else(|e| e.into_inner());
+            eprintln!(
+                "\n{} tests skipped their PostgreSQL half (set CUADRA_TEST_PG_URL; required when CI is set): {}",
+                skips.len(),
+                skips.join(", ")
+            );
+            if let Some(r) = skips.first().and(REASON.get()) {
+                eprintln!("PostgreSQL not reachable at {}: {r}", pg_admin_url());
+            }
+        }
+        let _ = REASON.set(reason.to_string());
+        // SAFETY: `report` is a plain function that only locks a static and writes to stderr.
+        unsafe {
+            libc::atexit(report);
+        }
+    }
+    if !skips.contains(&name) {
+        skips.push(name);
+    }
+}
+
+static REASON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 async fn pg_available() -> anyhow::Result<()> {
     use sqlx::Connection;
