@@ -2,7 +2,9 @@
 //! blocking thread and hands deliveries over a bounded channel; they are stored in batches, then document links
 //! are applied. Memory stays bounded whatever the file size.
 
-use crate::store::{delivery_label_of, IngestSummary, Prepacked, Store, WriteTx};
+use crate::store::{
+    delivery_label_of, unstorable_amount, IngestSummary, Prepacked, Store, WriteTx,
+};
 use cuadra_sdk::{Delivery, FileImporter, ImportOptions, InputError, Location};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -49,6 +51,18 @@ pub async fn import_paths(
                 chunk.is_empty() || tx.blocking_send(chunk).is_ok()
             };
             let mut out = |d: Delivery| {
+                // An amount the ledger cannot hold fails this delivery alone, named, not the whole import.
+                if let Some(why) = unstorable_amount(&d) {
+                    let file = Location {
+                        file: Some(f.display().to_string()),
+                        ..Location::default()
+                    };
+                    let msg = format!("{} {}: {why}; skipped", d.kind, d.external_id);
+                    pending
+                        .borrow_mut()
+                        .push(Msg::Bad(InputError::new(file, msg)));
+                    return Ok(());
+                }
                 let pre = packer.prepack(&d);
                 pending.borrow_mut().push(Msg::Delivery(d, pre));
                 if pending.borrow().len() >= CHUNK && !send(&pending) {

@@ -143,6 +143,12 @@ async fn handle_webhook(
         Err(e) => return webhook_error(name, e),
     };
     if let Some(d) = outcome.delivery {
+        // A verified event whose amount the ledger cannot hold is the sender's problem, not a transient one:
+        // 400 with the reason, so the provider stops retrying (there is no store of rejected deliveries yet).
+        if let Some(why) = crate::store::unstorable_amount(&d) {
+            tracing::warn!(connector = name, event = %d.external_id, reason = %why, "webhook refused: amount out of range");
+            return (StatusCode::BAD_REQUEST, format!("refused: {why}\n")).into_response();
+        }
         if let Err(e) = intake.submit(name, d).await {
             tracing::error!(connector = name, error = %e, "a verified webhook could not be stored");
             return StatusCode::SERVICE_UNAVAILABLE.into_response();

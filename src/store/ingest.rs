@@ -88,6 +88,29 @@ pub fn delivery_label(d: &Delivery) -> String {
     }
 }
 
+/// The first amount of `d` the ledger cannot store exactly (more than 6 decimals, or beyond the i64 micro-unit
+/// range), as "field: why". Such a delivery is refused on its own (a file importer reports it and goes on, a
+/// webhook gets 400) instead of failing the transaction that holds its neighbours.
+pub fn unstorable_amount(d: &Delivery) -> Option<String> {
+    use cuadra_sdk::to_micros;
+    let check = |field: &str, v: Option<rust_decimal::Decimal>| {
+        v.and_then(|v| to_micros(v).err().map(|e| format!("{field}: {e}")))
+    };
+    d.records.iter().find_map(|r| match r {
+        Record::Invoice(i) => check("invoice total", Some(i.total.amount()))
+            .or_else(|| check("invoice subtotal", i.subtotal))
+            .or_else(|| check("invoice ERP residual", i.erp_residual)),
+        Record::Credit(c) => check("credit total", Some(c.total.amount())),
+        Record::Payment(p) => check("payment amount", Some(p.amount.amount())).or_else(|| {
+            p.remittance
+                .iter()
+                .find_map(|l| check("remittance line amount", l.amount.map(|m| m.amount())))
+        }),
+        Record::Customer(c) => check("customer credit limit", c.credit_limit),
+        Record::CfdiStatus(_) | Record::Seen(_) => None,
+    })
+}
+
 impl Store {
     /// Stores deliveries from `source` and, when given, the connector checkpoint that follows them, in one
     /// transaction. Returns one outcome per delivery.

@@ -31,7 +31,8 @@ pub use connect::redact_url;
 pub(crate) use connect::SQLITE_CACHE_PRAGMA;
 pub use customers::customer_key;
 pub use ingest::{
-    delivery_label as delivery_label_of, normalize_account, IngestOutcome, IngestSummary,
+    delivery_label as delivery_label_of, normalize_account, unstorable_amount, IngestOutcome,
+    IngestSummary,
 };
 pub use lease::{HeldLease, LEASE_TTL};
 pub use link::LinkSummary;

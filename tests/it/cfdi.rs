@@ -907,3 +907,69 @@ fn raw_out(db: &TestDb, args: &[&str]) -> std::process::Output {
     all.extend_from_slice(args);
     cuadra(db.dir.path(), &all)
 }
+
+/// Issue 18: one CFDI whose amount cannot be stored exactly (above the i64 micro-unit range, more than six
+/// decimals), negative, or in a currency outside SAT's c_Moneda is reported with file, entry and field and
+/// skipped; the other documents of the folder and of the package import and the exit code is 2.
+#[tokio::test]
+async fn one_unstorable_or_implausible_cfdi_is_skipped_and_the_rest_imports() {
+    const BAD: [&str; 4] = [
+        "11111111-0000-4000-8000-000000000030",
+        "11111111-0000-4000-8000-000000000031",
+        "11111111-0000-4000-8000-000000000032",
+        "11111111-0000-4000-8000-000000000033",
+    ];
+    for b in backends().await {
+        let db = ledger(b, &[COMPANY]).await;
+        let dir = db.dir.path().join("values");
+        std::fs::create_dir_all(&dir).unwrap();
+        let k = invoice(INV_K, "10", "2024-06-01T10:00:00", "100.00", "116.00").xml();
+        let l = invoice(INV_L, "11", "2024-06-02T10:00:00", "200.00", "232.00").xml();
+        let huge = invoice(
+            BAD[0],
+            "12",
+            "2024-06-03T10:00:00",
+            "1.00",
+            "99999999999999.99",
+        )
+        .xml();
+        let fine = invoice(BAD[1], "13", "2024-06-03T10:00:00", "1.00", "1.0000001").xml();
+        let negative = invoice(BAD[2], "14", "2024-06-03T10:00:00", "-1000.00", "-1160.00").xml();
+        let mut xyz = invoice(BAD[3], "15", "2024-06-03T10:00:00", "100.00", "116.00");
+        xyz.moneda = "XYZ";
+        xyz.tipo_cambio = Some("1");
+        std::fs::write(dir.join("k.xml"), &k).unwrap();
+        std::fs::write(dir.join("huge.xml"), &huge).unwrap();
+        std::fs::write(dir.join("negative.xml"), &negative).unwrap();
+        std::fs::write(dir.join("xyz.xml"), xyz.xml()).unwrap();
+        let zip = stored_zip(&[("fine.xml", fine.as_bytes()), ("l.xml", l.as_bytes())]);
+        std::fs::write(dir.join("pkg.zip"), zip).unwrap();
+        let (code, s, err) = import(&db, &[&dir]);
+        assert_eq!(code, 2, "{b:?}: {err}");
+        assert_eq!(
+            s,
+            expect(&[("I", [2, 0, 0, 0]), ("failed", [0, 0, 0, 4])]),
+            "{b:?}: {err}"
+        );
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 4, "{b:?}: {err}");
+        let has =
+            |file: &str, field: &str| errors.iter().any(|e| e.contains(file) && e.contains(field));
+        assert!(has("huge.xml, line", "Comprobante@Total"), "{b:?}: {err}");
+        assert!(
+            has("negative.xml, line", "Comprobante@SubTotal"),
+            "{b:?}: {err}"
+        );
+        assert!(has("xyz.xml, line", "Comprobante@Moneda"), "{b:?}: {err}");
+        assert!(
+            has("pkg.zip, entry fine.xml, line", "Comprobante@Total"),
+            "{b:?}: {err}"
+        );
+        let (_, rows) = report(&db, "invoices");
+        assert_eq!(rows.len(), 2, "{b:?}: {rows:#?}");
+        assert_eq!(
+            invoice_line(&rows, INV_L),
+            line(["MXN", "232.00", "0.00", "0.00", "232.00", "open"])
+        );
+    }
+}

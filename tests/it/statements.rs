@@ -559,3 +559,35 @@ async fn statements_connector_reads_a_drop_folder_once() {
         );
     }
 }
+
+/// Issue 18: a CSV row whose amount the ledger cannot hold exactly (beyond the i64 micro-unit range, more than six
+/// decimals) is reported with the file and skipped; the other rows are stored and the exit code is 2 (before:
+/// the whole import failed with exit 1 and nothing stored).
+#[tokio::test]
+async fn a_statement_row_with_an_unstorable_amount_is_skipped_and_the_rest_imports() {
+    for b in backends().await {
+        let (db, cfg) = setup(b).await;
+        let body = format!(
+            "CUENTA,FECHA,DESCRIPCIÓN,CONCEPTO,REFERENCIA,REFERENCIA BANCARIA,BENEFICIARIO,CARGO,ABONO,SALDO\n\
+             {OWN},15/11/2024,DEPOSITO A,,,BB001,,,100.00,100.00\n\
+             {OWN},15/11/2024,DEPOSITO B,,,BB002,,,99999999999999.99,100.00\n\
+             {OWN},16/11/2024,DEPOSITO C,,,BB003,,,1.0000001,100.00\n\
+             {OWN},16/11/2024,DEPOSITO D,,,BB004,,,200.00,300.00\n"
+        );
+        let file = write(db.dir.path(), "rango.csv", body);
+        let o = import(&db, &cfg, &[&file], &[]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{b:?}: {err}");
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 2, "{b:?}: {err}");
+        assert!(
+            errors.iter().all(|e| e.contains("rango.csv")),
+            "{b:?}: {err}"
+        );
+        assert!(err.contains("out of the storable range"), "{b:?}: {err}");
+        assert!(err.contains("more than 6 decimals"), "{b:?}: {err}");
+        let rows = payments(&db, &cfg);
+        find(&rows, "100.00");
+        find(&rows, "200.00");
+    }
+}

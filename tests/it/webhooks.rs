@@ -790,3 +790,30 @@ async fn shared_payloads_replayed_through_the_daemon() {
         h.t.stop().await;
     }
 }
+
+/// Issue 18: a verified delivery whose amount the ledger cannot hold exactly (beyond the i64 micro-unit range,
+/// more than six decimals) is the sender's problem: 400 with the reason, nothing stored, and the daemon goes on
+/// storing the next good delivery (before: 503, so the provider retried for days).
+#[tokio::test]
+async fn a_verified_webhook_with_an_unstorable_amount_gets_400_with_a_reason() {
+    for b in backends().await {
+        let h = spawn_hooks(b, "").await;
+        let huge = h.stripe(stripe_event("evt_cuadra_big", "pi_cuadra_big", i64::MAX));
+        let (code, body) = h.post(&huge).await;
+        assert_eq!(code, 400, "{b:?} stripe: {body}");
+        assert!(body.contains("payment amount"), "{b:?} stripe: {body}");
+        let fine = String::from_utf8(abono(OURS))
+            .unwrap()
+            .replace("\"2320.35\"", "\"2320.3500001\"");
+        let (code, body) = h.post(&h.stp(fine.into_bytes())).await;
+        assert_eq!(code, 400, "{b:?} stp: {body}");
+        assert!(body.contains("more than 6 decimals"), "{b:?} stp: {body}");
+        assert_eq!(h.count("raw_inbox").await, 0, "{b:?}");
+        assert_eq!(h.count("payments").await, 0, "{b:?}");
+        let good = h.stripe(stripe_event("evt_cuadra_ok", "pi_cuadra_ok", 116_010));
+        let (code, body) = h.post(&good).await;
+        assert!((200..300).contains(&code), "{b:?}: {code} {body}");
+        assert_eq!(h.count("payments").await, 1, "{b:?}");
+        h.t.stop().await;
+    }
+}

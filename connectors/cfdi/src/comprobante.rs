@@ -3,7 +3,9 @@
 
 use crate::error::{ErrorKind, ParseError};
 use crate::model::{Cfdi, CfdiVersion, Party, Tipo};
-use crate::values::{attr_text, invalid, parse_amount, parse_currency, parse_fecha, Attr};
+use crate::values::{
+    attr_text, invalid, parse_amount, parse_currency, parse_fecha, parse_rate, Attr,
+};
 
 /// Reads the root element's attributes into an otherwise empty `Cfdi`.
 pub(crate) fn root<'a>(
@@ -88,7 +90,7 @@ pub(crate) fn root<'a>(
                 }
                 b"Moneda" => moneda = Some(parse_currency(input, a, "Comprobante@Moneda")?),
                 b"TipoCambio" => {
-                    tipo_cambio = Some(parse_amount(input, a, "Comprobante@TipoCambio")?)
+                    tipo_cambio = Some(parse_rate(input, a, "Comprobante@TipoCambio")?)
                 }
                 b"SubTotal" => subtotal = Some(parse_amount(input, a, "Comprobante@SubTotal")?),
                 b"Descuento" => descuento = Some(parse_amount(input, a, "Comprobante@Descuento")?),

@@ -3,7 +3,9 @@
 
 use crate::error::{ErrorKind, ParseError};
 use crate::model::{DoctoRelacionado, Pago};
-use crate::values::{attr_text, parse_amount, parse_currency, parse_fecha, parse_u32, Attr};
+use crate::values::{
+    attr_text, parse_amount, parse_currency, parse_fecha, parse_rate, parse_u32, Attr,
+};
 
 fn missing(input: &[u8], pos: u64, element: &str, field: &str) -> ParseError {
     ParseError::at(
@@ -42,7 +44,7 @@ pub(crate) fn pago<'a>(
             b"FechaPago" => fecha = Some(parse_fecha(input, a, "Pago@FechaPago")?),
             b"FormaDePagoP" => forma = Some(attr_text(input, a, "Pago@FormaDePagoP")?),
             b"MonedaP" => moneda = Some(parse_currency(input, a, "Pago@MonedaP")?),
-            b"TipoCambioP" => p.tipo_cambio = Some(parse_amount(input, a, "Pago@TipoCambioP")?),
+            b"TipoCambioP" => p.tipo_cambio = Some(parse_rate(input, a, "Pago@TipoCambioP")?),
             b"Monto" => monto = Some(parse_amount(input, a, "Pago@Monto")?),
             b"NumOperacion" => p.num_operacion = Some(attr_text(input, a, "Pago@NumOperacion")?),
             b"RfcEmisorCtaOrd" => {
@@ -92,10 +94,10 @@ pub(crate) fn docto<'a>(
             b"Folio" => d.folio = Some(attr_text(input, a, "DoctoRelacionado@Folio")?),
             b"MonedaDR" => moneda = Some(parse_currency(input, a, "DoctoRelacionado@MonedaDR")?),
             b"EquivalenciaDR" => {
-                d.equivalencia = Some(parse_amount(input, a, "DoctoRelacionado@EquivalenciaDR")?)
+                d.equivalencia = Some(parse_rate(input, a, "DoctoRelacionado@EquivalenciaDR")?)
             }
             b"TipoCambioDR" => {
-                d.equivalencia = Some(parse_amount(input, a, "DoctoRelacionado@TipoCambioDR")?)
+                d.equivalencia = Some(parse_rate(input, a, "DoctoRelacionado@TipoCambioDR")?)
             }
             b"MetodoDePagoDR" => {
                 d.metodo_pago = Some(attr_text(input, a, "DoctoRelacionado@MetodoDePagoDR")?)

@@ -3,7 +3,7 @@
 
 use crate::error::{ErrorKind, ParseError};
 use chrono::{NaiveDate, NaiveDateTime};
-use cuadra_sdk::{parse_decimal, CfdiUuid, Currency};
+use cuadra_sdk::{parse_decimal, to_micros, CfdiUuid, Currency};
 use quick_xml::events::BytesStart;
 use rust_decimal::Decimal;
 use std::borrow::Cow;
@@ -313,7 +313,29 @@ fn plain_decimal(v: &[u8]) -> Option<Decimal> {
     Decimal::try_from_i128_with_scale(i128::from(mantissa), scale).ok()
 }
 
+/// An amount the ledger stores (`t_Importe`: `Total`, `SubTotal`, `Monto`, `ImpPagado`, ...): a decimal that is
+/// not negative (SAT's schema has no negative amounts; a negative `Total` would become a negative balance) and
+/// fits the ledger's micro-units exactly (at most 6 decimals, within the i64 range). Anything else fails the
+/// document with this field named, so the rest of a folder or package still imports.
 pub(crate) fn parse_amount(input: &[u8], a: &Attr<'_>, field: &str) -> Result<Decimal, ParseError> {
+    let d = parse_rate(input, a, field)?;
+    if d.is_sign_negative() && !d.is_zero() {
+        return Err(invalid(
+            input,
+            a,
+            field,
+            format!("{d} is negative; CFDI amounts are never negative"),
+        ));
+    }
+    if let Err(e) = to_micros(d) {
+        return Err(invalid(input, a, field, e.to_string()));
+    }
+    Ok(d)
+}
+
+/// A decimal read as written, any sign or scale (exchange rates: `TipoCambio`, `EquivalenciaDR` has up to 10
+/// decimals and is never stored as money).
+pub(crate) fn parse_rate(input: &[u8], a: &Attr<'_>, field: &str) -> Result<Decimal, ParseError> {
     if let Some(d) = plain_decimal(a.value) {
         return Ok(d);
     }
@@ -334,12 +356,12 @@ pub(crate) fn parse_currency(
     field: &str,
 ) -> Result<Currency, ParseError> {
     let t = attr_text(input, a, field)?;
-    Currency::parse(&t).map_err(|_| {
+    Currency::parse_known(&t).map_err(|_| {
         invalid(
             input,
             a,
             field,
-            format!("{t:?} is not a three-letter currency code"),
+            format!("{t:?} is not a currency of SAT's c_Moneda catalog (ISO 4217 codes and XXX)"),
         )
     })
 }

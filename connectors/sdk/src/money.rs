@@ -33,6 +33,23 @@ impl Currency {
         ]))
     }
 
+    /// Parses a code and checks it against SAT's `c_Moneda` catalog (the ISO 4217 codes, funds and metals
+    /// included, plus `XXX` and the withdrawn codes older CFDI may carry): what a CFDI `Moneda`, `MonedaP` or
+    /// `MonedaDR` may hold. `XYZ` is refused.
+    pub fn parse_known(s: &str) -> Result<Self, MoneyError> {
+        let c = Currency::parse(s)?;
+        if c.is_known() {
+            Ok(c)
+        } else {
+            Err(MoneyError::UnknownCurrency(c.as_str().to_string()))
+        }
+    }
+
+    /// Whether SAT's `c_Moneda` catalog has this code.
+    pub fn is_known(&self) -> bool {
+        C_MONEDA.binary_search(&self.0).is_ok()
+    }
+
     pub fn as_str(&self) -> &str {
         // Invariant: built only from ASCII letters.
         std::str::from_utf8(&self.0).unwrap_or("XXX")
@@ -48,6 +65,30 @@ impl Currency {
         }
     }
 }
+
+/// SAT `c_Moneda`: ISO 4217 alphabetic codes (with funds and metals), `XXX`, and withdrawn codes (`BYR`, `MRO`,
+/// `STD`, `VEF`, `HRK`, `CUC`, `SLL`, `ZWL`) that CFDI issued before their withdrawal carry. Sorted.
+static C_MONEDA: &[[u8; 3]] = &[
+    *b"AED", *b"AFN", *b"ALL", *b"AMD", *b"ANG", *b"AOA", *b"ARS", *b"AUD", *b"AWG", *b"AZN",
+    *b"BAM", *b"BBD", *b"BDT", *b"BGN", *b"BHD", *b"BIF", *b"BMD", *b"BND", *b"BOB", *b"BOV",
+    *b"BRL", *b"BSD", *b"BTN", *b"BWP", *b"BYN", *b"BYR", *b"BZD", *b"CAD", *b"CDF", *b"CHE",
+    *b"CHF", *b"CHW", *b"CLF", *b"CLP", *b"CNY", *b"COP", *b"COU", *b"CRC", *b"CUC", *b"CUP",
+    *b"CVE", *b"CZK", *b"DJF", *b"DKK", *b"DOP", *b"DZD", *b"EGP", *b"ERN", *b"ETB", *b"EUR",
+    *b"FJD", *b"FKP", *b"GBP", *b"GEL", *b"GHS", *b"GIP", *b"GMD", *b"GNF", *b"GTQ", *b"GYD",
+    *b"HKD", *b"HNL", *b"HRK", *b"HTG", *b"HUF", *b"IDR", *b"ILS", *b"INR", *b"IQD", *b"IRR",
+    *b"ISK", *b"JMD", *b"JOD", *b"JPY", *b"KES", *b"KGS", *b"KHR", *b"KMF", *b"KPW", *b"KRW",
+    *b"KWD", *b"KYD", *b"KZT", *b"LAK", *b"LBP", *b"LKR", *b"LRD", *b"LSL", *b"LYD", *b"MAD",
+    *b"MDL", *b"MGA", *b"MKD", *b"MMK", *b"MNT", *b"MOP", *b"MRO", *b"MRU", *b"MUR", *b"MVR",
+    *b"MWK", *b"MXN", *b"MXV", *b"MYR", *b"MZN", *b"NAD", *b"NGN", *b"NIO", *b"NOK", *b"NPR",
+    *b"NZD", *b"OMR", *b"PAB", *b"PEN", *b"PGK", *b"PHP", *b"PKR", *b"PLN", *b"PYG", *b"QAR",
+    *b"RON", *b"RSD", *b"RUB", *b"RWF", *b"SAR", *b"SBD", *b"SCR", *b"SDG", *b"SEK", *b"SGD",
+    *b"SHP", *b"SLE", *b"SLL", *b"SOS", *b"SRD", *b"SSP", *b"STD", *b"STN", *b"SVC", *b"SYP",
+    *b"SZL", *b"THB", *b"TJS", *b"TMT", *b"TND", *b"TOP", *b"TRY", *b"TTD", *b"TWD", *b"TZS",
+    *b"UAH", *b"UGX", *b"USD", *b"USN", *b"UYI", *b"UYU", *b"UYW", *b"UZS", *b"VED", *b"VEF",
+    *b"VES", *b"VND", *b"VUV", *b"WST", *b"XAF", *b"XAG", *b"XAU", *b"XBA", *b"XBB", *b"XBC",
+    *b"XBD", *b"XCD", *b"XCG", *b"XDR", *b"XOF", *b"XPD", *b"XPF", *b"XPT", *b"XSU", *b"XTS",
+    *b"XUA", *b"XXX", *b"YER", *b"ZAR", *b"ZMW", *b"ZWG", *b"ZWL",
+];
 
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -83,6 +124,8 @@ pub enum MoneyError {
     Currency(String),
     #[error("expected a decimal amount such as 1160.00, found {0:?}")]
     Amount(String),
+    #[error("{0:?} is not a currency of SAT's c_Moneda catalog (ISO 4217 codes and XXX)")]
+    UnknownCurrency(String),
     #[error("amount {0} has more than 6 decimals and cannot be stored exactly")]
     TooPrecise(String),
     #[error("amount {0} is out of the storable range")]
@@ -284,6 +327,15 @@ mod tests {
         let a = Money::parse("1", Currency::MXN).unwrap();
         let b = Money::parse("1", Currency::USD).unwrap();
         assert!(a.checked_add(b).is_err());
+        assert_eq!(Currency::parse_known("usd").unwrap(), Currency::USD);
+        assert!(Currency::parse_known("XXX").is_ok());
+        assert!(Currency::parse_known("MXV").is_ok());
+        assert!(Currency::parse_known("XYZ").is_err());
+        assert!(Currency::parse_known("ABC").is_err());
+        assert!(
+            C_MONEDA.windows(2).all(|w| w[0] < w[1]),
+            "sorted for binary search"
+        );
     }
 
     proptest! {
