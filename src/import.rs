@@ -23,6 +23,7 @@ enum Msg {
     /// A delivery and its body, hashed and compressed on the reading thread.
     Delivery(Delivery, Prepacked),
     Bad(InputError),
+    Warning(InputError),
 }
 
 /// Imports `paths` (files or folders) with `importer`; `source` names who delivered them in the raw inbox.
@@ -76,7 +77,11 @@ pub async fn import_paths(
             let mut bad = |e: InputError| {
                 pending.borrow_mut().push(Msg::Bad(e));
             };
-            if let Err(e) = importer.read(&f, &opts, &mut out, &mut bad) {
+            let warned = std::cell::RefCell::new(Vec::new());
+            let mut warn = |w: InputError| warned.borrow_mut().push(Msg::Warning(w));
+            let read = importer.read_reporting(&f, &opts, &mut out, &mut bad, &mut warn);
+            pending.borrow_mut().extend(warned.take());
+            if let Err(e) = read {
                 pending.borrow_mut().push(Msg::Bad(e));
             }
             send(&pending);
@@ -115,6 +120,7 @@ pub async fn import_paths(
                     }
                 }
                 Msg::Bad(e) => summary.fail("failed", e.to_string()),
+                Msg::Warning(w) => summary.warnings.push(w.to_string()),
             }
         }
     }
@@ -257,6 +263,9 @@ pub fn print_summary(summary: &IngestSummary, quiet_errors: bool) -> i32 {
             g("conflicting"),
             g("failed")
         );
+    }
+    for w in &summary.warnings {
+        eprintln!("warning: {w}");
     }
     if summary.errors.is_empty() {
         0

@@ -25,6 +25,9 @@ pub enum IngestOutcome {
 pub struct IngestSummary {
     pub counts: BTreeMap<String, BTreeMap<String, u64>>,
     pub errors: Vec<String>,
+    /// What did not stop the import but a person should see (a statement that does not add up, a field cut to
+    /// the configured length); warnings alone do not change the exit code.
+    pub warnings: Vec<String>,
 }
 
 impl IngestSummary {
@@ -58,6 +61,7 @@ impl IngestSummary {
             }
         }
         self.errors.extend(other.errors);
+        self.warnings.extend(other.warnings);
     }
     pub fn total(&self, outcome: &str) -> u64 {
         self.counts.values().filter_map(|m| m.get(outcome)).sum()

@@ -591,3 +591,43 @@ async fn a_statement_row_with_an_unstorable_amount_is_skipped_and_the_rest_impor
         find(&rows, "200.00");
     }
 }
+
+/// A statement whose entries do not add up to its closing balance imports (exit 0) and says so on stderr with
+/// the file and the kind; one that adds up says nothing.
+#[tokio::test]
+async fn a_statement_that_does_not_add_up_is_imported_with_a_warning() {
+    for b in backends().await {
+        let (db, cfg) = setup(b).await;
+        let dir = db.dir.path().to_path_buf();
+        let statement = |closing: &str| {
+            format!(
+                ":20:STMT1\r\n:25:{OWN}\r\n:28C:1/1\r\n:60F:C240301MXN1000,00\r\n\
+                 :61:240301C500,00NTRFNONREF//B1\r\n:86:PAGO FACTURA A-1\r\n:62F:C240301MXN{closing}\r\n-\r\n"
+            )
+        };
+        let good = write(&dir, "cuadra.sta", statement("1500,00"));
+        let o = import(&db, &cfg, &[&good], &[]);
+        ok(&o);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("warning"), "{b:?}: {err}");
+        let off = write(
+            &dir,
+            "descuadre.sta",
+            statement("1400,00")
+                .replace("STMT1", "STMT2")
+                .replace("B1", "B2"),
+        );
+        let o = import(&db, &cfg, &[&off], &[]);
+        ok(&o);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("warning: ")
+                && err.contains("descuadre.sta")
+                && err.contains("statement-balance"),
+            "{b:?}: {err}"
+        );
+        let app = build_app(&db, &accounts_toml()).await;
+        assert_eq!(app.store.count("payments").await.unwrap(), 2, "{b:?}");
+        app.store.close().await;
+    }
+}

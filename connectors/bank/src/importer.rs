@@ -246,7 +246,23 @@ impl FileImporter for StatementImporter {
         out: &mut dyn FnMut(Delivery) -> Result<(), InputError>,
         bad: &mut dyn FnMut(InputError),
     ) -> Result<(), InputError> {
-        self.read_reporting(path, opts, out, bad, &mut |_| {})
+        StatementImporter::read_reporting(self, path, opts, out, bad, &mut |_| {})
+    }
+
+    fn read_reporting(
+        &self,
+        path: &Path,
+        opts: &ImportOptions,
+        out: &mut dyn FnMut(Delivery) -> Result<(), InputError>,
+        bad: &mut dyn FnMut(InputError),
+        warn: &mut dyn FnMut(InputError),
+    ) -> Result<(), InputError> {
+        StatementImporter::read_reporting(self, path, opts, out, bad, &mut |w: Warning| {
+            warn(InputError::new(
+                w.location.clone(),
+                format!("{} ({})", w.message, w.kind.as_str()),
+            ))
+        })
     }
 }
 

@@ -303,6 +303,20 @@ pub trait FileImporter: Send + Sync {
         out: &mut dyn FnMut(Delivery) -> Result<(), InputError>,
         bad: &mut dyn FnMut(InputError),
     ) -> Result<(), InputError>;
+    /// [`FileImporter::read`] that also hands over what did not stop the import but a person should see (a
+    /// statement whose entries do not add up to its closing balance, a field cut to the configured length), located
+    /// like errors. Families without warnings keep the default, which reads and reports none.
+    fn read_reporting(
+        &self,
+        path: &Path,
+        opts: &ImportOptions,
+        out: &mut dyn FnMut(Delivery) -> Result<(), InputError>,
+        bad: &mut dyn FnMut(InputError),
+        warn: &mut dyn FnMut(InputError),
+    ) -> Result<(), InputError> {
+        let _ = warn;
+        self.read(path, opts, out, bad)
+    }
     /// Reads a file a source delivered (a SAT package), already in memory; `name` says where it came from in
     /// messages. Families that cannot are refused with an error.
     fn read_bytes(
