@@ -91,6 +91,18 @@ pub struct HttpSettings {
     pub api_tokens: Vec<SecretString>,
     #[serde(default)]
     pub api_tokens_file: Option<PathBuf>,
+    /// Connections served at once; past it, a connection that has sent nothing yet is closed for the newcomer.
+    #[serde(default = "default_max_connections_http")]
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers (also between requests on a kept-alive connection).
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_secs: u64,
+    /// A connection with no request in flight and no byte read or written for this long is closed.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_secs: u64,
+    /// Longest time one request (body included) may take before it is answered 408.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
 }
 impl Default for HttpSettings {
     fn default() -> Self {
@@ -99,8 +111,42 @@ impl Default for HttpSettings {
             max_body_bytes: default_max_body(),
             api_tokens: vec![],
             api_tokens_file: None,
+            max_connections: default_max_connections_http(),
+            header_read_timeout_secs: default_header_read_timeout(),
+            idle_timeout_secs: default_idle_timeout(),
+            request_timeout_secs: default_request_timeout(),
         }
     }
+}
+impl HttpSettings {
+    /// The connection limit and the timeouts must be positive.
+    fn validate_limits(&self) -> anyhow::Result<()> {
+        if self.max_connections == 0 {
+            bail!("http.max_connections: expected at least 1, found 0");
+        }
+        for (key, v) in [
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("request_timeout_secs", self.request_timeout_secs),
+        ] {
+            if v == 0 {
+                bail!("http.{key}: expected a number of seconds above 0, found 0");
+            }
+        }
+        Ok(())
+    }
+}
+fn default_max_connections_http() -> usize {
+    512
+}
+fn default_header_read_timeout() -> u64 {
+    10
+}
+fn default_idle_timeout() -> u64 {
+    60
+}
+fn default_request_timeout() -> u64 {
+    60
 }
 fn default_listen() -> String {
     "127.0.0.1:8080".into()
@@ -338,6 +384,7 @@ impl Settings {
                     self.http.listen
                 )
             })?;
+        self.http.validate_limits()?;
         self.reconcile.tolerance_micros()?;
         if self.outbox.retry_schedule_secs.is_empty() {
             bail!("outbox.retry_schedule_secs: expected at least one delay");
