@@ -124,3 +124,26 @@ fn zero_limits_are_refused_at_load() {
         assert!(format!("{e:#}").contains(&format!("http.{key}")), "{e:#}");
     }
 }
+
+/// A client that sends its headers and then only part of the body is answered 408 after
+/// `http.request_timeout_secs`, instead of holding the connection for as long as it likes.
+#[tokio::test]
+async fn a_request_whose_body_never_ends_gets_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = daemon_with("request_timeout_secs = 1\nidle_timeout_secs = 60").await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(
+        b"POST /webhooks/none HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n0123456789",
+    )
+    .await
+    .unwrap();
+    let mut buf = vec![0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+        .await
+        .expect("answered before 10 s")
+        .unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+    app.running.shutdown(Duration::from_secs(5)).await;
+}
