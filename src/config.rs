@@ -91,6 +91,18 @@ pub struct HttpSettings {
     pub api_tokens: Vec<SecretString>,
     #[serde(default)]
     pub api_tokens_file: Option<PathBuf>,
+    /// Connections served at once; past it, a connection that has sent nothing yet is closed for the newcomer.
+    #[serde(default = "default_max_connections_http")]
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers (also between requests on a kept-alive connection).
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_secs: u64,
+    /// A connection with no request in flight and no byte read or written for this long is closed.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_secs: u64,
+    /// Longest time one request (body included) may take before it is answered 408.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
 }
 impl Default for HttpSettings {
     fn default() -> Self {
@@ -99,8 +111,42 @@ impl Default for HttpSettings {
             max_body_bytes: default_max_body(),
             api_tokens: vec![],
             api_tokens_file: None,
+            max_connections: default_max_connections_http(),
+            header_read_timeout_secs: default_header_read_timeout(),
+            idle_timeout_secs: default_idle_timeout(),
+            request_timeout_secs: default_request_timeout(),
         }
     }
+}
+impl HttpSettings {
+    /// The connection limit and the timeouts must be positive.
+    fn validate_limits(&self) -> anyhow::Result<()> {
+        if self.max_connections == 0 {
+            bail!("http.max_connections: expected at least 1, found 0");
+        }
+        for (key, v) in [
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("request_timeout_secs", self.request_timeout_secs),
+        ] {
+            if v == 0 {
+                bail!("http.{key}: expected a number of seconds above 0, found 0");
+            }
+        }
+        Ok(())
+    }
+}
+fn default_max_connections_http() -> usize {
+    512
+}
+fn default_header_read_timeout() -> u64 {
+    10
+}
+fn default_idle_timeout() -> u64 {
+    60
+}
+fn default_request_timeout() -> u64 {
+    60
 }
 fn default_listen() -> String {
     "127.0.0.1:8080".into()
@@ -362,6 +408,8 @@ impl Settings {
         if self.http.max_body_bytes == 0 {
             bail!("http.max_body_bytes: expected at least 1 (every webhook would be refused with 413), found 0");
         }
+        self.http.validate_limits()?;
+        self.api_tokens()?;
         self.reconcile.tolerance_micros()?;
         if self.outbox.retry_schedule_secs.is_empty() {
             bail!("outbox.retry_schedule_secs: expected at least one delay");
@@ -401,20 +449,105 @@ impl Settings {
             .unwrap_or(chrono_tz::America::Mexico_City)
     }
 
-    /// Resolves the bearer tokens accepted by the admin API.
-    pub fn api_tokens(&self) -> anyhow::Result<Vec<SecretString>> {
-        let mut out = self.http.api_tokens.clone();
+    /// Resolves the bearer tokens accepted by the admin API (`http.api_tokens`, then `api_tokens_file`): a line
+    /// `NAME:SCOPE:TOKEN` (scope `read`, `write` or `admin`) or a bare `TOKEN` (admin scope, named `api`). A token
+    /// shorter than [`MIN_API_TOKEN_CHARS`], a file that cannot be read, or a file set but empty is an error.
+    pub fn api_tokens(&self) -> anyhow::Result<Vec<ApiToken>> {
+        let mut out = Vec::new();
+        for (i, t) in self.http.api_tokens.iter().enumerate() {
+            out.push(
+                ApiToken::parse(secrecy::ExposeSecret::expose_secret(t))
+                    .with_context(|| format!("http.api_tokens[{i}]"))?,
+            );
+        }
         if let Some(p) = &self.http.api_tokens_file {
             let text = std::fs::read_to_string(p)
                 .with_context(|| format!("http.api_tokens_file: cannot read {}", p.display()))?;
-            out.extend(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(|l| SecretString::from(l.to_string())),
-            );
+            let before = out.len();
+            for (i, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                out.push(ApiToken::parse(line).with_context(|| {
+                    format!("http.api_tokens_file: {} line {}", p.display(), i + 1)
+                })?);
+            }
+            if out.len() == before {
+                bail!("http.api_tokens_file: {} holds no token", p.display());
+            }
         }
         Ok(out)
+    }
+}
+
+/// The shortest admin API token accepted, in characters.
+pub const MIN_API_TOKEN_CHARS: usize = 24;
+
+/// What an admin API token may do; each scope includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ApiScope {
+    /// Reports and lists.
+    Read,
+    /// Also match, unmatch and reconcile.
+    Write,
+    /// Also retry and drop outbox messages.
+    Admin,
+}
+
+impl ApiScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiScope::Read => "read",
+            ApiScope::Write => "write",
+            ApiScope::Admin => "admin",
+        }
+    }
+}
+
+/// One admin API token: its name (the audit actor), its scope and the secret itself.
+#[derive(Debug, Clone)]
+pub struct ApiToken {
+    pub name: String,
+    pub scope: ApiScope,
+    pub secret: SecretString,
+}
+
+impl ApiToken {
+    /// `NAME:SCOPE:TOKEN`, or a bare `TOKEN` (admin, named `api`). The error never contains the token.
+    fn parse(line: &str) -> anyhow::Result<ApiToken> {
+        let parts: Vec<&str> = line.splitn(3, ':').collect();
+        let scoped = match parts.as_slice() {
+            [name, scope, token] => {
+                let scope = match *scope {
+                    "read" => Some(ApiScope::Read),
+                    "write" => Some(ApiScope::Write),
+                    "admin" => Some(ApiScope::Admin),
+                    _ => None,
+                };
+                scope.map(|s| (name.trim(), s, token.trim()))
+            }
+            _ => None,
+        };
+        let (name, scope, token) = scoped.unwrap_or(("api", ApiScope::Admin, line.trim()));
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+        {
+            bail!("expected NAME:SCOPE:TOKEN with a name of letters, digits, '-', '_' or '.'");
+        }
+        let chars = token.chars().count();
+        if chars < MIN_API_TOKEN_CHARS {
+            bail!(
+                "token {name}: expected at least {MIN_API_TOKEN_CHARS} characters, found {chars}"
+            );
+        }
+        Ok(ApiToken {
+            name: name.to_string(),
+            scope,
+            secret: SecretString::from(token.to_string()),
+        })
     }
 }
 

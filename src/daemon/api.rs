@@ -1,14 +1,16 @@
 //! The admin API under `/api/v1`: reports as JSON, manual match and unmatch, reconciliation, and the outbox.
-//! Every request needs `Authorization: Bearer TOKEN` with a token from `http.api_tokens` (or `api_tokens_file`),
-//! checked by one layer in front of the routes ([`auth`]); with none configured the API answers 401 to everything.
+//! Every request needs `Authorization: Bearer TOKEN` with a token from `http.api_tokens` (or `api_tokens_file`)
+//! whose scope covers the route (read: reports and lists; write: match, unmatch, reconcile; admin: outbox retry
+//! and drop), checked by one layer in front of the routes ([`auth`]); with none configured the API answers 401.
 //! The OpenAPI document at `/api/v1/openapi.json` is public. Handlers turn JSON into the use cases on [`App`] (the
 //! CLI runs the same ones) and their results into status codes and JSON.
 
 mod auth;
 
 use crate::app::{App, MatchError, MatchRequest};
+use crate::config::ApiScope;
 use crate::output::{render, Format};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,22 +18,36 @@ use axum::{middleware, Json, Router};
 use serde::Deserialize;
 
 pub fn router(app: App) -> Router {
-    let guarded = Router::new()
+    let failures = auth::Failures::default();
+    // One gate per scope, in front of its routes only (an unknown path stays 404).
+    let gate = |scope| {
+        middleware::from_fn_with_state(
+            auth::Gate {
+                app: app.clone(),
+                scope,
+                failures: failures.clone(),
+            },
+            auth::require_token,
+        )
+    };
+    let read = Router::new()
         .route("/api/v1/reports/{report}", get(report))
+        .route("/api/v1/outbox", get(outbox_list))
+        .route_layer(gate(ApiScope::Read));
+    let write = Router::new()
         .route("/api/v1/match", post(manual_match))
         .route("/api/v1/unmatch", post(unmatch))
         .route("/api/v1/reconcile", post(reconcile))
-        .route("/api/v1/outbox", get(outbox_list))
+        .route_layer(gate(ApiScope::Write));
+    let admin = Router::new()
         .route("/api/v1/outbox/{id}/retry", post(outbox_retry))
         .route("/api/v1/outbox/{id}/drop", post(outbox_drop))
-        // Only on the routes above: an unknown path stays 404.
-        .route_layer(middleware::from_fn_with_state(
-            app.clone(),
-            auth::require_token,
-        ));
+        .route_layer(gate(ApiScope::Admin));
     Router::new()
         .route("/api/v1/openapi.json", get(openapi))
-        .merge(guarded)
+        .merge(read)
+        .merge(write)
+        .merge(admin)
         .with_state(app)
 }
 
@@ -63,11 +79,15 @@ async fn report(State(app): State<App>, Path(name): Path<String>) -> Response {
     }
 }
 
-async fn manual_match(State(app): State<App>, body: Option<Json<MatchRequest>>) -> Response {
+async fn manual_match(
+    State(app): State<App>,
+    Extension(auth::Actor(actor)): Extension<auth::Actor>,
+    body: Option<Json<MatchRequest>>,
+) -> Response {
     let Some(Json(body)) = body else {
         return problem(StatusCode::BAD_REQUEST, "expected {\"payment_id\": N, \"invoices\": [{\"invoice\": \"UUID or SERIE-FOLIO\", \"amount\": \"100.00\"}]}");
     };
-    match app.manual_match(&body, "api").await {
+    match app.manual_match(&body, &actor).await {
         Ok(m) => (StatusCode::CREATED, Json(m)).into_response(),
         Err(MatchError::Amount { amount, .. }) => problem(
             StatusCode::BAD_REQUEST,
@@ -88,11 +108,15 @@ struct UnmatchBody {
     allocation_id: i64,
 }
 
-async fn unmatch(State(app): State<App>, body: Option<Json<UnmatchBody>>) -> Response {
+async fn unmatch(
+    State(app): State<App>,
+    Extension(auth::Actor(actor)): Extension<auth::Actor>,
+    body: Option<Json<UnmatchBody>>,
+) -> Response {
     let Some(Json(body)) = body else {
         return problem(StatusCode::BAD_REQUEST, "expected {\"allocation_id\": N}");
     };
-    match app.unmatch(body.allocation_id, "api").await {
+    match app.unmatch(body.allocation_id, &actor).await {
         Ok(()) => Json(serde_json::json!({"removed": body.allocation_id})).into_response(),
         Err(e) => problem(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")),
     }

@@ -1,5 +1,7 @@
 //! The HTTP side: health, readiness, metrics and webhooks. A webhook is verified before anything is stored, and
-//! stored durably before the 2xx.
+//! stored durably before the 2xx. Connections are served by [`conn`] (limits and timeouts).
+
+mod conn;
 
 use crate::app::App;
 use axum::body::Bytes;
@@ -12,19 +14,11 @@ use cuadra_sdk::{WebhookError, WebhookRequest};
 use std::collections::BTreeMap;
 use tokio::sync::watch;
 
-pub async fn serve(app: App, listener: tokio::net::TcpListener, mut stop: watch::Receiver<bool>) {
+pub async fn serve(app: App, listener: tokio::net::TcpListener, stop: watch::Receiver<bool>) {
     let limit = app.settings.http.max_body_bytes;
+    let settings = app.settings.http.clone();
     let router = router(app).layer(DefaultBodyLimit::max(limit));
-    let shutdown = async move {
-        let _ = stop.wait_for(|s| *s).await;
-    };
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    if let Err(e) = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        tracing::error!(error = %e, "the HTTP server stopped with an error");
-    }
+    conn::serve(router, listener, &settings, stop).await;
 }
 
 /// What the handlers share: the application and the webhook intake writer.

@@ -9,6 +9,7 @@ mod customers;
 mod daemon;
 mod erp;
 mod helpers;
+mod http_limits;
 mod outbox;
 mod reconcile;
 mod sat;
