@@ -631,3 +631,53 @@ async fn a_statement_that_does_not_add_up_is_imported_with_a_warning() {
         app.store.close().await;
     }
 }
+
+/// The statements folder never reads more than `max_file_bytes` into memory: a larger file is refused once (and
+/// not re-read while unchanged), the others in the folder are read; a limit of 0 is refused at load.
+#[tokio::test]
+async fn the_statements_folder_refuses_files_over_its_limit() {
+    for b in backends().await {
+        let db = fresh_db(b).await;
+        let drop = db.dir.path().join("drop");
+        std::fs::create_dir_all(&drop).unwrap();
+        let table = |limit: u64| {
+            format!(
+                "[accounts.bbva]\nnumber = \"{OWN}\"\n[connectors.bank]\nkind = \"statements\"\npath = \"{}\"\n\
+                 account = \"bbva\"\nmax_file_bytes = {limit}\n",
+                drop.display()
+            )
+        };
+        let small = mt940(1..=1, Some(OWN));
+        let big = mt940(2..=9, Some(OWN));
+        assert!(big.len() > small.len() + 64);
+        std::fs::write(drop.join("a.sta"), &small).unwrap();
+        std::fs::write(drop.join("b.sta"), &big).unwrap();
+        let app = super::helpers::build_app(&db, &table(small.len() as u64 + 64)).await;
+        let conn = app.connector("bank").unwrap().clone();
+        let r = cuadra::daemon::run_source_once(&app, &conn).await.unwrap();
+        assert!(r.new >= 1, "{b:?}: {r:?}");
+        // Only a.sta (1 March) was read: nothing of b.sta (2-9 March) is stored.
+        let t = app.store.report_payments().await.unwrap();
+        let date = t.columns.iter().position(|c| *c == "date").unwrap();
+        assert!(!t.rows.is_empty(), "{b:?}");
+        assert!(
+            t.rows.iter().all(|r| r[date] == "2024-03-01"),
+            "{b:?}: {:?}",
+            t.rows
+        );
+        let again = cuadra::daemon::run_source_once(&app, &conn).await.unwrap();
+        assert_eq!(
+            again.deliveries, 0,
+            "{b:?}: the large file is not read again"
+        );
+        app.store.close().await;
+        let settings = super::helpers::test_settings(&db, &table(0));
+        let err = cuadra::registry::build_connectors(&settings)
+            .err()
+            .expect("refused");
+        assert!(
+            err.to_string().contains("connectors.bank.max_file_bytes"),
+            "{err}"
+        );
+    }
+}

@@ -267,7 +267,7 @@ impl FileImporter for StatementImporter {
 }
 
 /// The file's bytes, refused without reading them when there are more than `max`.
-fn read_capped(path: &Path, name: &str, max: u64) -> Result<Vec<u8>, InputError> {
+pub(crate) fn read_capped(path: &Path, name: &str, max: u64) -> Result<Vec<u8>, InputError> {
     use std::io::Read;
     let cannot = |e: std::io::Error| {
         InputError::new(

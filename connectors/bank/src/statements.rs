@@ -32,6 +32,12 @@ struct StatementsSettings {
     format: Option<String>,
     #[serde(default)]
     schedule: Option<String>,
+    /// Largest file read, in bytes (default 64 MiB); a larger file is refused once and logged.
+    #[serde(default)]
+    max_file_bytes: Option<u64>,
+    /// Longest text field kept, in bytes (default 4 KiB); a longer one is cut with a warning.
+    #[serde(default)]
+    max_field_bytes: Option<usize>,
 }
 
 impl ConnectorKind for StatementsKind {
@@ -46,11 +52,24 @@ impl ConnectorKind for StatementsKind {
             None => a,
         });
         let format = s.format.filter(|f| f != "auto");
+        let mut limits = crate::importer::Limits::default();
+        if let Some(n) = s.max_file_bytes {
+            if n == 0 {
+                return Err(ctx.error(Some("max_file_bytes"), "expected at least 1, found 0"));
+            }
+            limits.max_file_bytes = n;
+        }
+        if let Some(n) = s.max_field_bytes {
+            if n == 0 {
+                return Err(ctx.error(Some("max_field_bytes"), "expected at least 1, found 0"));
+            }
+            limits.max_field_bytes = n;
+        }
         Ok(Parts {
             source: Some(Arc::new(StatementsSource {
                 dir: s.path,
                 opts: ImportOptions { format, account },
-                importer: StatementImporter::new(None),
+                importer: StatementImporter::new(None).with_limits(limits),
             })),
             default_schedule: Some(s.schedule.unwrap_or_else(|| "0 */5 * * * *".into())),
             ..Default::default()
@@ -94,9 +113,27 @@ impl Source for StatementsSource {
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_default();
-            let bytes = std::fs::read(&f).map_err(|e| {
+            // Never more than the file limit in memory: a larger file is refused once (its size and time of
+            // change stand for its content in the checkpoint) and read again only when it changes.
+            let len = std::fs::metadata(&f).map(|m| m.len()).map_err(|e| {
                 ConnectorError::Retryable(format!("cannot read {}: {e}", f.display()))
             })?;
+            let bytes = match crate::importer::read_capped(
+                &f,
+                &name,
+                self.importer.limits.max_file_bytes,
+            ) {
+                Ok(b) => b,
+                Err(e) if len > self.importer.limits.max_file_bytes => {
+                    let marker = format!("too-large:{len}");
+                    if seen.get(&name) != Some(&marker) {
+                        tracing::warn!(problem = %e, "a statement file was refused");
+                        seen.insert(name, marker);
+                    }
+                    continue;
+                }
+                Err(e) => return Err(ConnectorError::Retryable(e.to_string())),
+            };
             let sha = cuadra_sdk::sha256_hex(&bytes);
             if seen.get(&name) == Some(&sha) {
                 continue;
@@ -113,7 +150,9 @@ impl Source for StatementsSource {
             let mut bad = |e: cuadra_sdk::InputError| tracing::warn!(problem = %e, "a statement entry was skipped");
             if let Err(e) = self
                 .importer
-                .read_bytes(&name, &bytes, &self.opts, &mut out, &mut bad)
+                .read_bytes_reporting(&name, &bytes, &self.opts, &mut out, &mut bad, &mut |w| {
+                    tracing::warn!(warning = %w, kind = w.kind.as_str(), "a statement file has a warning");
+                })
             {
                 tracing::warn!(problem = %e, "a statement file was refused");
             }
