@@ -1,26 +1,16 @@
 //! The admin API: bearer tokens, reports, manual match and unmatch, the outbox, the OpenAPI document.
 
-use super::helpers::{backends, fresh_db};
+use super::helpers::{backends, http_daemon, Backend, HttpDaemon};
 
 #[tokio::test]
 async fn api_needs_a_token_and_acts_like_the_cli() {
     for b in backends().await {
-        let db = fresh_db(b).await;
-        let cfg = db.dir.path().join("api.toml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "[database]\nurl = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\napi_tokens = [\"s3cret-token-0123456789ab\"]\n[inbox]\nenabled = false\n",
-                db.url
-            ),
-        )
-        .unwrap();
-        let settings =
-            cuadra::config::Settings::load_with_env(Some(&cfg), Vec::<(String, String)>::new())
-                .unwrap();
-        let app = cuadra::app::App::build(settings).await.unwrap();
-        let running = cuadra::daemon::start(app.clone()).await.unwrap();
-        let base = format!("http://{}", running.addr);
+        let HttpDaemon {
+            app,
+            running,
+            base,
+            db: _db,
+        } = http_daemon(b, "api_tokens = [\"s3cret-token-0123456789ab\"]").await;
         let c = reqwest::Client::new();
         let url = |p: &str| format!("{base}{p}");
         assert_eq!(
@@ -154,23 +144,8 @@ async fn api_needs_a_token_and_acts_like_the_cli() {
 
 /// A daemon on SQLite with these `[http]` keys (besides the listen address) and the inbox off.
 async fn api_daemon(http: &str) -> (cuadra::daemon::Running, String, super::helpers::TestDb) {
-    let db = fresh_db(super::helpers::Backend::Sqlite).await;
-    let cfg = db.dir.path().join("api.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[database]\nurl = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n{http}\n[inbox]\nenabled = false\n",
-            db.url
-        ),
-    )
-    .unwrap();
-    let settings =
-        cuadra::config::Settings::load_with_env(Some(&cfg), Vec::<(String, String)>::new())
-            .unwrap();
-    let app = cuadra::app::App::build(settings).await.unwrap();
-    let running = cuadra::daemon::start(app).await.unwrap();
-    let base = format!("http://{}", running.addr);
-    (running, base, db)
+    let d = http_daemon(Backend::Sqlite, http).await;
+    (d.running, d.base, d.db)
 }
 
 fn load(http: &str) -> anyhow::Result<cuadra::config::Settings> {
@@ -336,21 +311,16 @@ async fn the_token_name_is_the_audit_actor() {
     use cuadra_sdk::*;
     use sqlx::Row;
     for b in backends().await {
-        let db = fresh_db(b).await;
-        let cfg = db.dir.path().join("api.toml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "[database]\nurl = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\napi_tokens = [\"clerk:write:write-token-0123456789abcdef\"]\n[inbox]\nenabled = false\n",
-                db.url
-            ),
+        let HttpDaemon {
+            app,
+            running,
+            base,
+            db: _db,
+        } = http_daemon(
+            b,
+            "api_tokens = [\"clerk:write:write-token-0123456789abcdef\"]",
         )
-        .unwrap();
-        let settings =
-            cuadra::config::Settings::load_with_env(Some(&cfg), Vec::<(String, String)>::new())
-                .unwrap();
-        let app = cuadra::app::App::build(settings).await.unwrap();
-        let running = cuadra::daemon::start(app.clone()).await.unwrap();
+        .await;
         let payment = Delivery {
             kind: "test-bank".into(),
             external_id: "pay-1".into(),
@@ -393,7 +363,7 @@ async fn the_token_name_is_the_audit_actor() {
             .unwrap()
             .get(0);
         let r = reqwest::Client::new()
-            .post(format!("http://{}/api/v1/match", running.addr))
+            .post(format!("{base}/api/v1/match"))
             .bearer_auth("write-token-0123456789abcdef")
             .json(&serde_json::json!({"payment_id": pid, "invoices": [{"invoice": "A-1"}]}))
             .send()

@@ -203,3 +203,35 @@ where
     }
     false
 }
+
+/// A daemon started on port 0 over `b`, with these `[http]` keys besides the listen address and the inbox off.
+pub struct HttpDaemon {
+    pub app: App,
+    pub running: cuadra::daemon::Running,
+    /// `http://ADDR`
+    pub base: String,
+    pub db: TestDb,
+}
+
+pub async fn http_daemon(b: Backend, http: &str) -> HttpDaemon {
+    let db = fresh_db(b).await;
+    let cfg = db.dir.path().join("http.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[database]\nurl = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n{http}\n[inbox]\nenabled = false\n",
+            db.url
+        ),
+    )
+    .unwrap();
+    let settings = Settings::load_with_env(Some(&cfg), Vec::<(String, String)>::new()).unwrap();
+    let app = App::build(settings).await.unwrap();
+    let running = cuadra::daemon::start(app.clone()).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    HttpDaemon {
+        app,
+        running,
+        base,
+        db,
+    }
+}

@@ -1,36 +1,11 @@
 //! The HTTP surface under a crowd: idle sockets past `http.max_connections` do not keep `/healthz` from answering.
 
-use super::helpers::{eventually, fresh_db, Backend, TestDb};
+use super::helpers::{eventually, fresh_db, http_daemon, Backend, HttpDaemon};
 use std::time::{Duration, Instant};
 
-struct Daemon {
-    base: String,
-    running: cuadra::daemon::Running,
-    _db: TestDb,
-}
-
 /// A daemon on SQLite with these `[http]` keys (besides the listen address) and the inbox off.
-async fn daemon_with(http: &str) -> Daemon {
-    let db = fresh_db(Backend::Sqlite).await;
-    let cfg = db.dir.path().join("limits.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[database]\nurl = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n{http}\n[inbox]\nenabled = false\n",
-            db.url
-        ),
-    )
-    .unwrap();
-    let settings =
-        cuadra::config::Settings::load_with_env(Some(&cfg), Vec::<(String, String)>::new())
-            .unwrap();
-    let app = cuadra::app::App::build(settings).await.unwrap();
-    let running = cuadra::daemon::start(app).await.unwrap();
-    Daemon {
-        base: format!("http://{}", running.addr),
-        running,
-        _db: db,
-    }
+async fn daemon_with(http: &str) -> HttpDaemon {
+    http_daemon(Backend::Sqlite, http).await
 }
 
 /// The real binary under `ulimit -n 256` (the daemon's own file-descriptor limit, as systemd's `LimitNOFILE`),
