@@ -90,6 +90,11 @@ impl Receiver {
         lock(&self.state).rejected
     }
 
+    /// Scripted failures not yet met by a request: 0 once the last one has been served (or is being served).
+    pub fn scripted_left(&self) -> usize {
+        lock(&self.state).script.len()
+    }
+
     pub fn fail_next(&self, n: usize, failure: ReceiverFailure) {
         let mut s = lock(&self.state);
         for _ in 0..n {
