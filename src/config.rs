@@ -8,6 +8,9 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+mod import;
+pub use import::ImportSettings;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
@@ -17,6 +20,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     #[serde(default)]
     pub http: HttpSettings,
+    #[serde(default)]
+    pub import: ImportSettings,
     #[serde(default)]
     pub inbox: InboxSettings,
     #[serde(default)]
@@ -409,6 +414,7 @@ impl Settings {
             bail!("http.max_body_bytes: expected at least 1 (every webhook would be refused with 413), found 0");
         }
         self.http.validate_limits()?;
+        self.import.validate()?;
         self.api_tokens()?;
         self.reconcile.tolerance_micros()?;
         if self.outbox.retry_schedule_secs.is_empty() {

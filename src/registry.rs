@@ -178,7 +178,12 @@ pub fn file_importers(settings: &Settings) -> Vec<Arc<dyn FileImporter>> {
         #[cfg(feature = "cfdi")]
         Arc::new(cuadra_cfdi::CfdiImporter::new(settings.company_rfcs())),
         #[cfg(feature = "bank")]
-        Arc::new(cuadra_bank::StatementImporter::new(None)),
+        Arc::new(cuadra_bank::StatementImporter::new(None).with_limits(
+            cuadra_bank::importer::Limits {
+                max_file_bytes: settings.import.statement_max_file_bytes,
+                max_field_bytes: settings.import.statement_max_field_bytes,
+            },
+        )),
     ]
 }
 

@@ -681,3 +681,69 @@ async fn the_statements_folder_refuses_files_over_its_limit() {
         );
     }
 }
+
+/// `[import] statement_max_file_bytes` / `statement_max_field_bytes` bound `cuadra import statement` (and the
+/// inbox, which reads with the same importer): a larger file is refused naming the file and the limit and nothing
+/// of it is stored, a longer field is cut with a warning; 0 is refused at load, naming the key; the environment
+/// sets them too.
+#[tokio::test]
+async fn import_statement_limits_come_from_the_import_keys() {
+    for b in backends().await {
+        let db = fresh_db(b).await;
+        let dir = db.dir.path().to_path_buf();
+        let small = mt940(1..=1, Some(OWN));
+        let big = mt940(2..=9, Some(OWN));
+        let limit = small.len() + 64;
+        assert!(big.len() > limit);
+        let _ = test_settings(
+            &db,
+            &format!(
+                "{}[import]\nstatement_max_file_bytes = {limit}\n",
+                accounts_toml()
+            ),
+        );
+        let cfg = config_path(&db);
+        let a = write(&dir, "a.sta", &small);
+        let bb = write(&dir, "b.sta", &big);
+        ok(&import(&db, &cfg, &[&a], &[]));
+        let o = import(&db, &cfg, &[&bb], &[]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{b:?}: {err}");
+        assert!(
+            err.contains("b.sta") && err.contains(&format!("limit of {limit}")),
+            "{b:?}: {err}"
+        );
+        let rows = payments(&db, &cfg);
+        assert!(
+            rows.iter().all(|r| r["date"] == "2024-03-01"),
+            "{b:?}: {rows:#?}"
+        );
+        // The same key from the environment: the big file passes, and a 10-byte field limit cuts the concepto.
+        let mut args = vec!["--config", cfg.to_str().unwrap(), "import", "statement"];
+        args.push(bb.to_str().unwrap());
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_cuadra"))
+            .args(&args)
+            .current_dir(&dir)
+            .env("CUADRA__IMPORT__STATEMENT_MAX_FILE_BYTES", "1000000")
+            .env("CUADRA__IMPORT__STATEMENT_MAX_FIELD_BYTES", "10")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{b:?}: {err}");
+        assert!(
+            err.contains("warning: ") && err.contains("b.sta"),
+            "{b:?}: {err}"
+        );
+        assert!(payments(&db, &cfg).len() > rows.len(), "{b:?}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.toml");
+    for key in ["statement_max_file_bytes", "statement_max_field_bytes"] {
+        std::fs::write(&p, format!("[import]\n{key} = 0\n")).unwrap();
+        let e = cuadra::config::Settings::load_with_env(Some(&p), Vec::<(String, String)>::new())
+            .map(|_| ())
+            .map_err(|e| format!("{e:#}"))
+            .unwrap_err();
+        assert!(e.contains(&format!("import.{key}")), "{e}");
+    }
+}
