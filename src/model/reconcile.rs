@@ -22,6 +22,8 @@ pub struct InvoiceIn {
     pub issued_on: NaiveDate,
     /// Total − credit notes − active allocations, in micro-units.
     pub open: i64,
+    /// (serie, folio) of the invoices this one replaces (sustitución 04): a text citing them names this one.
+    pub replaces: Vec<(Option<String>, String)>,
 }
 
 #[derive(Debug, Clone)]

@@ -8,6 +8,10 @@ use super::text::{self, Fragment};
 use crate::model::reconcile::{Input, InvoiceIn, NewAllocation, Options, PaymentIn};
 use std::collections::HashSet;
 
+/// How a text names a substitute by the folio of the invoice it replaces (one line of an explanation).
+pub(super) const BY_REPLACED_FOLIO: &str =
+    "the folio of the cancelled invoice it replaces (sustitución 04)";
+
 /// Days after a payment in which an invoice may still be issued for it (invoices dated a little later).
 pub(super) const ISSUE_SLACK_DAYS: i64 = 7;
 
@@ -65,16 +69,32 @@ impl<'a> Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    /// Invoices whose folio key is `number`.
+    /// Invoices whose folio key is `number`, or that replace (04) an invoice whose folio key is `number`.
     pub(super) fn folio_matches(&self, number: &str) -> Vec<usize> {
         let mut v = self.by_folio.get(&folio_hash(number));
-        v.retain(|&i| {
-            self.inv[i]
-                .folio
-                .as_deref()
-                .is_some_and(|f| text::folio_key(f) == number)
-        });
+        v.retain(|&i| !self.folio_series(i, number).is_empty());
+        v.dedup();
         v
+    }
+
+    /// The serie keys under which invoice `idx` carries folio key `number`: its own (`false`), and those of the
+    /// invoices it replaces (`true`).
+    pub(super) fn folio_series(&self, idx: usize, number: &str) -> Vec<(String, bool)> {
+        let i = self.inv[idx];
+        let serie = |s: Option<&str>| s.map(text::serie_key).unwrap_or_default();
+        let mut out = Vec::new();
+        if i.folio
+            .as_deref()
+            .is_some_and(|f| text::folio_key(f) == number)
+        {
+            out.push((serie(i.serie.as_deref()), false));
+        }
+        for (s, f) in &i.replaces {
+            if text::folio_key(f) == number {
+                out.push((serie(s.as_deref()), true));
+            }
+        }
+        out
     }
 
     pub(super) fn usable(&self, p: &PaymentIn, idx: usize) -> bool {
@@ -138,15 +158,14 @@ impl<'a> Ctx<'a> {
                 }
                 Fragment::Folio { serie, number } => {
                     for i in self.folio_matches(number) {
-                        let inv_serie = self.inv[i]
-                            .serie
-                            .as_deref()
-                            .map(text::serie_key)
-                            .unwrap_or_default();
-                        match serie {
-                            Some(s) if *s == inv_serie => add(i, "serie_folio", &mut out),
-                            Some(_) => {}
-                            None => add(i, "folio", &mut out),
+                        for (inv_serie, replaced) in self.folio_series(i, number) {
+                            let how = match (serie, replaced) {
+                                (Some(s), _) if *s != inv_serie => continue,
+                                (_, true) => BY_REPLACED_FOLIO,
+                                (Some(_), false) => "serie_folio",
+                                (None, false) => "folio",
+                            };
+                            add(i, how, &mut out);
                         }
                     }
                 }

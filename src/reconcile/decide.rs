@@ -243,6 +243,7 @@ mod tests {
             currency: "MXN".into(),
             issued_on: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
             open: total,
+            replaces: vec![],
         }
     }
 

@@ -112,6 +112,9 @@ impl<'a> InvoiceSide<'a> {
             if let Some(f) = &i.folio {
                 folios.push((folio_hash(&text::folio_key(f)), at));
             }
+            for (_, f) in &i.replaces {
+                folios.push((folio_hash(&text::folio_key(f)), at));
+            }
             // Invoices come in runs of one currency: the map is asked only when it changes.
             let cur = match last_currency {
                 Some((name, id)) if name == i.currency.as_str() => id,

@@ -1,12 +1,15 @@
 //! Links between documents that the documents themselves state: SAT status applied to the documents it names,
-//! credit notes applied to the invoices they relate to, sustitución (04), and REP `DoctoRelacionado` rows turned
-//! into allocations. Derived, idempotent and order-independent: it runs after every import and may run any time.
+//! credit notes applied to the invoices they relate to, sustitución (04, whose allocations follow in `follow`),
+//! and REP `DoctoRelacionado` rows turned into allocations, never more than the invoice owes (the excess is an
+//! exception for a person). Derived, idempotent and order-independent: it runs after every import and may run
+//! any time.
 
 use super::dialect::json_rows;
+use super::doc_exceptions::DOCUMENTS;
 use super::row::RowExt;
 use super::{Store, WriteTx};
 use anyhow::Context;
-use cuadra_sdk::{to_micros, InvoiceRef, RemittanceLine};
+use cuadra_sdk::{format_micros, to_micros, InvoiceRef, RemittanceLine};
 use std::collections::{HashMap, HashSet};
 
 /// Payment receipts linked per round.
@@ -24,12 +27,14 @@ pub struct LinkSummary {
     pub rep_allocations: u64,
     pub rep_allocations_removed: u64,
     pub superseded: u64,
+    /// Allocations moved from a replaced invoice to its substitute (CFDI relacionado 04).
+    pub substitutions_followed: u64,
 }
 
 impl Store {
     /// The rows of `select` (ending in `column IN`) for every key, `LOOKUP_CHUNK` keys a statement, each
     /// statement's rows read as one JSON text.
-    async fn rows_in<T, K>(
+    pub(in crate::store) async fn rows_in<T, K>(
         &self,
         tx: &mut WriteTx<'_>,
         select: &str,
@@ -64,7 +69,9 @@ impl Store {
         let credits_applied = self.apply_credits(&mut tx).await?;
         let (rep_allocations, rep_allocations_removed) =
             self.apply_rep_allocations(&mut tx).await?;
+        let substitutions_followed = self.follow_substitutions(&mut tx).await?;
         let s = LinkSummary {
+            substitutions_followed,
             status_applied,
             credits_applied,
             rep_allocations,
@@ -268,6 +275,14 @@ impl Store {
         .execute(&mut *tx.tx)
         .await?
         .rows_affected();
+        // What a cancelled receipt raised for a person goes with it.
+        sqlx::query(
+            "DELETE FROM exceptions WHERE origin = $1 AND payment_id IN \
+             (SELECT id FROM payments WHERE kind || '' = 'rep' AND sat_state = 'cancelado')",
+        )
+        .bind(DOCUMENTS)
+        .execute(&mut *tx.tx)
+        .await?;
         // Pending receipts a chunk at a time (memory stays flat however many a bulk import brings).
         let mut added = 0u64;
         let mut after = i64::MIN;
@@ -297,6 +312,8 @@ impl Store {
                 uuid: String,
                 amount: rust_decimal::Decimal,
                 currency: String,
+                /// `REP <uuid> line <n>:`, the line's identity in its allocation's explanation.
+                key: String,
                 explanation: String,
             }
             let mut lines: Vec<Line> = Vec::new();
@@ -311,26 +328,28 @@ impl Store {
                     else {
                         continue;
                     };
+                    let key = format!("REP {rep_uuid} line {}:", idx + 1);
                     lines.push(Line {
                         payment_id,
                         uuid: uuid.as_str().to_string(),
                         amount: amount.amount(),
                         currency: amount.currency().as_str().to_string(),
                         explanation: format!(
-                            "REP {rep_uuid} line {}: DoctoRelacionado {uuid} parcialidad {} pays {}",
-                            idx + 1,
+                            "{key} DoctoRelacionado {uuid} parcialidad {} pays {}",
                             line.installment
                                 .map(|x| x.to_string())
                                 .unwrap_or_else(|| "-".into()),
                             amount
                         ),
+                        key,
                     });
                 }
             }
             drop(reps);
             let list = |n: usize| self.dialect().placeholders(1, n);
+            // Lines applied already, by their key (the explanation's words up to the first colon).
             let existing: HashSet<(i64, String)> = self
-                .rows_in(
+                .rows_in::<(i64, String), _>(
                     tx,
                     "SELECT payment_id, explanation FROM allocations WHERE method = 'rep' AND payment_id IN",
                     2,
@@ -338,26 +357,41 @@ impl Store {
                 )
                 .await?
                 .into_iter()
+                .map(|(p, e)| {
+                    let key = e.split_once(':').map_or(e.as_str(), |(k, _)| k);
+                    (p, format!("{key}:"))
+                })
                 .collect();
-            lines.retain(|l| !existing.contains(&(l.payment_id, l.explanation.clone())));
+            lines.retain(|l| !existing.contains(&(l.payment_id, l.key.clone())));
             let mut wanted: Vec<String> = lines.iter().map(|l| l.uuid.clone()).collect();
             wanted.sort_unstable();
             wanted.dedup();
-            let invoices: HashMap<String, (i64, String)> = self
-                .rows_in::<(String, i64, String), _>(
+            // uuid -> (id, currency, label, what the documents leave owed: the total less vigente credit notes and
+            // live allocations other than the engine's, which a document displaces below).
+            let mut invoices: HashMap<String, (i64, String, String, i64)> = self
+                .rows_in::<(String, i64, String, String, i64), _>(
                     tx,
-                    "SELECT uuid, id, currency FROM invoices WHERE uuid IN",
-                    3,
+                    "SELECT i.uuid, i.id, i.currency, CASE WHEN COALESCE(i.serie, '') = '' THEN COALESCE(i.folio, i.uuid) \
+                     ELSE i.serie || '-' || COALESCE(i.folio, i.uuid) END, \
+                     i.total_micros - CAST(COALESCE((SELECT SUM(ca.amount_micros) FROM credit_applications ca \
+                     JOIN credits cr ON cr.id = ca.credit_id WHERE ca.invoice_id = i.id AND cr.sat_state = 'vigente'), 0) AS BIGINT) \
+                     - CAST(COALESCE((SELECT SUM(a.amount_micros) FROM allocations a WHERE a.invoice_id = i.id \
+                     AND a.removed_at IS NULL AND a.created_by <> 'reconcile'), 0) AS BIGINT) \
+                     FROM invoices i WHERE i.uuid IN",
+                    5,
                     &wanted,
                 )
                 .await?
                 .into_iter()
-                .map(|(uuid, id, currency)| (uuid, (id, currency)))
+                .map(|(uuid, id, currency, label, owed)| (uuid, (id, currency, label, owed)))
                 .collect();
             let mut waiting: HashSet<i64> = HashSet::new();
-            let mut rows: Vec<(i64, i64, i64, String, &str)> = Vec::new();
+            let mut rows: Vec<(i64, i64, i64, String, String)> = Vec::new();
+            // Per receipt, its lines that pay more than the invoice owed: (line, invoice, asked, applied).
+            let mut excess: Vec<(i64, Vec<serde_json::Value>, Vec<String>)> = Vec::new();
             for l in &lines {
-                let Some((invoice_id, inv_currency)) = invoices.get(&l.uuid) else {
+                let Some((invoice_id, inv_currency, label, owed)) = invoices.get_mut(&l.uuid)
+                else {
                     waiting.insert(l.payment_id);
                     continue;
                 };
@@ -368,13 +402,46 @@ impl Store {
                     );
                     continue;
                 }
-                rows.push((
-                    l.payment_id,
-                    *invoice_id,
-                    to_micros(l.amount)?,
-                    inv_currency.clone(),
-                    &l.explanation,
-                ));
+                // Never more than the invoice owes: the rest is for a person, whichever arrived first.
+                let asked = to_micros(l.amount)?;
+                let applied = asked.min((*owed).max(0));
+                *owed -= applied;
+                let mut explanation = l.explanation.clone();
+                if applied < asked {
+                    let cur = inv_currency.as_str();
+                    let m = |x: i64| format_micros(x, cur);
+                    explanation.push_str(&format!(
+                        "; {} applied, what invoice {label} owed; {} more is left for a person",
+                        m(applied),
+                        m(asked - applied)
+                    ));
+                    let text = format!(
+                        "{} pays {} to invoice {label}, which owed {}",
+                        l.key.trim_end_matches(':'),
+                        m(asked),
+                        m(applied)
+                    );
+                    let cand = serde_json::json!({
+                        "invoice_uuid": l.uuid, "invoice": label, "asked": m(asked),
+                        "applied": m(applied), "excess": m(asked - applied),
+                    });
+                    match excess.iter_mut().find(|e| e.0 == l.payment_id) {
+                        Some(e) => {
+                            e.1.push(cand);
+                            e.2.push(text);
+                        }
+                        None => excess.push((l.payment_id, vec![cand], vec![text])),
+                    }
+                }
+                if applied > 0 {
+                    rows.push((
+                        l.payment_id,
+                        *invoice_id,
+                        applied,
+                        inv_currency.clone(),
+                        explanation,
+                    ));
+                }
             }
             const COLUMNS: &str =
                 "payment_id, invoice_id, amount_micros, currency, method, confidence_pct, explanation, created_by, created_at";
@@ -396,6 +463,26 @@ impl Store {
                 q.execute(&mut *tx.tx).await?;
             }
             added += rows.len() as u64;
+            for (payment_id, candidates, texts) in excess {
+                let reason = format!(
+                    "rep_excess: {}; the excess is not applied to any invoice",
+                    texts.join("; ")
+                );
+                self.raise_document_exception(
+                    tx,
+                    payment_id,
+                    &reason,
+                    serde_json::Value::Array(candidates),
+                )
+                .await?;
+            }
+            let touched: Vec<i64> = {
+                let mut t: Vec<i64> = rows.iter().map(|r| r.1).collect();
+                t.sort_unstable();
+                t.dedup();
+                t
+            };
+            self.displace_engine_allocations(tx, &touched, &now).await?;
             // Every line is applied or needs a person: the pass need not look at these receipts again.
             let done: Vec<i64> = payment_ids
                 .into_iter()

@@ -14,6 +14,8 @@ mod busy;
 mod connect;
 mod customers;
 mod dialect;
+mod doc_exceptions;
+mod follow;
 mod ingest;
 mod invoices;
 mod lease;

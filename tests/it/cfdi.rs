@@ -10,8 +10,8 @@ use super::helpers::{backends, config_path, cuadra, fresh_db, test_settings, Bac
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-const COMPANY: &str = "EKU9003173C9";
-const CUSTOMER: &str = "KIJ0906199R1";
+pub(super) const COMPANY: &str = "EKU9003173C9";
+pub(super) const CUSTOMER: &str = "KIJ0906199R1";
 
 const INV_A: &str = "11111111-0000-4000-8000-00000000000a";
 const NC_B: &str = "11111111-0000-4000-8000-00000000000b";
@@ -24,25 +24,25 @@ const INV_K: &str = "11111111-0000-4000-8000-000000000020";
 const INV_L: &str = "11111111-0000-4000-8000-000000000021";
 
 /// The parts of a CFDI 4.0 that vary between the documents of these tests.
-struct Doc<'a> {
-    tipo: &'a str,
-    uuid: &'a str,
-    serie: &'a str,
-    folio: &'a str,
-    fecha: &'a str,
+pub(super) struct Doc<'a> {
+    pub(super) tipo: &'a str,
+    pub(super) uuid: &'a str,
+    pub(super) serie: &'a str,
+    pub(super) folio: &'a str,
+    pub(super) fecha: &'a str,
     /// `Moneda` (and `TipoCambio` when not MXN).
-    moneda: &'a str,
-    tipo_cambio: Option<&'a str>,
-    subtotal: &'a str,
-    total: &'a str,
+    pub(super) moneda: &'a str,
+    pub(super) tipo_cambio: Option<&'a str>,
+    pub(super) subtotal: &'a str,
+    pub(super) total: &'a str,
     /// `(TipoRelacion, UUIDs)`.
-    relations: Vec<(&'a str, Vec<&'a str>)>,
+    pub(super) relations: Vec<(&'a str, Vec<&'a str>)>,
     /// Extra complement XML (Pagos) before the TimbreFiscalDigital.
-    complement: String,
+    pub(super) complement: String,
 }
 
 impl Doc<'_> {
-    fn xml(&self) -> String {
+    pub(super) fn xml(&self) -> String {
         let rels: String = self
             .relations
             .iter()
@@ -87,7 +87,7 @@ impl Doc<'_> {
     }
 }
 
-fn invoice<'a>(
+pub(super) fn invoice<'a>(
     uuid: &'a str,
     folio: &'a str,
     fecha: &'a str,
@@ -133,7 +133,12 @@ fn pagos20(
     )
 }
 
-fn rep<'a>(uuid: &'a str, folio: &'a str, fecha: &'a str, complement: String) -> Doc<'a> {
+pub(super) fn rep<'a>(
+    uuid: &'a str,
+    folio: &'a str,
+    fecha: &'a str,
+    complement: String,
+) -> Doc<'a> {
     Doc {
         tipo: "P",
         uuid,
@@ -162,7 +167,7 @@ fn metadata(rows: &[(&str, &str, &str, &str, &str)]) -> String {
 }
 
 /// A zip archive with `entries` stored (no compression): enough for a SAT package in a test.
-pub fn stored_zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+pub(super) fn stored_zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
     fn crc32(data: &[u8]) -> u32 {
         let mut c = 0xffff_ffffu32;
         for b in data {
@@ -291,7 +296,7 @@ fn scenario(dir: &Path) {
 }
 
 /// Runs the binary with the test's config; returns (exit code, stdout, stderr).
-fn run(db: &TestDb, args: &[&str]) -> (i32, String, String) {
+pub(super) fn run(db: &TestDb, args: &[&str]) -> (i32, String, String) {
     let cfg = config_path(db);
     let mut all = vec!["--config", cfg.to_str().unwrap()];
     all.extend_from_slice(args);
@@ -303,7 +308,7 @@ fn run(db: &TestDb, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn import(db: &TestDb, paths: &[&Path]) -> (i32, Summary, String) {
+pub(super) fn import(db: &TestDb, paths: &[&Path]) -> (i32, Summary, String) {
     let mut args = vec!["import", "cfdi"];
     args.extend(paths.iter().map(|p| p.to_str().unwrap()));
     let (code, out, err) = run(db, &args);
@@ -311,9 +316,9 @@ fn import(db: &TestDb, paths: &[&Path]) -> (i32, Summary, String) {
 }
 
 /// The printed summary: label → [new, unchanged, conflicting, failed].
-type Summary = BTreeMap<String, [u64; 4]>;
+pub(super) type Summary = BTreeMap<String, [u64; 4]>;
 
-fn summary(out: &str) -> Summary {
+pub(super) fn summary(out: &str) -> Summary {
     let mut lines = out.lines();
     let header = lines.next().unwrap_or_default();
     assert_eq!(
@@ -336,7 +341,7 @@ fn expect(rows: &[(&str, [u64; 4])]) -> Summary {
 }
 
 /// `report NAME --format json` as raw text and as rows.
-fn report(db: &TestDb, name: &str) -> (String, Vec<BTreeMap<String, String>>) {
+pub(super) fn report(db: &TestDb, name: &str) -> (String, Vec<BTreeMap<String, String>>) {
     let (code, out, err) = run(db, &["report", name, "--format", "json"]);
     assert_eq!(code, 0, "{err}");
     let rows = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
@@ -344,7 +349,7 @@ fn report(db: &TestDb, name: &str) -> (String, Vec<BTreeMap<String, String>>) {
 }
 
 /// One invoice's `[currency, total, credited, paid, balance, status]`.
-fn invoice_line(rows: &[BTreeMap<String, String>], uuid: &str) -> [String; 6] {
+pub(super) fn invoice_line(rows: &[BTreeMap<String, String>], uuid: &str) -> [String; 6] {
     let r = rows
         .iter()
         .find(|r| r["uuid"].eq_ignore_ascii_case(uuid))
@@ -352,11 +357,11 @@ fn invoice_line(rows: &[BTreeMap<String, String>], uuid: &str) -> [String; 6] {
     ["currency", "total", "credited", "paid", "balance", "status"].map(|k| r[k].clone())
 }
 
-fn line(v: [&str; 6]) -> [String; 6] {
+pub(super) fn line(v: [&str; 6]) -> [String; 6] {
     v.map(String::from)
 }
 
-async fn ledger(b: Backend, rfcs: &[&str]) -> TestDb {
+pub(super) async fn ledger(b: Backend, rfcs: &[&str]) -> TestDb {
     let db = fresh_db(b).await;
     let list: Vec<String> = rfcs.iter().map(|r| format!("\"{r}\"")).collect();
     test_settings(&db, &format!("[company]\nrfcs = [{}]", list.join(", ")));

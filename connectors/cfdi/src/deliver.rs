@@ -2,9 +2,9 @@
 //! bytes when unstamped) and one per metadata row (`kind = "sat-metadata"`, `external_id` = lower-case UUID; the
 //! raw inbox keys on (external_id, sha256), so a later row with a new status is a new delivery).
 
-use crate::error::ParseError;
+use crate::error::{ErrorKind, ParseError};
 use crate::metadata::MetadataRow;
-use crate::normalize::normalize;
+use crate::normalize::{docto_warnings, normalize};
 use crate::parser::{parse_with, ParseOptions};
 use cuadra_sdk::{sha256_hex, Delivery, Record, Rfc};
 
@@ -14,12 +14,26 @@ pub fn cfdi_delivery(
     company_rfcs: &[Rfc],
     opts: &ParseOptions,
 ) -> Result<Delivery, ParseError> {
+    cfdi_delivery_reporting(raw, company_rfcs, opts, &mut |_| {})
+}
+
+/// [`cfdi_delivery`] that also hands over what a person should know about a document that imports (REP lines
+/// that name no invoice, see [`crate::normalize::docto_warnings`]), each with its line, column and field.
+pub fn cfdi_delivery_reporting(
+    raw: Vec<u8>,
+    company_rfcs: &[Rfc],
+    opts: &ParseOptions,
+    warn: &mut dyn FnMut(ParseError),
+) -> Result<Delivery, ParseError> {
     let (external_id, records) = {
         let cfdi = parse_with(&raw, opts)?;
         let id = match &cfdi.uuid {
             Some(u) => u.to_string(),
             None => sha256_hex(&raw),
         };
+        for (offset, field, message) in docto_warnings(&cfdi, company_rfcs) {
+            warn(ParseError::at(&raw, offset, ErrorKind::Invalid, message).with_field(field));
+        }
         (id, normalize(&cfdi, company_rfcs))
     };
     Ok(Delivery {

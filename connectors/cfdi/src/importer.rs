@@ -2,9 +2,9 @@
 //! metadata `.txt` files and folders of them (walked recursively in name order; hidden files and files of other
 //! types, such as the PDFs that travel with CFDI, are skipped silently inside folders).
 
-use crate::deliver::cfdi_delivery;
+use crate::deliver::cfdi_delivery_reporting;
 use crate::metadata::looks_like_metadata;
-use crate::package::{metadata_stream, read_package, Limits, SeekBuf};
+use crate::package::{metadata_stream, read_package_reporting, Limits, SeekBuf};
 use crate::parser::ParseOptions;
 use cuadra_sdk::{Delivery, FileImporter, ImportOptions, InputError, Location, Rfc};
 use std::fs::File;
@@ -83,6 +83,7 @@ impl CfdiImporter {
         dir: &Path,
         out: &mut dyn FnMut(Delivery) -> Result<(), InputError>,
         bad: &mut dyn FnMut(InputError),
+        warn: &mut dyn FnMut(InputError),
     ) -> Result<(), InputError> {
         let entries = std::fs::read_dir(dir)
             .map_err(|e| InputError::new(at(dir), format!("cannot list folder: {e}")))?;
@@ -104,11 +105,11 @@ impl CfdiImporter {
                 continue;
             };
             if meta.is_dir() {
-                self.read_dir(&p, out, bad)?;
+                self.read_dir(&p, out, bad, warn)?;
             } else if meta.is_file() {
                 let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
                 if let Some(t) = file_type(name) {
-                    if let Err(e) = self.read_file(&p, t, false, out, bad) {
+                    if let Err(e) = self.read_file(&p, t, false, out, bad, warn) {
                         if e.message.starts_with("stopped:") {
                             return Err(e);
                         }
@@ -127,6 +128,7 @@ impl CfdiImporter {
         explicit: bool,
         out: &mut dyn FnMut(Delivery) -> Result<(), InputError>,
         bad: &mut dyn FnMut(InputError),
+        warn: &mut dyn FnMut(InputError),
     ) -> Result<(), InputError> {
         let file_name = path.display().to_string();
         let f =
@@ -149,21 +151,30 @@ impl CfdiImporter {
                 let opts = ParseOptions {
                     max_document_bytes: cap,
                 };
-                match cfdi_delivery(raw, &self.company_rfcs, &opts) {
-                    Ok(d) => out(d).map_err(&mut stopped),
+                let mut warnings = Vec::new();
+                match cfdi_delivery_reporting(raw, &self.company_rfcs, &opts, &mut |w| {
+                    warnings.push(w)
+                }) {
+                    Ok(d) => {
+                        for w in &warnings {
+                            warn(w.to_input_error(Some(&file_name), None));
+                        }
+                        out(d).map_err(&mut stopped)
+                    }
                     Err(e) => {
                         bad(e.to_input_error(Some(&file_name), None));
                         Ok(())
                     }
                 }
             }
-            FileType::Zip => read_package(
+            FileType::Zip => read_package_reporting(
                 SeekBuf::new(f),
                 Some(&file_name),
                 &self.company_rfcs,
                 &self.limits,
                 &mut |d| out(d).map_err(&mut stopped),
                 bad,
+                warn,
             ),
             FileType::Txt => {
                 let mut br =
@@ -225,21 +236,34 @@ impl FileImporter for CfdiImporter {
     fn read(
         &self,
         path: &Path,
+        opts: &ImportOptions,
+        out: &mut dyn FnMut(Delivery) -> Result<(), InputError>,
+        bad: &mut dyn FnMut(InputError),
+    ) -> Result<(), InputError> {
+        self.read_reporting(path, opts, out, bad, &mut |_| {})
+    }
+
+    /// [`FileImporter::read`] that also hands over the warnings of documents that import (REP lines that name
+    /// no invoice), each with file, package entry, line, column and field.
+    fn read_reporting(
+        &self,
+        path: &Path,
         _opts: &ImportOptions,
         out: &mut dyn FnMut(Delivery) -> Result<(), InputError>,
         bad: &mut dyn FnMut(InputError),
+        warn: &mut dyn FnMut(InputError),
     ) -> Result<(), InputError> {
         let meta = std::fs::metadata(path)
             .map_err(|e| InputError::new(at(path), format!("cannot read: {e}")))?;
         if meta.is_dir() {
-            return self.read_dir(path, out, bad);
+            return self.read_dir(path, out, bad, warn);
         }
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
         match file_type(name) {
-            Some(t) => self.read_file(path, t, true, out, bad),
+            Some(t) => self.read_file(path, t, true, out, bad, warn),
             None => Err(InputError::new(
                 at(path),
                 "not a CFDI importer file: expected .xml, .zip, .txt or a folder",

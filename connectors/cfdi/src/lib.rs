@@ -31,12 +31,12 @@ mod comprobante;
 mod pagos;
 mod values;
 
-pub use deliver::{cfdi_delivery, metadata_delivery};
+pub use deliver::{cfdi_delivery, cfdi_delivery_reporting, metadata_delivery};
 pub use error::{ErrorKind, ParseError};
 pub use importer::CfdiImporter;
 pub use metadata::{read_metadata, MetadataItem, MetadataRow, RowProblem, ThirdPartyRow};
 pub use model::*;
 pub use normalize::{mexico_to_utc, normalize};
-pub use package::{read_package, read_package_bytes, Limits};
+pub use package::{read_package, read_package_bytes, read_package_reporting, Limits};
 pub use parser::{parse, parse_with, ParseOptions, DEFAULT_MAX_DOCUMENT_BYTES};
 pub use values::fecha as parse_fecha;

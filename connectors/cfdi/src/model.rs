@@ -108,6 +108,8 @@ pub struct Pago<'a> {
 /// One `DoctoRelacionado`: what a Pago settles. Amounts are in `MonedaDR`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DoctoRelacionado<'a> {
+    /// Byte offset of the element in the document (for warnings naming its line).
+    pub offset: u64,
     /// `IdDocumento` as written (a UUID, or `NNN-NN-NNNNNNNNN` for foreign documents). Required by the schema but
     /// absent in some anonymised files, hence optional.
     pub id_documento: Option<Cow<'a, str>>,

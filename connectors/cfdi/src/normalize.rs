@@ -187,6 +187,60 @@ fn payment(cfdi: &Cfdi<'_>, uuid: &CfdiUuid, index: usize, p: &Pago<'_>) -> Paym
     }
 }
 
+/// What the import should tell a person about the payment lines of a company REP: each `DoctoRelacionado`
+/// without a usable `IdDocumento` or without `ImpPagado` where it is needed, as (byte offset of the element,
+/// field, message). Lines that still name their invoice by serie/folio are kept (reconcile reads them); lines that
+/// name nothing, or carry no amount, are not imported; the rest of the REP always is.
+pub fn docto_warnings(cfdi: &Cfdi<'_>, company_rfcs: &[Rfc]) -> Vec<(u64, &'static str, String)> {
+    if cfdi.tipo != Tipo::P || cfdi.uuid.is_none() || !is_company(&cfdi.emisor.rfc, company_rfcs) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (pi, p) in cfdi.pagos.iter().enumerate() {
+        let single = p.doctos.len() == 1;
+        for (di, d) in p.doctos.iter().enumerate() {
+            let which = format!("Pago {} DoctoRelacionado {}", pi + 1, di + 1);
+            let id = d.id_documento.as_deref().map(str::trim).unwrap_or("");
+            if CfdiUuid::parse(id).is_err() {
+                let what = if id.is_empty() {
+                    "has no IdDocumento".to_string()
+                } else {
+                    format!("has IdDocumento {id:?}, which is not a CFDI UUID")
+                };
+                let folio = d.folio.as_deref().map(str::trim).unwrap_or("");
+                let then = if folio.is_empty() {
+                    "and no Folio: nothing names the invoice it pays, so this line was not imported (the rest \
+                     of the REP was)"
+                        .to_string()
+                } else {
+                    let serie = d.serie.as_deref().map(str::trim).unwrap_or("");
+                    let sf = if serie.is_empty() {
+                        folio.to_string()
+                    } else {
+                        format!("{serie}-{folio}")
+                    };
+                    format!("; its invoice is looked for by serie/folio {sf} only")
+                };
+                out.push((
+                    d.offset,
+                    "DoctoRelacionado@IdDocumento",
+                    format!("{which} {what} {then}"),
+                ));
+            } else if d.imp_pagado.is_none() && !(single && d.moneda == p.moneda) {
+                out.push((
+                    d.offset,
+                    "DoctoRelacionado@ImpPagado",
+                    format!(
+                        "{which} has no ImpPagado: what it pays of invoice {id} is unknown, so this line was not \
+                         applied (the rest of the REP was)"
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// One `DoctoRelacionado` → a remittance line. The invoice is named by UUID when `IdDocumento` is one, else by
 /// serie/folio when there is a folio; a line with neither is dropped (nothing to match it against). A missing
 /// `ImpPagado` (allowed by Pagos 1.0 for a single document in the payment's currency) is the Pago's `Monto`.

@@ -3,7 +3,7 @@
 //! `Uuid~` are metadata; everything else (`__MACOSX/…`, `other.txt`, empty files) is reported and skipped. Entry
 //! size and expansion ratio are capped against zip bombs.
 
-use crate::deliver::{cfdi_delivery, metadata_delivery};
+use crate::deliver::{cfdi_delivery_reporting, metadata_delivery};
 use crate::metadata::{looks_like_metadata, read_metadata, MetadataError, MetadataItem};
 use crate::parser::ParseOptions;
 use cuadra_sdk::{Delivery, InputError, Location, Rfc};
@@ -98,6 +98,19 @@ pub fn read_package<R: Read + Seek>(
     out: &mut dyn FnMut(Delivery) -> Result<(), InputError>,
     bad: &mut dyn FnMut(InputError),
 ) -> Result<(), InputError> {
+    read_package_reporting(reader, file, company_rfcs, limits, out, bad, &mut |_| {})
+}
+
+/// [`read_package`] that also hands over the warnings of entries that import (file, entry, line, field).
+pub fn read_package_reporting<R: Read + Seek>(
+    reader: R,
+    file: Option<&str>,
+    company_rfcs: &[Rfc],
+    limits: &Limits,
+    out: &mut dyn FnMut(Delivery) -> Result<(), InputError>,
+    bad: &mut dyn FnMut(InputError),
+    warn: &mut dyn FnMut(InputError),
+) -> Result<(), InputError> {
     let mut zip = zip::ZipArchive::new(reader).map_err(|e| {
         InputError::new(loc(file, None), format!("not a readable zip package: {e}"))
     })?;
@@ -156,8 +169,12 @@ pub fn read_package<R: Read + Seek>(
                 bad(InputError::new(here, format!("reading entry: {e}")));
                 continue;
             }
-            match cfdi_delivery(raw, company_rfcs, &opts) {
+            let mut warnings = Vec::new();
+            match cfdi_delivery_reporting(raw, company_rfcs, &opts, &mut |w| warnings.push(w)) {
                 Ok(d) => {
+                    for w in &warnings {
+                        warn(w.to_input_error(file, Some(&name)));
+                    }
                     if let Some(first) = seen.get(&d.external_id) {
                         bad(InputError::new(
                             here,

@@ -74,6 +74,7 @@ pub(crate) fn docto<'a>(
 ) -> Result<DoctoRelacionado<'a>, ParseError> {
     let mut moneda = None;
     let mut d = DoctoRelacionado {
+        offset: pos,
         id_documento: None,
         serie: None,
         folio: None,

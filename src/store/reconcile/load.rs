@@ -200,6 +200,7 @@ impl Store {
                         currency: r.currency.unwrap_or_default(),
                         issued_on: date(&r.issued_on.unwrap_or_default()),
                         open: r.total_micros.unwrap_or(0),
+                        replaces: Vec::new(),
                     });
                 }
             },
@@ -212,6 +213,14 @@ impl Store {
                 + allocated.get(&i.id).copied().unwrap_or(0);
         }
         invoices.retain(|i| i.open > 0);
+        let replaced = self.replaced_folios().await?;
+        if !replaced.is_empty() {
+            for i in &mut invoices {
+                if let Some(r) = replaced.get(&i.id) {
+                    i.replaces = r.clone();
+                }
+            }
+        }
         let mut invoice_names: Vec<(String, String)> = names.into_iter().collect();
         invoice_names.sort_unstable();
         Ok((invoices, invoice_names))
@@ -268,6 +277,43 @@ impl Store {
         .map(|r| anyhow::Ok((r.int("payment_id")?, r.int("invoice_id")?)))
         .collect::<anyhow::Result<_>>()?;
         Ok((payments, rejected))
+    }
+
+    /// Per vigente substitute (sustitución 04), the (serie, folio) of the invoices it replaced: a payment citing
+    /// the cancelled folio is carried to its substitute. Substitutes come through the partial index
+    /// `invoices_replacing` (few), each replaced invoice by its UUID.
+    async fn replaced_folios(
+        &self,
+    ) -> anyhow::Result<rustc_hash::FxHashMap<i64, Vec<(Option<String>, String)>>> {
+        let mut out: rustc_hash::FxHashMap<i64, Vec<(Option<String>, String)>> = Default::default();
+        let substitutes = sqlx::query(
+            "SELECT id, uuid, replaces FROM invoices WHERE replaces <> '[]' AND COALESCE(uuid, '') <> '' \
+             AND sat_state = 'vigente'",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        for s in substitutes {
+            let (id, uuid) = (s.int("id")?, s.text("uuid")?);
+            let replaces: Vec<String> =
+                serde_json::from_str(&s.text("replaces")?).unwrap_or_default();
+            for old in replaces {
+                let row = sqlx::query(
+                    "SELECT serie, folio FROM invoices WHERE uuid = $1 AND superseded_by = $2",
+                )
+                .bind(old.to_lowercase())
+                .bind(&uuid)
+                .fetch_optional(self.pool())
+                .await?;
+                if let Some(r) = row {
+                    if let Some(folio) = r.opt_text("folio")?.filter(|f| !f.trim().is_empty()) {
+                        out.entry(id)
+                            .or_default()
+                            .push((r.opt_text("serie")?, folio));
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Room for a table's rows, from its largest id within a bound, so that the vectors are not grown by doubling

@@ -297,21 +297,27 @@ impl Store {
         replaced: usize,
         now: &str,
     ) -> anyhow::Result<()> {
-        let existing: HashMap<i64, (String, String)> =
-            sqlx::query("SELECT payment_id, reason, candidates FROM exceptions")
-                .fetch_all(self.pool())
-                .await?
-                .iter()
-                .map(|r| {
-                    anyhow::Ok((
-                        r.int("payment_id")?,
-                        (
-                            r.text_or_default("reason")?,
-                            r.text_or_default("candidates")?,
-                        ),
-                    ))
-                })
-                .collect::<anyhow::Result<_>>()?;
+        // The engine's own exceptions; those the documents raised (origin `documents`) are a person's to clear,
+        // never deleted or rewritten here.
+        let mut existing: HashMap<i64, (String, String)> = HashMap::new();
+        let mut documents: HashSet<i64> = HashSet::new();
+        for r in sqlx::query("SELECT payment_id, reason, candidates, origin FROM exceptions")
+            .fetch_all(self.pool())
+            .await?
+        {
+            let id = r.int("payment_id")?;
+            if r.text_or_default("origin")? == "reconcile" {
+                existing.insert(
+                    id,
+                    (
+                        r.text_or_default("reason")?,
+                        r.text_or_default("candidates")?,
+                    ),
+                );
+            } else {
+                documents.insert(id);
+            }
+        }
         let t = Instant::now();
         let lap = |what: &str| {
             tracing::debug!(what, ms = t.elapsed().as_millis() as u64, "reconcile write")
@@ -331,7 +337,7 @@ impl Store {
         gone.sort_unstable();
         for chunk in gone.chunks(BATCH * 3) {
             let sql = format!(
-                "DELETE FROM exceptions WHERE payment_id IN ({})",
+                "DELETE FROM exceptions WHERE origin = 'reconcile' AND payment_id IN ({})",
                 Dialect::of(backend).placeholders(1, chunk.len())
             );
             let mut q = sqlx::query(&sql);
@@ -342,7 +348,7 @@ impl Store {
         }
         let mut upserts: Vec<(&i64, &(String, String))> = wanted
             .iter()
-            .filter(|(k, v)| existing.get(*k) != Some(*v))
+            .filter(|(k, v)| existing.get(*k) != Some(*v) && !documents.contains(*k))
             .collect();
         upserts.sort_by_key(|(k, _)| **k);
         for chunk in upserts.chunks(BATCH) {
@@ -351,9 +357,10 @@ impl Store {
                 "payment_id, reason, candidates, updated_at",
                 chunk.len(),
             );
+            // An exception the documents raised (origin `documents`) is a person's to clear, never the engine's.
             sql.push_str(
                 " ON CONFLICT (payment_id) DO UPDATE SET reason = excluded.reason, candidates = excluded.candidates, \
-                 updated_at = excluded.updated_at",
+                 updated_at = excluded.updated_at WHERE exceptions.origin = 'reconcile'",
             );
             let mut q = sqlx::query(&sql);
             for (id, (reason, cands)) in chunk {
