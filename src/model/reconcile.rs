@@ -70,6 +70,35 @@ pub struct PaymentIn {
     pub remittance: Vec<RemittanceLine>,
     /// The customer the payment is recorded against now.
     pub customer_id: Option<i64>,
+    /// The source's status (`reversal`, `refunded`, `dispute_funds_withdrawn`, ...): which movements undo others.
+    pub status: Option<String>,
+    /// A provider's charge/payment id (what its refunds name), a REP's UUID.
+    pub document_id: Option<String>,
+}
+
+/// A reversal already linked: `reversal_payment_id` undoes `amount` micro-units of the credit `payment_id` (a
+/// negative amount gives money back, a chargeback reinstated).
+#[derive(Debug, Clone)]
+pub struct ReversalIn {
+    pub reversal_payment_id: i64,
+    pub payment_id: i64,
+    pub amount: i64,
+}
+
+/// A live invoice with nothing left to pay that a payment paid: what a second payment citing it is checked
+/// against (a probable duplicate).
+#[derive(Debug, Clone)]
+pub struct PaidIn {
+    pub id: i64,
+    pub uuid: Option<String>,
+    pub serie: Option<String>,
+    pub folio: Option<String>,
+    pub customer_rfc: Option<String>,
+    pub currency: String,
+    /// What its allocations paid, in micro-units.
+    pub paid: i64,
+    /// The first payment (lowest id) with a live allocation to it.
+    pub paid_by: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -82,6 +111,10 @@ pub struct Input {
     pub invoice_names: Vec<(String, String)>,
     /// (payment, invoice) pairs a person removed: never proposed again by the engine.
     pub rejected: HashSet<(i64, i64)>,
+    /// Reversals linked by earlier runs.
+    pub reversals: Vec<ReversalIn>,
+    /// Invoices fully paid (for duplicate payments).
+    pub paid: Vec<PaidIn>,
 }
 
 #[derive(Debug, Clone)]
@@ -124,6 +157,19 @@ pub struct SameMoney {
     pub explanation: String,
 }
 
+/// A return, refund or chargeback linked to the credit it undoes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Reversal {
+    pub reversal_payment_id: i64,
+    pub payment_id: i64,
+    /// Micro-units undone (negative: given back, a chargeback reinstated).
+    pub amount: i64,
+    /// The credit's live allocations are removed (what is left of it no longer covers them); it is decided again
+    /// with what is left.
+    pub remove_allocations: bool,
+    pub explanation: String,
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ExceptionOut {
     pub payment_id: i64,
@@ -138,6 +184,8 @@ pub struct Decision {
     /// Payments whose payer was identified as another customer than the one recorded: (payment, customer id in
     /// the master).
     pub customers: Vec<(i64, i64)>,
+    /// Returns and reversals linked in this run (final before the allocation passes, like `links`).
+    pub reversals: Vec<Reversal>,
     pub exceptions: Vec<ExceptionOut>,
 }
 
@@ -150,6 +198,9 @@ pub struct Summary {
     pub payments_allocated: usize,
     pub same_money_links: usize,
     pub allocations_replaced: usize,
+    pub reversals: usize,
+    /// Allocations removed because their payment was returned.
+    pub allocations_returned: usize,
     pub exceptions: usize,
     pub by_method: std::collections::BTreeMap<String, usize>,
     pub dry_run: bool,
@@ -165,8 +216,16 @@ impl Summary {
             .iter()
             .map(|(m, n)| format!("{m} {n}"))
             .collect();
+        let returns = if self.reversals > 0 {
+            format!(
+                "; {} returns linked ({} allocations of returned payments removed)",
+                self.reversals, self.allocations_returned
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "reconcile{}: {} payments examined against {} open invoices; {} allocations on {} payments ({}); {} same-money links ({} earlier allocations replaced); {} exceptions ({} ms)",
+            "reconcile{}: {} payments examined against {} open invoices; {} allocations on {} payments ({}); {} same-money links ({} earlier allocations replaced){returns}; {} exceptions ({} ms)",
             if self.dry_run { " (dry run, nothing written)" } else { "" },
             self.payments_examined,
             self.invoices_open,

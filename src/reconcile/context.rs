@@ -5,7 +5,7 @@
 use super::index::{folio_hash, uuid_key, uuid_num, InvoiceSide, Map, MultiIndex};
 use super::payers::Customers;
 use super::text::{self, Fragment};
-use crate::model::reconcile::{Input, InvoiceIn, NewAllocation, Options, PaymentIn};
+use crate::model::reconcile::{Input, InvoiceIn, NewAllocation, Options, PaidIn, PaymentIn};
 use std::collections::HashSet;
 
 /// How a text names a substitute by the folio of the invoice it replaces (one line of an explanation).
@@ -33,6 +33,18 @@ pub(super) struct Ctx<'a> {
     pub(super) cust: Customers,
     pub(super) rejected: &'a HashSet<(i64, i64)>,
     pub(super) opts: &'a Options,
+    /// Per invoice (as `inv`), the first payment this run allocated to it (0: none).
+    pub(super) first_payer: Vec<i64>,
+    /// Invoices paid in full before this run, and their look-ups (built the first time a payment cites an
+    /// invoice that is not open).
+    pub(super) paid: &'a [PaidIn],
+    pub(super) paid_index: std::cell::OnceCell<PaidIndex>,
+}
+
+/// The look-ups of the invoices paid before the run: folio (hashed) and UUID to indexes of `Ctx::paid`.
+pub(super) struct PaidIndex {
+    pub(super) by_folio: MultiIndex<u64>,
+    pub(super) by_uuid: MultiIndex<u128>,
 }
 
 impl std::ops::Deref for Ctx<'_> {
@@ -64,11 +76,33 @@ impl<'a> Ctx<'a> {
             cust,
             rejected: &input.rejected,
             opts,
+            first_payer: vec![0; invoices.len()],
+            paid: &input.paid,
+            paid_index: std::cell::OnceCell::new(),
         }
     }
 }
 
 impl<'a> Ctx<'a> {
+    /// The look-ups of the invoices paid before the run (built on first use).
+    pub(super) fn paid_index(&self) -> &PaidIndex {
+        self.paid_index.get_or_init(|| {
+            let (mut folios, mut uuids) = (Vec::new(), Vec::new());
+            for (k, q) in self.paid.iter().enumerate() {
+                if let Some(f) = &q.folio {
+                    folios.push((folio_hash(&text::folio_key(f)), k as u32));
+                }
+                if let Some(u) = q.uuid.as_deref().and_then(uuid_num) {
+                    uuids.push((u, k as u32));
+                }
+            }
+            PaidIndex {
+                by_folio: MultiIndex::new(folios),
+                by_uuid: MultiIndex::new(uuids),
+            }
+        })
+    }
+
     /// Invoices whose folio key is `number`, or that replace (04) an invoice whose folio key is `number`.
     pub(super) fn folio_matches(&self, number: &str) -> Vec<usize> {
         let mut v = self.by_folio.get(&folio_hash(number));
@@ -184,6 +218,9 @@ impl<'a> Ctx<'a> {
         explanation: String,
     ) -> NewAllocation {
         self.open[idx] -= amount;
+        if self.first_payer[idx] == 0 {
+            self.first_payer[idx] = p.id;
+        }
         NewAllocation {
             payment_id: p.id,
             invoice_id: self.inv[idx].id,

@@ -5,6 +5,7 @@
 use super::context::Ctx;
 use super::index::{sorted_invoices, InvoiceSide, Map};
 use super::payers::{Customers, Payer};
+use super::returns::{link_returns, reverses_a_debit};
 use super::same_money::same_money;
 use super::text::{self, Fragment};
 use crate::model::reconcile::{Decision, ExceptionOut, Input, Options, PaymentIn};
@@ -35,7 +36,36 @@ pub fn decide_early(
     let t = std::time::Instant::now();
     let lap = |phase: &str| tracing::debug!(phase, ms = t.elapsed().as_millis() as u64, "decide");
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    let mut payments: Vec<&PaymentIn> = input.payments.iter().filter(|p| p.amount > 0).collect();
+    let mut out = Decision::default();
+    // Returns first: what is left of each returned credit is what the passes below may apply.
+    let undone = link_returns(input, &mut out);
+    let left: Vec<PaymentIn> = input
+        .payments
+        .iter()
+        .filter(|p| p.amount > 0)
+        .filter_map(|p| {
+            let gone = undone.by_credit.get(&p.id).copied().filter(|&x| x != 0)?;
+            let mut q = p.clone();
+            q.amount -= gone;
+            if undone.cleared.contains(&p.id) {
+                q.allocated = 0;
+                q.manual = false;
+            }
+            Some(q)
+        })
+        .collect();
+    let left_by_id: Map<i64, &PaymentIn> = left.iter().map(|p| (p.id, p)).collect();
+    let mut payments: Vec<&PaymentIn> = if left.is_empty() && undone.movements.is_empty() {
+        input.payments.iter().filter(|p| p.amount > 0).collect()
+    } else {
+        input
+            .payments
+            .iter()
+            .filter(|p| p.amount > 0 && !undone.movements.contains(&p.id))
+            .map(|p| left_by_id.get(&p.id).copied().unwrap_or(p))
+            .filter(|p| p.amount > 0)
+            .collect()
+    };
     // Two things are independent until the allocation passes: the invoices' look-ups (sorted in content order,
     // then indexed) and who paid (the customers' look-ups, then pass 3 for every payment, a pure function of
     // the payment). The invoices are indexed on a core of their own while the customers' side is completed and
@@ -118,7 +148,6 @@ pub fn decide_early(
         .flatten()
         .expect("the customers' look-ups were built");
     let mut ctx = Ctx::new(input, &invoices, side, cust, opts);
-    let mut out = Decision::default();
 
     for p in &payments {
         if let Some(Payer::Known(w)) = payers.get(&p.id) {
@@ -141,6 +170,18 @@ pub fn decide_early(
         .copied()
         .filter(|p| p.same_as.is_none() && !linked.contains(&p.id) && p.allocated == 0)
         .collect();
+    pending.retain(|p| {
+        if !reverses_a_debit(p) {
+            return true;
+        }
+        out.exceptions.push(ExceptionOut {
+            payment_id: p.id,
+            reason: "not_receivable: a reversal of an earlier debit (MT940 RD, camt RvslInd), not a customer's payment"
+                .into(),
+            candidates: serde_json::json!([]),
+        });
+        false
+    });
     let frags: Map<i64, Vec<Fragment>> = pending
         .iter()
         .map(|p| {
@@ -269,6 +310,8 @@ mod tests {
             customer_hint: None,
             remittance: vec![],
             customer_id: None,
+            status: None,
+            document_id: None,
         }
     }
 
@@ -330,6 +373,8 @@ mod tests {
                 payment(16, 4_000_000, Some("DISTRIBUIDORA CARDENAS DEL BAJI"), None),
             ],
             rejected: Default::default(),
+            reversals: vec![],
+            paid: vec![],
         };
         let opts = Options::default();
         let after = decide(&input, &opts);

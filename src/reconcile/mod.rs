@@ -19,6 +19,7 @@
 //! # Layout
 //! - `run`: the run (lease, load ∥ identify payers, decide, streaming write): the one file that sees the store.
 //! - `decide`: the driver; the plain data it reads and decides is [`crate::model::reconcile`], below the store.
+//! - `returns`: returns, refunds and chargebacks linked to the credits they undo (before every pass).
 //! - `index`: the invoices' look-ups; `payers` and `names`: who paid; `same_money`: pass 2.
 //! - `context`: the passes' shared state; `passes/`: remittance, references, amounts, combinations, candidates.
 //! - [`text`]: normalizing names, references and folios.
@@ -29,13 +30,14 @@ mod index;
 mod names;
 mod passes;
 mod payers;
+mod returns;
 mod run;
 mod same_money;
 pub mod text;
 
 pub use crate::model::reconcile::{
-    AliasIn, CustomerIn, Decision, ExceptionOut, Input, InvoiceIn, NewAllocation, Options,
-    PaymentIn, SameMoney, Summary,
+    AliasIn, CustomerIn, Decision, ExceptionOut, Input, InvoiceIn, NewAllocation, Options, PaidIn,
+    PaymentIn, Reversal, ReversalIn, SameMoney, Summary,
 };
 pub use decide::{decide, decide_early};
 pub use payers::Customers;

@@ -5,6 +5,9 @@
 //!   above the payment.
 //! - A bank credit that is the same money as another payment (`same_as_payment_id`) shows that payment's id in the
 //!   column `same_as_payment_id` and `0.00` allocated and unallocated: its money is counted on that payment's row.
+//! - A payment returned or refunded (in whole or part: `reversals`) shows what was undone in `returned` and the
+//!   undoing movements' ids in `returned_by` (`;`-separated); `unallocated` is what is left of it less what is
+//!   allocated. The undoing movements (debits) are not rows of their own.
 
 use super::reports::{money, Table, PAYMENT_COLUMNS};
 use super::row::RowExt;
@@ -28,6 +31,17 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         let foreign = self.foreign_allocations().await?;
+        let mut returned: HashMap<i64, (i64, Vec<String>)> = HashMap::new();
+        for r in sqlx::query(
+            "SELECT payment_id, reversal_payment_id, amount_micros FROM reversals ORDER BY reversal_payment_id",
+        )
+        .fetch_all(self.pool())
+        .await?
+        {
+            let e = returned.entry(r.int("payment_id")?).or_default();
+            e.0 += r.int("amount_micros")?;
+            e.1.push(r.int("reversal_payment_id")?.to_string());
+        }
         let rows = rows
             .iter()
             .map(|r| {
@@ -41,10 +55,11 @@ impl Store {
                 {
                     allocated += in_payment_currency(&rem, allocs)?;
                 }
+                let (gone, by) = returned.remove(&id).unwrap_or_default();
                 let allocated = allocated.min(amount);
                 let (allocated, unallocated) = match same_as {
                     Some(_) => (0, 0),
-                    None => (allocated, amount - allocated),
+                    None => (allocated, amount - gone - allocated),
                 };
                 let reference = r
                     .opt_text("referencia_numerica")?
@@ -65,6 +80,8 @@ impl Store {
                     r.text_or_default("payer_account")?,
                     reference,
                     same_as.map(|n| n.to_string()).unwrap_or_default(),
+                    money(gone, &cur),
+                    by.join(";"),
                 ])
             })
             .collect::<anyhow::Result<_>>()?;

@@ -54,6 +54,8 @@ pub const PAYMENT_COLUMNS: &[&str] = &[
     "payer_account",
     "reference",
     "same_as_payment_id",
+    "returned",
+    "returned_by",
 ];
 pub const ALLOCATION_COLUMNS: &[&str] = &[
     "id",

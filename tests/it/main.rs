@@ -13,6 +13,7 @@ mod http_limits;
 mod outbox;
 mod reconcile;
 mod rep;
+mod returns;
 mod sat;
 mod statements;
 mod store;

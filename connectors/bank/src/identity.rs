@@ -275,6 +275,11 @@ impl<'o> Finisher<'o> {
             let refs: Vec<&str> = t.other_refs.iter().map(String::as_str).collect();
             (!refs.is_empty()).then(|| refs.join(" "))
         });
+        let status = crate::returns::status_of(
+            t.status,
+            t.amount.amount().is_sign_negative(),
+            &[concepto.as_deref(), t.payer_name.as_deref()],
+        );
         self.entries.push(Entry {
             span: t.span,
             line: t.line,
@@ -296,7 +301,7 @@ impl<'o> Finisher<'o> {
                 operation_number: None,
                 remittance: t.remittance,
                 customer_hint: None,
-                status: t.status,
+                status,
             },
         });
     }

@@ -16,6 +16,7 @@
 //! - [`identity`]: stable `external_id`s and record building; [`mx`]: CLABE/RFC/clave de rastreo in free text.
 //! - [`importer`]: the `FileImporter` and the deliveries; `fuzzing` (feature `fuzzing`): entry points for the fuzz targets.
 //! - [`statements`]: `StatementsKind` (`kind = "statements"`), a folder of statements read on a schedule.
+//! - [`returns`]: which entries return or reverse an earlier one (status `reversal`).
 //! - [`model`], [`text`]: shared types and helpers.
 
 // The SDK's `InputError` (the FileImporter contract) is larger than clippy likes in a `Result`.
@@ -34,6 +35,7 @@ pub mod mt940;
 pub mod mx;
 pub mod ofx;
 pub mod presets;
+pub mod returns;
 pub mod statements;
 pub mod text;
 

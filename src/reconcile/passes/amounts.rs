@@ -24,12 +24,18 @@ impl Ctx<'_> {
                 ));
             }
         }
-        let named: Vec<usize> = self
-            .named_by(frags)
-            .into_iter()
-            .map(|(i, _)| i)
+        let cited = self.named_by(frags);
+        let named: Vec<usize> = cited
+            .iter()
+            .map(|&(i, _)| i)
             .filter(|i| self.usable(p, *i))
             .collect();
+        // A second payment of an invoice already paid is not moved to another one of the same amount.
+        if named.is_empty() && !frags.is_empty() {
+            if let Some(dup) = self.duplicate_of(p, payer, frags, &cited) {
+                return Err(dup);
+            }
+        }
         let who = match payer {
             Payer::Known(w) => w.clone(),
             Payer::Conflict(why) => {

@@ -2,7 +2,7 @@
 //! payments with what is already allocated of them, and the pairs a person removed. The big tables are read in key
 //! ranges, each aggregated by the database into one JSON text ([`Store::read_ranges`]), into named rows.
 
-use crate::model::reconcile::{AliasIn, CustomerIn, InvoiceIn, PaymentIn};
+use crate::model::reconcile::{AliasIn, CustomerIn, InvoiceIn, PaidIn, PaymentIn, ReversalIn};
 use crate::store::row::RowExt;
 use crate::store::Store;
 use anyhow::Context;
@@ -88,6 +88,10 @@ struct PaymentRow {
     /// Active allocations a person made.
     manual_allocations: Option<i64>,
     customer_id: Option<i64>,
+    /// Only the statuses of movements that undo others (else null: nothing to carry for most rows).
+    status: Option<String>,
+    /// Only for provider payments (what their refunds name).
+    document_id: Option<String>,
 }
 const PAYMENT_COLUMNS: &[&str] = &[
     "p.kind",
@@ -111,7 +115,15 @@ const PAYMENT_COLUMNS: &[&str] = &[
     "(SELECT COUNT(*) FROM allocations a WHERE a.payment_id = p.id AND a.removed_at IS NULL \
      AND a.created_by = 'manual')",
     "p.customer_id",
+    "CASE WHEN p.status IN ('reversal', 'refunded', 'dispute_funds_withdrawn', 'dispute_funds_reinstated') \
+     THEN p.status END",
+    "CASE WHEN p.kind = 'provider' THEN p.document_id END",
 ];
+
+/// The statuses of movements that undo an earlier credit (bank returns, provider refunds and chargebacks), in
+/// SQL: such debits are loaded beside the credits.
+const UNDOING: &str =
+    "('reversal', 'refunded', 'dispute_funds_withdrawn', 'dispute_funds_reinstated')";
 
 /// `YYYY-MM-DD` (the stored form), read without a format string (a million of them per run).
 fn date(s: &str) -> NaiveDate {
@@ -167,12 +179,13 @@ impl Store {
         Ok((customers, aliases))
     }
 
-    /// The open invoices (open balance: the total less vigente credit notes applied and live allocations), and
-    /// per RFC the smallest receptor name written on its invoices (compared byte-wise on both backends), sorted.
-    /// One streamed pass: no more than one row at a time is held beside what is kept.
+    /// The open invoices (open balance: the total less vigente credit notes applied and live allocations), the
+    /// live invoices payments paid in full (for duplicate payments), and per RFC the smallest receptor name
+    /// written on its invoices (compared byte-wise on both backends), sorted. One streamed pass: no more than one
+    /// row at a time is held beside what is kept.
     pub async fn reconcile_invoices(
         &self,
-    ) -> anyhow::Result<(Vec<InvoiceIn>, Vec<(String, String)>)> {
+    ) -> anyhow::Result<(Vec<InvoiceIn>, Vec<PaidIn>, Vec<(String, String)>)> {
         let mut invoices = Vec::with_capacity(self.rows_expected("invoices").await?);
         let mut names: rustc_hash::FxHashMap<String, String> = Default::default();
         self.read_ranges(
@@ -207,10 +220,29 @@ impl Store {
         )
         .await
         .context("loading open invoices")?;
-        let (credited, allocated) = self.credited_and_paid().await?;
+        let (credited, allocated) = tokio::try_join!(
+            self.sums_by_invoice(
+                "SELECT ca.invoice_id, CAST(SUM(ca.amount_micros) AS BIGINT) FROM credit_applications ca \
+                 JOIN credits cr ON cr.id = ca.credit_id WHERE cr.sat_state = 'vigente' GROUP BY ca.invoice_id"
+            ),
+            self.paid_by_invoice(),
+        )?;
+        let mut paid = Vec::new();
         for i in &mut invoices {
-            i.open -= credited.get(&i.id).copied().unwrap_or(0)
-                + allocated.get(&i.id).copied().unwrap_or(0);
+            let (sum, first) = allocated.get(&i.id).copied().unwrap_or((0, 0));
+            i.open -= credited.get(&i.id).copied().unwrap_or(0) + sum;
+            if i.open <= 0 && sum > 0 {
+                paid.push(PaidIn {
+                    id: i.id,
+                    uuid: i.uuid.take(),
+                    serie: i.serie.take(),
+                    folio: i.folio.take(),
+                    customer_rfc: i.customer_rfc.take(),
+                    currency: std::mem::take(&mut i.currency),
+                    paid: sum,
+                    paid_by: first,
+                });
+            }
         }
         invoices.retain(|i| i.open > 0);
         let replaced = self.replaced_folios().await?;
@@ -223,7 +255,7 @@ impl Store {
         }
         let mut invoice_names: Vec<(String, String)> = names.into_iter().collect();
         invoice_names.sort_unstable();
-        Ok((invoices, invoice_names))
+        Ok((invoices, paid, invoice_names))
     }
 
     /// The payments received and vigente, with what is allocated of them, and the (payment, invoice) pairs a
@@ -235,7 +267,9 @@ impl Store {
         self.read_ranges(
             "p.id",
             PAYMENT_COLUMNS,
-            "payments p WHERE p.amount_micros > 0 AND p.sat_state = 'vigente'",
+            &format!(
+                "payments p WHERE (p.amount_micros > 0 OR p.status IN {UNDOING}) AND p.sat_state = 'vigente'"
+            ),
             |r: PaymentRow| {
                 let remittance = r.remittance.unwrap_or_default();
                 payments.push(PaymentIn {
@@ -263,6 +297,8 @@ impl Store {
                     allocated: r.allocated.unwrap_or(0),
                     manual: r.manual_allocations.unwrap_or(0) > 0,
                     customer_id: r.customer_id,
+                    status: r.status,
+                    document_id: r.document_id,
                 });
             },
         )
@@ -316,6 +352,38 @@ impl Store {
         Ok(out)
     }
 
+    /// The reversals linked so far (a small table).
+    pub async fn reconcile_reversals(&self) -> anyhow::Result<Vec<ReversalIn>> {
+        let sql = self.dialect().json_wrap(
+            "SELECT reversal_payment_id, payment_id, amount_micros FROM reversals",
+            3,
+        );
+        let text: String = sqlx::query_scalar(&sql).fetch_one(self.pool()).await?;
+        let rows: Vec<(i64, i64, i64)> =
+            serde_json::from_str(&text).context("reading reversals")?;
+        Ok(rows
+            .into_iter()
+            .map(|(reversal_payment_id, payment_id, amount)| ReversalIn {
+                reversal_payment_id,
+                payment_id,
+                amount,
+            })
+            .collect())
+    }
+
+    /// Per invoice: what live allocations paid and the first payment (lowest id) that paid it, read as one JSON
+    /// text.
+    async fn paid_by_invoice(&self) -> anyhow::Result<rustc_hash::FxHashMap<i64, (i64, i64)>> {
+        let sql = self.dialect().json_wrap(
+            "SELECT invoice_id, CAST(SUM(amount_micros) AS BIGINT), CAST(MIN(payment_id) AS BIGINT) \
+             FROM allocations WHERE removed_at IS NULL GROUP BY invoice_id",
+            3,
+        );
+        let text: String = sqlx::query_scalar(&sql).fetch_one(self.pool()).await?;
+        let rows: Vec<(i64, i64, i64)> = serde_json::from_str(&text).context("reading sums")?;
+        Ok(rows.into_iter().map(|(i, s, p)| (i, (s, p))).collect())
+    }
+
     /// Room for a table's rows, from its largest id within a bound, so that the vectors are not grown by doubling
     /// (docs/reconcile.md, Performance).
     async fn rows_expected(&self, table: &'static str) -> anyhow::Result<usize> {
@@ -324,25 +392,6 @@ impl Store {
                 .fetch_one(self.pool())
                 .await?;
         Ok(max.unwrap_or(0).clamp(0, 4_000_000) as usize)
-    }
-
-    /// Per invoice: what vigente credit notes applied, and what live allocations paid.
-    pub(in crate::store) async fn credited_and_paid(
-        &self,
-    ) -> anyhow::Result<(
-        rustc_hash::FxHashMap<i64, i64>,
-        rustc_hash::FxHashMap<i64, i64>,
-    )> {
-        tokio::try_join!(
-            self.sums_by_invoice(
-                "SELECT ca.invoice_id, CAST(SUM(ca.amount_micros) AS BIGINT) FROM credit_applications ca \
-                 JOIN credits cr ON cr.id = ca.credit_id WHERE cr.sat_state = 'vigente' GROUP BY ca.invoice_id"
-            ),
-            self.sums_by_invoice(
-                "SELECT invoice_id, CAST(SUM(amount_micros) AS BIGINT) FROM allocations WHERE removed_at IS NULL \
-                 GROUP BY invoice_id"
-            ),
-        )
     }
 
     /// `SELECT invoice_id, SUM(..) .. GROUP BY invoice_id` as a map, read as one JSON text.

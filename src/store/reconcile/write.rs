@@ -3,7 +3,7 @@
 //! only when the last part arrives. Each statement is written once: its rows travel as one JSON text per few
 //! thousand, read back by the database through the primitives of `store::dialect`.
 
-use crate::model::reconcile::{Decision, NewAllocation, SameMoney};
+use crate::model::reconcile::{Decision, NewAllocation, Reversal, SameMoney};
 use crate::store::dialect::Dialect;
 use crate::store::row::RowExt;
 use crate::store::{Store, WriteTx};
@@ -19,9 +19,9 @@ const JSON_ROWS: usize = 5000;
 
 /// A part of a run's decision, in the order the writer receives them.
 pub enum DecisionPart {
-    /// Final before the allocation passes: same-money links, and payers identified as another customer than the
-    /// one recorded (payment, customer).
-    LinksAndPayers(Vec<SameMoney>, Vec<(i64, i64)>),
+    /// Final before the allocation passes: same-money links, payers identified as another customer than the
+    /// one recorded (payment, customer), and returns linked to the credits they undo.
+    LinksAndPayers(Vec<SameMoney>, Vec<(i64, i64)>, Vec<Reversal>),
     /// Allocations as the engine decides them, in their final order (ids follow it).
     Allocations(Vec<NewAllocation>),
     /// The whole decision (its allocations not received yet are written from it) and the allocations per method
@@ -32,11 +32,11 @@ pub enum DecisionPart {
 impl Store {
     /// Writes the parts of a decision as they arrive, in one transaction committed after [`DecisionPart::Last`];
     /// if the parts end before it (the engine stopped), nothing is written. Returns the engine's earlier
-    /// allocations the same-money links replaced.
+    /// allocations the same-money links replaced, and the allocations of returned payments removed.
     pub async fn write_decision(
         &self,
         parts: tokio::sync::mpsc::UnboundedReceiver<DecisionPart>,
-    ) -> anyhow::Result<usize> {
+    ) -> anyhow::Result<(usize, usize)> {
         let Some((off, on)) = Dialect::of(self.backend()).unchecked_foreign_keys() else {
             let tx = self.begin_write().await?;
             return self.write_parts(tx, parts).await;
@@ -70,12 +70,13 @@ impl Store {
         &self,
         mut tx: WriteTx<'_>,
         mut parts: tokio::sync::mpsc::UnboundedReceiver<DecisionPart>,
-    ) -> anyhow::Result<usize> {
+    ) -> anyhow::Result<(usize, usize)> {
         let now = self.now_text();
-        let (mut replaced, mut written) = (0, 0);
+        let (mut replaced, mut returned, mut written) = (0, 0, 0);
         while let Some(part) = parts.recv().await {
             match part {
-                DecisionPart::LinksAndPayers(links, customers) => {
+                DecisionPart::LinksAndPayers(links, customers, reversals) => {
+                    returned = self.write_reversals(&mut tx, &reversals, &now).await?;
                     replaced = self.write_early(&mut tx, &links, &customers).await?;
                 }
                 DecisionPart::Allocations(a) => {
@@ -92,7 +93,7 @@ impl Store {
                         "reconcile allocations"
                     );
                     self.write_rest(tx, &d, &by_method, replaced, &now).await?;
-                    return Ok(replaced);
+                    return Ok((replaced, returned));
                 }
             }
         }
@@ -222,6 +223,72 @@ impl Store {
         }
         lap("customers");
         Ok(replaced)
+    }
+
+    /// Returns linked to the credits they undo: one `reversals` row each (a return already linked is skipped), the
+    /// credit's live allocations removed where the engine says so (`removed_by = reconcile: returned by payment
+    /// N`, whoever made them: the money is gone; the outbox publishes `allocation.removed` for each), and an audit
+    /// entry each. Few rows: one statement per reversal. Returns the allocations removed.
+    async fn write_reversals(
+        &self,
+        tx: &mut WriteTx<'_>,
+        reversals: &[Reversal],
+        now: &str,
+    ) -> anyhow::Result<usize> {
+        let mut removed = 0usize;
+        let insert = Dialect::of(self.backend()).insert_ignore(
+            "reversals",
+            "reversal_payment_id, payment_id, amount_micros, explanation, created_at",
+            1,
+            Some("reversal_payment_id"),
+        );
+        for r in reversals {
+            let written = sqlx::query(&insert)
+                .bind(r.reversal_payment_id)
+                .bind(r.payment_id)
+                .bind(r.amount)
+                .bind(r.explanation.clone())
+                .bind(now.to_string())
+                .execute(&mut *tx.tx)
+                .await
+                .context("writing a reversal")?
+                .rows_affected();
+            if written == 0 {
+                continue;
+            }
+            let mut undone = 0;
+            if r.remove_allocations {
+                undone = sqlx::query(
+                    "UPDATE allocations SET removed_at = $1, removed_by = $2 \
+                     WHERE payment_id = $3 AND removed_at IS NULL",
+                )
+                .bind(now.to_string())
+                .bind(format!(
+                    "reconcile: returned by payment {}",
+                    r.reversal_payment_id
+                ))
+                .bind(r.payment_id)
+                .execute(&mut *tx.tx)
+                .await?
+                .rows_affected() as usize;
+                removed += undone;
+            }
+            self.audit(
+                tx,
+                "reconcile",
+                "reversal",
+                "payment",
+                &r.payment_id.to_string(),
+                serde_json::json!({
+                    "reversal_payment_id": r.reversal_payment_id,
+                    "amount_micros": r.amount,
+                    "allocations_removed": undone,
+                    "explanation": r.explanation,
+                }),
+            )
+            .await?;
+        }
+        Ok(removed)
     }
 
     /// Inserts allocations the engine decided (in their order: ids follow it).
@@ -374,6 +441,7 @@ impl Store {
         }
         if !d.allocations.is_empty()
             || !d.links.is_empty()
+            || !d.reversals.is_empty()
             || !gone.is_empty()
             || !upserts.is_empty()
         {
@@ -387,6 +455,7 @@ impl Store {
                     "allocations": d.allocations.len(),
                     "by_method": by_method,
                     "same_money_links": d.links.len(),
+                    "reversals": d.reversals.len(),
                     "allocations_replaced": replaced,
                     "exceptions": d.exceptions.len(),
                 }),

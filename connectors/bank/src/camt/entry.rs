@@ -42,6 +42,8 @@ struct TxFields {
     cdtr_refs: Vec<String>,
     doc_numbers: Vec<String>,
     addtl_tx_inf: Option<String>,
+    /// `RtrInf/Rsn/Cd` (or `Prtry`): the transaction returns an earlier one, for this reason.
+    return_reason: Option<String>,
 }
 
 /// The fields of one `Ntry` collected while it streams past.
@@ -317,6 +319,12 @@ fn fill_from_tx(t: &mut Txn, tx: &TxFields, credit: bool) -> bool {
         t.bank_reference = Some(r.clone());
     }
     t.concepto = clean(&tx.ustrd.join(" ")).or(tx.addtl_tx_inf.clone());
+    if let Some(reason) = &tx.return_reason {
+        // A return (bank.md: `RtrInf/Rsn/Cd`); the reason stays readable in the concepto.
+        t.status = Some("reversal".into());
+        let text = t.concepto.take().unwrap_or_default();
+        t.concepto = clean(&format!("{text} RTRN {reason}"));
+    }
     t.other_refs = tx
         .end_to_end
         .iter()
@@ -388,6 +396,7 @@ fn tx_field(tx: &mut TxFields, rel: &[Tag], text: &str, ccy: Option<Currency>) {
         [TxDtls, RmtInf, Strd, CdtrRefInf, Ref] => tx.cdtr_refs.extend(clean_ref(text)),
         [TxDtls, RmtInf, Strd, RfrdDocInf, Nb] => tx.doc_numbers.extend(clean_ref(text)),
         [TxDtls, AddtlTxInf] => tx.addtl_tx_inf = clean(text),
+        [TxDtls, RtrInf, Rsn, Cd | Prtry] => tx.return_reason = clean(text),
         [TxDtls, RltdPties, who, rest @ ..] => {
             let party = match who {
                 Dbtr => &mut tx.dbtr,

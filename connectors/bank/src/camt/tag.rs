@@ -63,6 +63,8 @@ pub enum Tag {
     CdOrPrtry,
     ElctrncSeqNb,
     LglSeqNb,
+    RtrInf,
+    Rsn,
 }
 
 impl Tag {
@@ -127,6 +129,8 @@ impl Tag {
             b"CdOrPrtry" => Tag::CdOrPrtry,
             b"ElctrncSeqNb" => Tag::ElctrncSeqNb,
             b"LglSeqNb" => Tag::LglSeqNb,
+            b"RtrInf" => Tag::RtrInf,
+            b"Rsn" => Tag::Rsn,
             _ => Tag::Other,
         }
     }

@@ -43,6 +43,8 @@ pub(super) fn statement_line<'a>(f: &Field<'a>, utf8: bool) -> Result<Pending<'a
     } else if v.get(6..10) == Some(b"    ") {
         i = 10;
     }
+    // `RC`/`RD`: the entry reverses an earlier one (a returned credit, a debit taken back).
+    let reversal = v.get(i).is_some_and(|c| c.eq_ignore_ascii_case(&b'R'));
     let mut credit = match v.get(i).map(u8::to_ascii_uppercase) {
         Some(b'C') => true,
         Some(b'D') => false,
@@ -120,6 +122,9 @@ pub(super) fn statement_line<'a>(f: &Field<'a>, utf8: bool) -> Result<Pending<'a
     txn.other_refs.extend(clean_ref(&decode_cow(cust, utf8)));
     txn.span = f.start..f.end;
     txn.line = f.line;
+    if reversal {
+        txn.status = Some("reversal".into());
+    }
     let amount = if credit { amount.abs() } else { -amount.abs() };
     Ok(Pending {
         txn,

@@ -11,4 +11,5 @@ mod formats;
 mod fuzz;
 mod importer;
 mod overlap;
+mod returns;
 mod support;
