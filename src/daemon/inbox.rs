@@ -103,7 +103,15 @@ async fn handle_file(app: &App, root: &Path, file: &Path) -> Handled {
             "{name}: not a recognised file (expected CFDI .xml/.zip, SAT metadata .txt, a bank statement, or a customer CSV/XLSX with rfc and name columns)"
         )),
         Some(imp) => {
-            match import_paths(&app.store, imp, &[file.to_path_buf()], &ImportOptions::default(), "inbox").await {
+            let imported = import_paths(&app.store, imp, &[file.to_path_buf()], &ImportOptions::default(), "inbox").await;
+            // Warnings (a REP line naming no invoice, a statement that does not add up) have no summary to be
+            // printed in here: they are logged, once per file.
+            if let Ok(summary) = &imported {
+                for w in &summary.warnings {
+                    tracing::warn!(file = %name, warning = %w, "an inbox file has a warning");
+                }
+            }
+            match imported {
                 Ok(summary) if summary.errors.is_empty() => Ok(()),
                 Ok(summary) => Err(format!(
                     "{} records were stored; these parts were skipped:\n{}",

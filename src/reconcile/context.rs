@@ -106,7 +106,16 @@ impl<'a> Ctx<'a> {
     /// Invoices whose folio key is `number`, or that replace (04) an invoice whose folio key is `number`.
     pub(super) fn folio_matches(&self, number: &str) -> Vec<usize> {
         let mut v = self.by_folio.get(&folio_hash(number));
-        v.retain(|&i| !self.folio_series(i, number).is_empty());
+        v.retain(|&i| {
+            let inv = self.inv[i];
+            inv.folio
+                .as_deref()
+                .is_some_and(|f| text::folio_key(f) == number)
+                || inv
+                    .replaces
+                    .iter()
+                    .any(|(_, f)| text::folio_key(f) == number)
+        });
         v.dedup();
         v
     }

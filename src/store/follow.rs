@@ -22,6 +22,15 @@ struct Side {
     total: i64,
 }
 
+/// The lower-cased UUIDs of a `replaces` JSON list (an unreadable list is empty).
+fn uuids(json: &str) -> Vec<String> {
+    serde_json::from_str::<Vec<String>>(json)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|u| u.to_lowercase())
+        .collect()
+}
+
 /// `SERIE-FOLIO`, the folio, or the UUID: how an invoice is named in explanations.
 const LABEL_SQL: &str =
     "CASE WHEN COALESCE(serie, '') = '' THEN COALESCE(folio, uuid) ELSE serie || '-' || COALESCE(folio, uuid) END";
@@ -66,23 +75,31 @@ impl Store {
         let mut moved = 0u64;
         for r in &substitutes {
             let new = side(r)?;
-            let replaces: Vec<String> =
-                serde_json::from_str(&r.text("replaces")?).unwrap_or_default();
-            for old_uuid in replaces {
-                // By UUID (unique index), only while it still carries live allocations.
+            // The invoices it replaces, and those they replaced in turn: A → B → C hands A's money to C even
+            // when B was cancelled before C arrived. By UUID (unique index), as far as `MAX_CHAIN` links.
+            let mut stack: Vec<(String, String, usize)> = uuids(&r.text("replaces")?)
+                .into_iter()
+                .map(|u| (u, new.uuid.clone(), 1))
+                .collect();
+            while let Some((old_uuid, by, depth)) = stack.pop() {
                 let old = sqlx::query(&format!(
-                    "SELECT id, uuid, {LABEL_SQL} AS label, currency, total_micros FROM invoices \
-                     WHERE uuid = $1 AND superseded_by = $2 AND id <> $3 AND EXISTS \
-                     (SELECT 1 FROM allocations a WHERE a.invoice_id = invoices.id AND a.removed_at IS NULL)"
+                    "SELECT id, uuid, {LABEL_SQL} AS label, currency, total_micros, replaces FROM invoices \
+                     WHERE uuid = $1 AND superseded_by = $2 AND id <> $3"
                 ))
-                .bind(old_uuid.to_lowercase())
-                .bind(&new.uuid)
+                .bind(&old_uuid)
+                .bind(&by)
                 .bind(new.id)
                 .fetch_optional(&mut *tx.tx)
                 .await?;
-                if let Some(o) = old {
-                    let old = side(&o)?;
-                    moved += self.follow_one(tx, &old, &new, &now).await?;
+                let Some(o) = old else { continue };
+                let old = side(&o)?;
+                moved += self.follow_one(tx, &old, &new, &now).await?;
+                if depth < MAX_CHAIN {
+                    stack.extend(
+                        uuids(&o.text("replaces")?)
+                            .into_iter()
+                            .map(|u| (u, old.uuid.clone(), depth + 1)),
+                    );
                 }
             }
         }
@@ -105,18 +122,26 @@ impl Store {
         .bind(old.id)
         .fetch_all(&mut *tx.tx)
         .await?;
+        if allocations.is_empty() {
+            return Ok(0);
+        }
         let moving: i64 = allocations
             .iter()
             .map(|a| a.int("amount_micros"))
             .sum::<anyhow::Result<i64>>()?;
-        let owed: i64 =
-            sqlx::query("SELECT balance_micros FROM invoice_balance WHERE invoice_id = $1")
-                .bind(new.id)
-                .fetch_optional(&mut *tx.tx)
-                .await?
-                .map(|r| r.try_get::<i64, _>(0))
-                .transpose()?
-                .unwrap_or(0);
+        // What the substitute still owes (one invoice: its own rows through the indexes, not the whole view).
+        let owed: i64 = sqlx::query(
+            "SELECT i.total_micros - CAST(COALESCE((SELECT SUM(ca.amount_micros) FROM credit_applications ca \
+             JOIN credits cr ON cr.id = ca.credit_id WHERE ca.invoice_id = i.id AND cr.sat_state = 'vigente'), 0) \
+             AS BIGINT) - CAST(COALESCE((SELECT SUM(a.amount_micros) FROM allocations a WHERE a.invoice_id = i.id \
+             AND a.removed_at IS NULL), 0) AS BIGINT) FROM invoices i WHERE i.id = $1",
+        )
+        .bind(new.id)
+        .fetch_optional(&mut *tx.tx)
+        .await?
+        .map(|r| r.try_get::<i64, _>(0))
+        .transpose()?
+        .unwrap_or(0);
         let m = |x: i64, cur: &str| format_micros(x, cur);
         let same = old.currency == new.currency && old.total == new.total;
         if !same || moving > owed {

@@ -283,3 +283,43 @@ async fn a_substitute_of_another_amount_is_an_exception_and_the_money_stays() {
         assert_eq!(audit_count(&store, "follow_substitution").await, 0, "{b:?}");
     }
 }
+
+/// A → B → C (each relacionado 04 to the one before, B and C arriving together after A was paid): the money ends on
+/// C, once, whichever substitute the linker meets first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_of_substitutions_hands_the_payment_to_the_last() {
+    for b in backends().await {
+        let (store, _db) = open_store(b).await;
+        let old = invoice(5, "B", "201", NORTE, "1160.00", Currency::MXN, 5);
+        load(&store, &[customers(), old, paid_by_bank()]).await;
+        reconcile::run(&store, &Options::default(), false)
+            .await
+            .unwrap();
+        let mut last = invoice(8, "B", "401", NORTE, "1160.00", Currency::MXN, 25);
+        if let Record::Invoice(i) = &mut last.records[0] {
+            i.replaces = vec![CfdiUuid::parse(&uuid_for(7)).unwrap()];
+        }
+        for d in [&substitute("1160.00"), &last] {
+            store
+                .ingest("test", std::slice::from_ref(d), None)
+                .await
+                .unwrap();
+        }
+        store.link_documents().await.unwrap();
+        reconcile::run(&store, &Options::default(), false)
+            .await
+            .unwrap();
+        let a = allocations(&store).await;
+        assert_eq!(a.len(), 1, "{b:?}: {a:#?}");
+        assert_eq!(
+            (a[0].0.as_str(), a[0].1.as_str()),
+            ("bank-1", "B-401"),
+            "{b:?}"
+        );
+        assert_eq!(
+            balance(&store, "B-401").await,
+            ("0.00".into(), "paid".into())
+        );
+        assert!(exceptions(&store).await.is_empty(), "{b:?}");
+    }
+}

@@ -188,8 +188,8 @@ fn payment(cfdi: &Cfdi<'_>, uuid: &CfdiUuid, index: usize, p: &Pago<'_>) -> Paym
 }
 
 /// What the import should tell a person about the payment lines of a company REP: each `DoctoRelacionado`
-/// without a usable `IdDocumento` or without `ImpPagado` where it is needed, as (byte offset of the element,
-/// field, message). Lines that still name their invoice by serie/folio are kept (reconcile reads them); lines that
+/// without `IdDocumento`, with one that is not a UUID and no `Folio`, or without `ImpPagado` where it is needed,
+/// as (byte offset of the element, field, message). Lines that still name their invoice by serie/folio are kept (reconcile reads them); lines that
 /// name nothing, or carry no amount, are not imported; the rest of the REP always is.
 pub fn docto_warnings(cfdi: &Cfdi<'_>, company_rfcs: &[Rfc]) -> Vec<(u64, &'static str, String)> {
     if cfdi.tipo != Tipo::P || cfdi.uuid.is_none() || !is_company(&cfdi.emisor.rfc, company_rfcs) {
@@ -201,13 +201,15 @@ pub fn docto_warnings(cfdi: &Cfdi<'_>, company_rfcs: &[Rfc]) -> Vec<(u64, &'stat
         for (di, d) in p.doctos.iter().enumerate() {
             let which = format!("Pago {} DoctoRelacionado {}", pi + 1, di + 1);
             let id = d.id_documento.as_deref().map(str::trim).unwrap_or("");
-            if CfdiUuid::parse(id).is_err() {
+            let folio = d.folio.as_deref().map(str::trim).unwrap_or("");
+            // A foreign document's id (`NNN-NN-NNNNNNNNN`) with its folio is as the schema allows: no warning.
+            let foreign = !id.is_empty() && !folio.is_empty();
+            if CfdiUuid::parse(id).is_err() && !foreign {
                 let what = if id.is_empty() {
                     "has no IdDocumento".to_string()
                 } else {
                     format!("has IdDocumento {id:?}, which is not a CFDI UUID")
                 };
-                let folio = d.folio.as_deref().map(str::trim).unwrap_or("");
                 let then = if folio.is_empty() {
                     "and no Folio: nothing names the invoice it pays, so this line was not imported (the rest \
                      of the REP was)"

@@ -275,3 +275,57 @@ fn text_is_borrowed_from_the_input() {
         "unescaped &amp;"
     );
 }
+
+/// A REP line without `IdDocumento` is a warning at its own line (the document still normalizes, the line by
+/// serie/folio when it has one, dropped when it has none); a foreign document's id with its folio is not.
+#[test]
+fn rep_lines_without_id_documento_are_warnings_with_their_line() {
+    let raw = fixture("pago-20-equivalencia.xml");
+    let opts = cuadra_cfdi::ParseOptions::default();
+    let mut warnings = Vec::new();
+    cuadra_cfdi::cfdi_delivery_reporting(raw.clone(), &company(), &opts, &mut |w| warnings.push(w))
+        .unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let text = String::from_utf8(raw).unwrap();
+    let edited = text
+        .replace("IdDocumento=\"cccccccc-0000-4000-8000-000000000001\" ", "")
+        .replace("IdDocumento=\"123-45-678901234\" Folio=\"F-9\" ", "");
+    let mut warnings = Vec::new();
+    let d = cuadra_cfdi::cfdi_delivery_reporting(
+        edited.clone().into_bytes(),
+        &company(),
+        &opts,
+        &mut |w| warnings.push(w),
+    )
+    .unwrap();
+    let line_of =
+        |needle: &str| 1 + edited.lines().position(|l| l.contains(needle)).unwrap() as u64;
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert_eq!(warnings[0].line, line_of("NumParcialidad=\"2\""));
+    assert_eq!(
+        warnings[0].field.as_deref(),
+        Some("DoctoRelacionado@IdDocumento")
+    );
+    assert!(
+        warnings[0]
+            .message
+            .contains("Pago 1 DoctoRelacionado 2 has no IdDocumento")
+            && warnings[0].message.contains("serie/folio A-1001"),
+        "{warnings:?}"
+    );
+    assert_eq!(warnings[1].line, line_of("Monto=\"100.5\"") + 1);
+    assert!(
+        warnings[1].message.contains("was not imported"),
+        "{warnings:?}"
+    );
+    // The rest of the REP: the first Pago keeps both lines (one by folio), the second keeps none.
+    let pays: Vec<_> = d
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Payment(p) => Some(p.remittance.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pays, vec![2, 0]);
+}
