@@ -13,18 +13,23 @@ use cuadra::store::Store;
 use cuadra_sdk::*;
 use std::collections::BTreeMap;
 
-const COMPANY: &str = "EKU9003173C9";
+pub(super) const COMPANY: &str = "EKU9003173C9";
 const ACME: &str = "AAA010101AAA";
 const NORTE: &str = "CNO020202BB2";
 const OMEGA: &str = "GOM030303CC3";
 const USDCO: &str = "USD040404DD4";
 const ACME_CLABE: &str = "012180001234567897";
 
-fn uuid_for(n: u32) -> String {
+pub(super) fn uuid_for(n: u32) -> String {
     format!("{n:08x}-0000-4000-8000-{:012x}", n as u64 * 7919)
 }
 
-fn customer(rfc: &str, name: &str, accounts: &[&str], reference: Option<&str>) -> Record {
+pub(super) fn customer(
+    rfc: &str,
+    name: &str,
+    accounts: &[&str],
+    reference: Option<&str>,
+) -> Record {
     Record::Customer(CustomerRecord {
         rfc: Some(Rfc::parse(rfc).unwrap()),
         name: name.into(),
@@ -54,7 +59,7 @@ fn customers() -> Delivery {
 }
 
 /// An invoice `n` (UUID derived from it) with serie/folio, for a customer, on a day of January 2026.
-fn invoice(
+pub(super) fn invoice(
     n: u32,
     serie: &str,
     folio: &str,
@@ -91,23 +96,23 @@ fn invoice(
 }
 
 #[derive(Default, Clone)]
-struct Pay {
-    id: &'static str,
-    kind: Option<PaymentKind>,
-    day: u32,
-    amount: &'static str,
-    currency: Option<Currency>,
-    name: Option<&'static str>,
-    rfc: Option<&'static str>,
-    account: Option<&'static str>,
-    referencia: Option<&'static str>,
-    concepto: Option<&'static str>,
-    clave: Option<&'static str>,
-    op: Option<&'static str>,
-    remittance: Vec<RemittanceLine>,
+pub(super) struct Pay {
+    pub(super) id: &'static str,
+    pub(super) kind: Option<PaymentKind>,
+    pub(super) day: u32,
+    pub(super) amount: &'static str,
+    pub(super) currency: Option<Currency>,
+    pub(super) name: Option<&'static str>,
+    pub(super) rfc: Option<&'static str>,
+    pub(super) account: Option<&'static str>,
+    pub(super) referencia: Option<&'static str>,
+    pub(super) concepto: Option<&'static str>,
+    pub(super) clave: Option<&'static str>,
+    pub(super) op: Option<&'static str>,
+    pub(super) remittance: Vec<RemittanceLine>,
 }
 
-fn payment(p: Pay) -> Delivery {
+pub(super) fn payment(p: Pay) -> Delivery {
     let kind = p.kind.unwrap_or(PaymentKind::Bank);
     let cur = p.currency.unwrap_or(Currency::MXN);
     Delivery {
@@ -287,13 +292,13 @@ fn scenario() -> Vec<Delivery> {
     v
 }
 
-async fn open_store(b: Backend) -> (Store, super::helpers::TestDb) {
+pub(super) async fn open_store(b: Backend) -> (Store, super::helpers::TestDb) {
     let db = fresh_db(b).await;
     let s = Store::open(&db.url, 4).await.expect("open store");
     (s, db)
 }
 
-async fn load(store: &Store, deliveries: &[Delivery]) {
+pub(super) async fn load(store: &Store, deliveries: &[Delivery]) {
     for d in deliveries {
         store
             .ingest("test", std::slice::from_ref(d), None)
@@ -304,7 +309,7 @@ async fn load(store: &Store, deliveries: &[Delivery]) {
 }
 
 /// Active allocations keyed by content: (payment external id, invoice serie-folio, amount, method).
-async fn allocations(store: &Store) -> Vec<(String, String, String, String)> {
+pub(super) async fn allocations(store: &Store) -> Vec<(String, String, String, String)> {
     use sqlx::Row;
     let rows = sqlx::query(
         "SELECT p.external_id, i.serie, i.folio, a.amount_micros, a.currency, a.method FROM allocations a \
@@ -329,7 +334,7 @@ async fn allocations(store: &Store) -> Vec<(String, String, String, String)> {
     out
 }
 
-async fn exceptions(store: &Store) -> BTreeMap<String, (String, String)> {
+pub(super) async fn exceptions(store: &Store) -> BTreeMap<String, (String, String)> {
     use sqlx::Row;
     sqlx::query("SELECT p.external_id, e.reason, e.candidates FROM exceptions e JOIN payments p ON p.id = e.payment_id")
         .fetch_all(store.pool())
@@ -340,7 +345,7 @@ async fn exceptions(store: &Store) -> BTreeMap<String, (String, String)> {
         .collect()
 }
 
-fn has(
+pub(super) fn has(
     allocs: &[(String, String, String, String)],
     pay: &str,
     inv: &str,
@@ -352,7 +357,7 @@ fn has(
         .any(|a| a.0 == pay && a.1 == inv && a.2 == amount && a.3 == method)
 }
 
-fn of(allocs: &[(String, String, String, String)], pay: &str) -> usize {
+pub(super) fn of(allocs: &[(String, String, String, String)], pay: &str) -> usize {
     allocs.iter().filter(|a| a.0 == pay).count()
 }
 
