@@ -41,6 +41,10 @@ pub struct Customers {
     /// The legal forms each RFC's names end with (`evidence::legal_form`), to tell apart customers whose names
     /// differ only in them.
     pub(super) forms: Map<String, Vec<String>>,
+    /// Corporate groups (customer file column `group`, an alias of kind `group`): each RFC's group, each group's
+    /// RFCs.
+    pub(super) group_of: Map<String, String>,
+    pub(super) members: Map<String, Vec<String>>,
     /// Whether the invoices' receptors were added (`add_invoices`).
     pub(super) with_invoices: bool,
     /// Payers identified from the master alone ([`Customers::identify_early`]).
@@ -129,6 +133,8 @@ impl Customers {
             by_name: NameIndex::default(),
             known_rfcs: Set::default(),
             forms: Map::default(),
+            group_of: Map::default(),
+            members: Map::default(),
             with_invoices: false,
             early: Map::default(),
         };
@@ -242,6 +248,14 @@ impl Customers {
                         push_unique(c.name_aliases.entry(k).or_default(), &rfc);
                     }
                 }
+                "group" => {
+                    let g = a.value.trim().to_uppercase();
+                    // One group per customer: the first alias (in content order) stands.
+                    if !g.is_empty() && !c.group_of.contains_key(&rfc) {
+                        push_unique(c.members.entry(g.clone()).or_default(), &rfc);
+                        c.group_of.insert(rfc, g);
+                    }
+                }
                 _ => {}
             }
         }
@@ -279,6 +293,12 @@ impl Customers {
             }
         }
         fitting.map(|r| (r, form))
+    }
+
+    /// The group two customers share, if they are different members of one.
+    pub(super) fn shared_group(&self, a: &str, b: &str) -> Option<&str> {
+        let g = self.group_of.get(a)?;
+        (a != b && self.group_of.get(b) == Some(g)).then_some(g.as_str())
     }
 
     pub(super) fn name_of(&self, rfc: &str) -> String {
@@ -404,11 +424,29 @@ impl Customers {
             }
         }
         if let Some(first) = strong.first() {
-            if let Some(other) = strong.iter().find(|w| w.rfc != first.rfc) {
+            let others = || strong.iter().filter(|w| w.rfc != first.rfc);
+            if let Some(other) = others().find(|w| self.shared_group(&first.rfc, &w.rfc).is_none())
+            {
                 return Payer::Conflict(format!(
                     "{} says {} but {} says {}",
                     first.how, first.rfc, other.how, other.rfc
                 ));
+            }
+            // Evidence naming two members of one group (a sister paying with the member's referencia): the group
+            // paid, for an invoice of any member the amount decides (see `Ctx::by_amount`).
+            if let Some(other) = others().next() {
+                let group = self
+                    .shared_group(&first.rfc, &other.rfc)
+                    .unwrap_or_default();
+                return Payer::Known(Who {
+                    rfc: first.rfc.clone(),
+                    how: "group",
+                    confidence: first.confidence.saturating_sub(4),
+                    detail: format!(
+                        "{} and {} says {}, both of group {group}",
+                        first.detail, other.how, other.rfc
+                    ),
+                });
             }
             return Payer::Known(first.clone());
         }

@@ -1,6 +1,6 @@
-//! Reconciliation on SQLite and PostgreSQL, issue 19 classes 6 and 7: the referencia numérica wherever the payer
-//! put it, the legal form telling customers of the same name apart, and compact folio lists (ranges and
-//! abbreviated series).
+//! Reconciliation on SQLite and PostgreSQL, issue 19 classes 6, 7 and 3: the referencia numérica wherever the
+//! payer put it, the legal form telling customers of the same name apart, compact folio lists (ranges and
+//! abbreviated series), and corporate groups.
 
 use super::helpers::backends;
 use super::reconcile::{
@@ -15,6 +15,12 @@ const SA: &str = "SIA070707CC3";
 const SRL: &str = "SIR080808DD4";
 const COMPACT: &str = "CMP090909EE5";
 const COMPACT_CLABE: &str = "012180001234567897";
+const HOLDING: &str = "HOL010101AA1";
+const SISTER_ONE: &str = "SIU020202BB2";
+const SISTER_TWO: &str = "SID030303CC3";
+const OUTSIDER: &str = "OTR040404DD4";
+const HOLDING_CLABE: &str = "002180000000000001";
+const SISTER_TWO_CLABE: &str = "002180000000000002";
 
 fn master(records: Vec<Record>) -> Delivery {
     Delivery {
@@ -246,5 +252,127 @@ async fn compact_folio_lists_name_their_invoices() {
         }
         assert_eq!(of(&a, "date"), 0, "{b:?} {a:#?}");
         assert!(e["date"].0.starts_with("ambiguous_amount"), "{b:?} {e:#?}");
+    }
+}
+
+fn member(
+    rfc: &str,
+    name: &str,
+    accounts: &[&str],
+    reference: Option<&str>,
+    group: &str,
+) -> Record {
+    let Record::Customer(mut c) = customer(rfc, name, accounts, reference) else {
+        unreachable!("customer() makes a customer")
+    };
+    c.group = (!group.is_empty()).then(|| group.to_string());
+    Record::Customer(c)
+}
+
+/// Class 3: a sister pays its own and a sister's invoice in one transfer, a holding pays a member's invoice, a
+/// sister pays with a member's referencia (the amount decides among the group's invoices); a referencia of a
+/// customer outside the group is still a conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corporate_groups_pay_each_others_invoices() {
+    let mut data = vec![
+        master(vec![
+            member(
+                HOLDING,
+                "Holding Andina SA de CV",
+                &[HOLDING_CLABE],
+                None,
+                "ANDINA",
+            ),
+            member(
+                SISTER_ONE,
+                "Andina Uno SA de CV",
+                &[],
+                Some("3000111"),
+                "Andina",
+            ),
+            member(
+                SISTER_TWO,
+                "Andina Dos SA de CV",
+                &[SISTER_TWO_CLABE],
+                None,
+                "andina",
+            ),
+            member(OUTSIDER, "Otra Empresa SA de CV", &[], Some("4000222"), ""),
+        ]),
+        invoice(1330, "G", "1330", SISTER_ONE, "1500.00", Currency::MXN, 5),
+        invoice(1331, "G", "1331", SISTER_ONE, "700.00", Currency::MXN, 5),
+        invoice(1332, "G", "1332", SISTER_ONE, "650.00", Currency::MXN, 5),
+        invoice(1077, "G", "1077", SISTER_TWO, "2500.00", Currency::MXN, 5),
+        invoice(1078, "G", "1078", SISTER_TWO, "900.00", Currency::MXN, 5),
+        invoice(1500, "G", "1500", OUTSIDER, "650.00", Currency::MXN, 5),
+    ];
+    for p in [
+        Pay {
+            id: "sisters-in-one",
+            day: 10,
+            amount: "4000.00",
+            account: Some(SISTER_TWO_CLABE),
+            concepto: Some("FACTURAS 1330 Y 1077"),
+            ..Default::default()
+        },
+        Pay {
+            id: "holding-pays-member",
+            day: 11,
+            amount: "700.00",
+            account: Some(HOLDING_CLABE),
+            concepto: Some("PAGO FACTURA 1331"),
+            ..Default::default()
+        },
+        Pay {
+            id: "member-referencia",
+            day: 12,
+            amount: "650.00",
+            account: Some(SISTER_TWO_CLABE),
+            referencia: Some("3000111"),
+            ..Default::default()
+        },
+        Pay {
+            id: "outsider-referencia",
+            day: 13,
+            amount: "900.00",
+            account: Some(HOLDING_CLABE),
+            referencia: Some("4000222"),
+            ..Default::default()
+        },
+    ] {
+        data.push(payment(p));
+    }
+    for b in backends().await {
+        let (store, _db) = open_store(b).await;
+        load(&store, &data).await;
+        reconcile::run(&store, &Options::default(), false)
+            .await
+            .unwrap();
+        let a = allocations(&store).await;
+        let e = exceptions(&store).await;
+        assert!(
+            has(&a, "sisters-in-one", "G-1330", "1500.00", "reference")
+                && has(&a, "sisters-in-one", "G-1077", "2500.00", "reference"),
+            "{b:?} {a:#?} {e:#?}"
+        );
+        assert!(
+            has(&a, "holding-pays-member", "G-1331", "700.00", "reference"),
+            "{b:?} {a:#?} {e:#?}"
+        );
+        assert!(
+            has(&a, "member-referencia", "G-1332", "650.00", "amount"),
+            "{b:?} {a:#?} {e:#?}"
+        );
+        assert_eq!(of(&a, "outsider-referencia"), 0, "{b:?} {a:#?}");
+        assert!(
+            e["outsider-referencia"].0.starts_with("conflicting_payer"),
+            "{b:?} {e:#?}"
+        );
+        let t = store.report_allocations().await.unwrap();
+        assert!(
+            t.rows.iter().any(|r| r[7].contains("same group ANDINA")),
+            "{b:?} {:#?}",
+            t.rows
+        );
     }
 }
