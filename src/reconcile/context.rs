@@ -146,6 +146,14 @@ impl<'a> Ctx<'a> {
             && (self.rejected.is_empty() || !self.rejected.contains(&(p.id, self.inv[idx].id)))
     }
 
+    /// Whether invoice `idx` is of the payer `rfc` or of a member of its group.
+    pub(super) fn of_payer_or_group(&self, rfc: &str, idx: usize) -> bool {
+        match self.inv[idx].customer_rfc.as_deref() {
+            Some(r) => r == rfc || self.shared_group(rfc, r).is_some(),
+            None => false,
+        }
+    }
+
     pub(super) fn issued_in_time(&self, p: &PaymentIn, idx: usize) -> bool {
         (self.inv[idx].issued_on - p.booked_on).num_days() <= ISSUE_SLACK_DAYS
     }

@@ -22,10 +22,13 @@
 //! - `returns`: returns, refunds and chargebacks linked to the credits they undo (before every pass).
 //! - `index`: the invoices' look-ups; `payers` and `names`: who paid; `same_money`: pass 2.
 //! - `context`: the passes' shared state; `passes/`: remittance, references, amounts, combinations, candidates.
-//! - [`text`]: normalizing names, references and folios.
+//! - [`text`]: normalizing names, references and folios; `folio_lists`: compact folio lists (`1217-1219`,
+//!   `1471/72`); `evidence`: referencias numéricas in a concepto and the legal form of a payer name.
 
 mod context;
 mod decide;
+mod evidence;
+mod folio_lists;
 mod index;
 mod names;
 mod passes;

@@ -1,6 +1,7 @@
 //! Pass 3, who paid: the customers' side of the look-ups (RFCs, accounts, references, ERP ids, learned aliases and
 //! names) and the identification of each payment's payer, which reads nothing else.
 
+use super::evidence;
 use super::index::{Map, Set};
 use super::names::{NameIndex, NameMemo};
 use super::text;
@@ -37,6 +38,13 @@ pub struct Customers {
     /// Every name, exact and blocked for the tolerant comparison.
     pub(super) by_name: NameIndex,
     pub(super) known_rfcs: Set<String>,
+    /// The legal forms each RFC's names end with (`evidence::legal_form`), to tell apart customers whose names
+    /// differ only in them.
+    pub(super) forms: Map<String, Vec<String>>,
+    /// Corporate groups (customer file column `group`, an alias of kind `group`): each RFC's group, each group's
+    /// RFCs.
+    pub(super) group_of: Map<String, String>,
+    pub(super) members: Map<String, Vec<String>>,
     /// Whether the invoices' receptors were added (`add_invoices`).
     pub(super) with_invoices: bool,
     /// Payers identified from the master alone ([`Customers::identify_early`]).
@@ -124,6 +132,9 @@ impl Customers {
             erp_customers: Map::default(),
             by_name: NameIndex::default(),
             known_rfcs: Set::default(),
+            forms: Map::default(),
+            group_of: Map::default(),
+            members: Map::default(),
             with_invoices: false,
             early: Map::default(),
         };
@@ -154,11 +165,15 @@ impl Customers {
                     self.display_name.insert(rfc.clone(), name.clone());
                 }
             }
+            let new_form = self.add_form(rfc, name);
             if let Some(key) = self.by_name.add_name(rfc, name) {
                 changes
                     .words
                     .extend(text::block_tokens(&key).map(str::to_string));
                 changes.keys.insert(key);
+            } else if new_form {
+                // A legal form new to this RFC may tell its name apart from another customer's.
+                changes.keys.insert(text::name_key(name));
             }
         }
         let mut last: Option<&str> = None;
@@ -210,6 +225,7 @@ impl Customers {
                 );
             }
             let _ = c.by_name.add_name(rfc, &cu.name);
+            c.add_form(rfc, &cu.name);
         }
         for a in aliases {
             let Some(rfc) = c.rfc_of_customer.get(&a.customer_id).cloned() else {
@@ -232,9 +248,57 @@ impl Customers {
                         push_unique(c.name_aliases.entry(k).or_default(), &rfc);
                     }
                 }
+                "group" => {
+                    let g = a.value.trim().to_uppercase();
+                    // One group per customer: the first alias (in content order) stands.
+                    if !g.is_empty() && !c.group_of.contains_key(&rfc) {
+                        push_unique(c.members.entry(g.clone()).or_default(), &rfc);
+                        c.group_of.insert(rfc, g);
+                    }
+                }
                 _ => {}
             }
         }
+    }
+
+    /// Notes the legal form `name` ends with as one of `rfc`'s; whether it was new.
+    fn add_form(&mut self, rfc: &str, name: &str) -> bool {
+        let form = evidence::legal_form(name);
+        if form.is_empty() {
+            return false;
+        }
+        let list = self.forms.entry(rfc.to_string()).or_default();
+        if list.contains(&form) {
+            return false;
+        }
+        list.push(form);
+        true
+    }
+
+    /// Of the customers a payer name fits (`rfcs`, same name key), the one its legal form names: when exactly
+    /// one has a form the payer's fits and every other has a form it does not fit.
+    fn by_legal_form<'r>(&self, name: &str, rfcs: &'r [String]) -> Option<(&'r str, String)> {
+        let form = evidence::legal_form(name);
+        if form.is_empty() {
+            return None;
+        }
+        let mut fitting = None;
+        for rfc in rfcs {
+            let forms = self.forms.get(rfc)?;
+            if forms.iter().any(|f| evidence::form_fits(&form, f)) {
+                if fitting.is_some() {
+                    return None;
+                }
+                fitting = Some(rfc.as_str());
+            }
+        }
+        fitting.map(|r| (r, form))
+    }
+
+    /// The group two customers share, if they are different members of one.
+    pub(super) fn shared_group(&self, a: &str, b: &str) -> Option<&str> {
+        let g = self.group_of.get(a)?;
+        (a != b && self.group_of.get(b) == Some(g)).then_some(g.as_str())
     }
 
     pub(super) fn name_of(&self, rfc: &str) -> String {
@@ -296,19 +360,31 @@ impl Customers {
                 }
             }
         }
+        // The referencia numérica: the payment's field, then any the concepto states after a keyword.
+        let mut refs: Vec<(String, &str)> = Vec::new();
         if let Some(r) = p
             .referencia
             .as_deref()
             .map(text::id_key)
             .filter(|r| !r.is_empty())
         {
+            refs.push((r, ""));
+        }
+        if !self.references.is_empty() {
+            for r in evidence::referencias_in(p.concepto.as_deref().unwrap_or("")) {
+                if !refs.iter().any(|(x, _)| *x == r) {
+                    refs.push((r, " in the concepto"));
+                }
+            }
+        }
+        for (r, place) in refs {
             if let Some(list) = self.references.get(&r) {
                 if list.len() == 1 {
                     strong.push(Who {
                         rfc: list[0].clone(),
                         how: "reference",
-                        confidence: 96,
-                        detail: format!("referencia {r} is {}'s", list[0]),
+                        confidence: if place.is_empty() { 96 } else { 95 },
+                        detail: format!("referencia {r}{place} is {}'s", list[0]),
                     });
                 }
             }
@@ -348,11 +424,29 @@ impl Customers {
             }
         }
         if let Some(first) = strong.first() {
-            if let Some(other) = strong.iter().find(|w| w.rfc != first.rfc) {
+            let others = || strong.iter().filter(|w| w.rfc != first.rfc);
+            if let Some(other) = others().find(|w| self.shared_group(&first.rfc, &w.rfc).is_none())
+            {
                 return Payer::Conflict(format!(
                     "{} says {} but {} says {}",
                     first.how, first.rfc, other.how, other.rfc
                 ));
+            }
+            // Evidence naming two members of one group (a sister paying with the member's referencia): the group
+            // paid, for an invoice of any member the amount decides (see `Ctx::by_amount`).
+            if let Some(other) = others().next() {
+                let group = self
+                    .shared_group(&first.rfc, &other.rfc)
+                    .unwrap_or_default();
+                return Payer::Known(Who {
+                    rfc: first.rfc.clone(),
+                    how: "group",
+                    confidence: first.confidence.saturating_sub(4),
+                    detail: format!(
+                        "{} and {} says {}, both of group {group}",
+                        first.detail, other.how, other.rfc
+                    ),
+                });
             }
             return Payer::Known(first.clone());
         }
@@ -381,6 +475,17 @@ impl Customers {
                     how: "name",
                     confidence: 90,
                     detail: format!("payer name {name:?} is {}", self.name_of(&list[0])),
+                })
+            } else if let Some((rfc, form)) = self.by_legal_form(name, list) {
+                Payer::Known(Who {
+                    rfc: rfc.to_string(),
+                    how: "name",
+                    confidence: 88,
+                    detail: format!(
+                        "payer name {name:?} is {} (its legal form {form} tells it from {} other customers of that name)",
+                        self.name_of(rfc),
+                        list.len() - 1
+                    ),
                 })
             } else {
                 Payer::Conflict(format!("payer name {name:?} fits {} customers", list.len()))

@@ -4,9 +4,11 @@
 //! (About 540 lines of code and 150 of tests: names and references share the normalizing helpers, so they stay
 //! in one file.)
 
+use super::folio_lists;
+
 /// Legal-form and filler tokens dropped from the end of a company name (after single letters are joined, so
 /// `S.A. de C.V.` → `SA DE CV`).
-const LEGAL_FORMS: &[&str] = &[
+pub(super) const LEGAL_FORMS: &[&str] = &[
     "SA",
     "DE",
     "CV",
@@ -92,7 +94,7 @@ const STOPWORDS: &[&str] = &[
 ];
 
 /// A name transliterated to ASCII, upper-cased, with every character but letters and digits turned into a space.
-fn cleaned_upper(name: &str) -> String {
+pub(super) fn cleaned_upper(name: &str) -> String {
     // Printable ASCII names (most) skip the transliteration, which would give them back unchanged (it drops
     // control characters).
     if name.bytes().all(|b| (0x20..0x7f).contains(&b)) {
@@ -369,11 +371,16 @@ const FOLIO_WORDS: &[&str] = &[
     "FAC",
     "FACT",
     "FACTS",
+    "FACS",
+    "FCT",
+    "FCTS",
     "FACTURA",
     "FACTURAS",
     "FOLIO",
     "FOLIOS",
     "FOL",
+    "FOLS",
+    "HASTA",
     "NO",
     "NUM",
     "NUMERO",
@@ -402,7 +409,8 @@ const FOLIO_WORDS: &[&str] = &[
 ];
 
 /// Serie/folio and UUID fragments in free text, tolerant of formatting: `FAC A-00123`, `A123`, `folio 123`,
-/// `F-123/124`, `uuid 3FA85F64`, accents and case. Numbers longer than 10 digits (accounts, CLABEs) are ignored.
+/// `F-123/124`, `uuid 3FA85F64`, accents and case, compact lists (`FACTS 1217-1219`, `FACT 1471/72`, see
+/// `folio_lists`). Numbers longer than 10 digits (accounts, CLABEs) are ignored.
 pub fn fragments(text: &str) -> Vec<Fragment> {
     let ascii = deunicode::deunicode(text).to_uppercase();
     let mut out: Vec<Fragment> = Vec::new();
@@ -426,12 +434,33 @@ pub fn fragments(text: &str) -> Vec<Fragment> {
             run.clear();
         }
     }
-    // Serie/folio: alphanumeric tokens.
-    let tokens: Vec<&str> = ascii
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|t| !t.is_empty())
-        .collect();
+    // Serie/folio: alphanumeric tokens; a token ending a compact list (`1217-1219`, `1471/72`) stands for the
+    // folios the list names.
+    let spans = folio_lists::alnum_tokens(&ascii);
+    let mut compact = folio_lists::compact(&ascii, &spans).into_iter().peekable();
+    let tokens: Vec<&str> = spans.iter().map(|(_, t)| *t).collect();
     for (i, tok) in tokens.iter().enumerate() {
+        if let Some(r) = compact.next_if(|r| r.token == i) {
+            for number in r.numbers {
+                if let Some(s) = &r.serie {
+                    push(
+                        &mut out,
+                        Fragment::Folio {
+                            serie: Some(s.clone()),
+                            number: number.clone(),
+                        },
+                    );
+                }
+                push(
+                    &mut out,
+                    Fragment::Folio {
+                        serie: None,
+                        number,
+                    },
+                );
+            }
+            continue;
+        }
         let letters: String = tok
             .chars()
             .take_while(|c| c.is_ascii_alphabetic())

@@ -263,7 +263,7 @@ fn content_hash(c: &CustomerRecord) -> anyhow::Result<String> {
     Ok(cuadra_sdk::sha256_hex(serde_json::to_string(c)?.as_bytes()))
 }
 
-/// The aliases a customer master row gives its customer: accounts, payment reference, RFC.
+/// The aliases a customer master row gives its customer: accounts, payment reference, RFC, corporate group.
 fn import_aliases(c: &CustomerRecord) -> Vec<(&'static str, String)> {
     let mut aliases: Vec<(&'static str, String)> = c
         .accounts
@@ -275,6 +275,9 @@ fn import_aliases(c: &CustomerRecord) -> Vec<(&'static str, String)> {
     }
     if let Some(r) = &c.rfc {
         aliases.push(("rfc", r.to_string()));
+    }
+    if let Some(g) = c.group.as_deref().map(str::trim).filter(|g| !g.is_empty()) {
+        aliases.push(("group", g.to_string()));
     }
     aliases
 }

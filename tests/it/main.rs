@@ -12,6 +12,7 @@ mod helpers;
 mod http_limits;
 mod outbox;
 mod reconcile;
+mod reconcile_refs;
 mod rep;
 mod returns;
 mod sat;

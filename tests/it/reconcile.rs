@@ -24,7 +24,12 @@ pub(super) fn uuid_for(n: u32) -> String {
     format!("{n:08x}-0000-4000-8000-{:012x}", n as u64 * 7919)
 }
 
-fn customer(rfc: &str, name: &str, accounts: &[&str], reference: Option<&str>) -> Record {
+pub(super) fn customer(
+    rfc: &str,
+    name: &str,
+    accounts: &[&str],
+    reference: Option<&str>,
+) -> Record {
     Record::Customer(CustomerRecord {
         rfc: Some(Rfc::parse(rfc).unwrap()),
         name: name.into(),

@@ -207,10 +207,22 @@ async fn every_format_imports_with_payer_data() {
         let csv = find(&rows, "8700.00");
         assert_eq!(csv["date"], "2024-11-15");
         assert_eq!(csv["payer_name"], "COMERCIALIZADORA CSV");
+        // The REFERENCIA column is the referencia numérica, which `reference` shows first; the clave de rastreo
+        // is read from the description.
+        assert_eq!(csv["reference"], "7654321", "referencia numérica");
+        let store = cuadra::store::Store::connect(&db.url, 1).await.unwrap();
+        let clave: Option<String> = sqlx::query_scalar(
+            "SELECT clave_rastreo FROM payments WHERE amount_micros = 8700000000",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
         assert_eq!(
-            csv["reference"], "MBAN01002412260074384299",
+            clave.as_deref(),
+            Some("MBAN01002412260074384299"),
             "clave de rastreo from the description"
         );
+        store.close().await;
         find(&rows, "333.33");
         // Debits are kept in the ledger but are not receivables.
         let app = build_app(&db, &accounts_toml()).await;

@@ -357,6 +357,12 @@ fn row(
         .filter_map(&cell)
         .filter_map(clean_ref)
         .collect();
+    t.late_referencia = map
+        .references
+        .iter()
+        .filter(|c| matches!(c, Column::Name(n) if is_referencia_header(n)))
+        .filter_map(&cell)
+        .find_map(crate::mx::referencia_in_field);
     let concept: Vec<&str> = map.concepto.iter().filter_map(&cell).collect();
     t.concepto = clean(&concept.join(" "));
     t.status = opt(&map.status);
@@ -367,6 +373,13 @@ fn row(
     t.span = start..e;
     t.line = line;
     txns.push(t);
+}
+
+/// A reference column that may hold the referencia numérica (`REFERENCIA`, `Referencia numérica`, `Ref`), not
+/// the bank's own (`REFERENCIA BANCARIA`).
+fn is_referencia_header(name: &str) -> bool {
+    let h = norm_header(name);
+    h == "ref" || h == "refnum" || (h.starts_with("referencia") && !h.contains("bancaria"))
 }
 
 type Cell<'a> = dyn Fn(&Column) -> Option<&'a str> + 'a;

@@ -295,7 +295,7 @@ impl<'o> Finisher<'o> {
                 payer_name: t.payer_name,
                 payer_rfc: t.payer_rfc,
                 payer_account: t.payer_account,
-                referencia_numerica: t.referencia_numerica,
+                referencia_numerica: t.referencia_numerica.or(t.late_referencia),
                 concepto,
                 document_id: None,
                 operation_number: None,

@@ -151,6 +151,10 @@ pub struct Txn {
     pub payer_rfc: Option<String>,
     pub payer_account: Option<String>,
     pub referencia_numerica: Option<String>,
+    /// A referencia numérica read from a structured field (camt `CdtrRefInf/Ref`, an MT940 `?2x` subfield, a CSV
+    /// reference column): taken when `referencia_numerica` is empty, after the entry's identity is computed, so
+    /// that the ids of statements imported before it was read stay the same.
+    pub late_referencia: Option<String>,
     pub concepto: Option<String>,
     /// Other references (end-to-end id, customer reference, creditor reference) used in the fallback hash and
     /// offered to matching through `concepto` when nothing else is there.
@@ -182,6 +186,7 @@ impl Txn {
             payer_rfc: None,
             payer_account: None,
             referencia_numerica: None,
+            late_referencia: None,
             concepto: None,
             other_refs: Vec::new(),
             remittance: Vec::new(),

@@ -232,6 +232,39 @@ fn ref_numerica_in(upper: &str) -> Option<String> {
     ((1..=7).contains(&tok.len()) && bounded).then_some(tok)
 }
 
+/// A structured field's value as a referencia numérica: the digits alone (`0001000259`) or after a keyword
+/// (`REF 1000259`, `REFERENCIA:0001000259`, `REF. NUM 1234567`), at most 10 digits of which at most 7 are
+/// significant (banks pad the 7-digit SPEI referencia with zeros). Returned as written, without the keyword.
+pub fn referencia_in_field(value: &str) -> Option<String> {
+    let v = value.trim();
+    let upper = v.to_ascii_uppercase();
+    let digits = if v.bytes().all(|b| b.is_ascii_digit()) {
+        v
+    } else {
+        let rest = [
+            "REFERENCIA NUMERICA",
+            "REF. NUMERICA",
+            "REF NUMERICA",
+            "REF. NUM.",
+            "REF. NUM",
+            "REF NUM",
+            "REFERENCIA",
+            "REF.",
+            "REF",
+        ]
+        .iter()
+        .find_map(|k| upper.strip_prefix(k))?;
+        let skip = rest.len() - rest.trim_start_matches([':', '=', '.', '#', ' ']).len();
+        v.get(v.len() - rest.len() + skip..)?.trim_end()
+    };
+    let significant = digits.trim_start_matches('0');
+    (!digits.is_empty()
+        && digits.len() <= 10
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (1..=7).contains(&significant.len()))
+    .then(|| digits.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,5 +285,31 @@ mod tests {
         assert_eq!(find_rfc("ABCD991399XXX"), None, "month 13");
         assert_eq!(find_ref_numerica("REFERENCIA 12345678"), None, "8 digits");
         assert_eq!(find_rastreo("sin datos"), None);
+    }
+
+    #[test]
+    fn referencia_in_a_structured_field() {
+        let r = |s: &str| referencia_in_field(s);
+        assert_eq!(r("1000259").as_deref(), Some("1000259"));
+        assert_eq!(r(" 0001000259 ").as_deref(), Some("0001000259"));
+        assert_eq!(r("REF 1000259").as_deref(), Some("1000259"));
+        assert_eq!(r("REFERENCIA:0001000259").as_deref(), Some("0001000259"));
+        assert_eq!(r("Ref. Num. 1234567").as_deref(), Some("1234567"));
+        assert_eq!(r("REF1000259").as_deref(), Some("1000259"));
+        for bad in [
+            "",
+            "REF",
+            "0000000",
+            "12345678",
+            "00000000001",
+            "RF18539007547034",
+            "REF 12A",
+            "REFACCIONES 12",
+            "FACT 1234",
+            "E2E-1234",
+            "REF 1000259 FACT 12",
+        ] {
+            assert_eq!(r(bad), None, "{bad:?}");
+        }
     }
 }

@@ -37,6 +37,7 @@ fn canonical(header: &str) -> Option<&'static str> {
         "clabe" | "cuenta" | "cuentas" | "accounts" => "clabe",
         "language" | "idioma" => "language",
         "erp_id" => "erp_id",
+        "group" | "grupo" | "corporate_group" | "grupo_corporativo" => "group",
         _ => return None,
     })
 }
@@ -302,6 +303,7 @@ fn parse_row(get: &dyn Fn(&str) -> Option<String>) -> Result<CustomerRecord, Row
         accounts,
         language: get("language"),
         erp_id: get("erp_id"),
+        group: get("group"),
     })
 }
 
@@ -405,6 +407,19 @@ mod tests {
             "{}",
             p.errors[0]
         );
+    }
+
+    #[test]
+    fn group_column() {
+        let rows = vec![
+            (1, vec!["rfc".into(), "name".into(), "Grupo".into()]),
+            (
+                2,
+                vec!["EKU9003173C9".into(), "Kemper".into(), "Andina".into()],
+            ),
+        ];
+        let p = parse_rows("c.csv", rows);
+        assert_eq!(p.rows[0].record.group.as_deref(), Some("Andina"));
     }
 
     #[test]

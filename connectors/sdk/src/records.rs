@@ -70,6 +70,10 @@ pub struct CustomerRecord {
     pub accounts: Vec<String>,
     pub language: Option<String>,
     pub erp_id: Option<String>,
+    /// The corporate group the customer belongs to (holding and sister companies pay each other's invoices).
+    /// Left out of the record's JSON when absent, so the content hash of a master without groups is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// How the invoice is to be paid (CFDI `MetodoPago`).

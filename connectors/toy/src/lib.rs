@@ -109,6 +109,7 @@ impl Source for ToySource {
                     accounts: vec![],
                     language: None,
                     erp_id: Some(format!("toy-{i}")),
+                    group: None,
                 };
                 Delivery {
                     kind: "toy".into(),

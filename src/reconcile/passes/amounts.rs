@@ -58,12 +58,30 @@ impl Ctx<'_> {
                 return Err((reason, cands));
             }
         };
-        let all: Vec<usize> = self
-            .by_customer
-            .get(who.rfc.as_str())
-            .map(|l| l.iter().copied().filter(|&i| self.usable(p, i)).collect())
-            .unwrap_or_default();
-        let cust = self.name_of(&who.rfc);
+        // A payer named by evidence of two members of its group may pay an invoice of any of them.
+        let payers: Vec<&str> = match (who.how, self.group_of.get(&who.rfc)) {
+            ("group", Some(g)) => self
+                .members
+                .get(g)
+                .map(|m| m.iter().map(String::as_str).collect())
+                .unwrap_or_else(|| vec![who.rfc.as_str()]),
+            _ => vec![who.rfc.as_str()],
+        };
+        let all: Vec<usize> = payers
+            .iter()
+            .filter_map(|r| self.by_customer.get(r))
+            .flat_map(|l| l.iter().copied().filter(|&i| self.usable(p, i)))
+            .collect();
+        // Content order, whichever member's list an invoice came from.
+        let mut all = all;
+        all.sort_unstable();
+        let cust = match payers.as_slice() {
+            [_, _, ..] => format!(
+                "group {}",
+                self.group_of.get(&who.rfc).map_or("", String::as_str)
+            ),
+            _ => self.name_of(&who.rfc),
+        };
         if all.is_empty() {
             let mut named = named;
             named.extend(self.customer_invoices_for_review(p, &who.rfc));

@@ -31,7 +31,7 @@ impl Ctx<'_> {
                 let m: Vec<_> = named
                     .iter()
                     .copied()
-                    .filter(|(i, _)| self.inv[*i].customer_rfc.as_deref() == Some(w.rfc.as_str()))
+                    .filter(|(i, _)| self.of_payer_or_group(&w.rfc, *i))
                     .collect();
                 if m.is_empty() {
                     (named.clone(), None)
@@ -51,6 +51,26 @@ impl Ctx<'_> {
             .map(|w| format!("payer identified by {}; ", w.detail))
             .unwrap_or_else(|| "payer not identified; ".into());
         let conf_base: u8 = if who.is_some() { 98 } else { 92 };
+        // Invoices of a sister company the payer paid too: said, and a little less sure.
+        let sisters: Vec<String> = match who {
+            Some(w) => mine
+                .iter()
+                .filter_map(|(i, _)| self.inv[*i].customer_rfc.as_deref())
+                .filter(|r| *r != w.rfc)
+                .map(str::to_string)
+                .collect(),
+            None => vec![],
+        };
+        let (payer_text, conf_base) = match (who, sisters.first()) {
+            (Some(w), Some(s)) => (
+                format!(
+                    "{payer_text}{s} is of the same group {}; ",
+                    self.group_of.get(&w.rfc).map_or("", String::as_str)
+                ),
+                conf_base - 3,
+            ),
+            _ => (payer_text, conf_base),
+        };
         if exact.len() == 1 {
             let (idx, how) = exact[0];
             let label = self.label(idx);

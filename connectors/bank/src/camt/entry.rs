@@ -332,6 +332,10 @@ fn fill_from_tx(t: &mut Txn, tx: &TxFields, credit: bool) -> bool {
         .chain(tx.doc_numbers.iter())
         .cloned()
         .collect();
+    t.late_referencia = tx
+        .cdtr_refs
+        .iter()
+        .find_map(|r| crate::mx::referencia_in_field(r));
     t.remittance = tx
         .doc_numbers
         .iter()

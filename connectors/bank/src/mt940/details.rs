@@ -59,6 +59,8 @@ fn german(t: &mut Txn, s: &str, sep: char, scratch: &mut Scratch) {
     // The last `?00` / `?31` values, cleaned only when used.
     let mut posting: Option<&str> = None;
     let mut account: Option<&str> = None;
+    // The `?2x` values one by one: one of them may be the referencia numérica.
+    let mut parts: Vec<&str> = Vec::new();
     let body = s.get(3..).unwrap_or("");
     // `sep` is ASCII, so splitting the bytes cuts the text at character boundaries.
     let sep = sep as u8;
@@ -78,13 +80,20 @@ fn german(t: &mut Txn, s: &str, sep: char, scratch: &mut Scratch) {
         let val = &part[2..];
         match (p[0], p[1]) {
             (b'0', b'0') => posting = Some(val),
-            (b'2', _) | (b'6', b'0'..=b'3') => purpose.push_str(val),
+            (b'2', _) => {
+                purpose.push_str(val);
+                parts.push(val);
+            }
+            (b'6', b'0'..=b'3') => purpose.push_str(val),
             (b'3', b'1') => account = Some(val),
             (b'3', b'2' | b'3') => name.push_str(val),
             _ => {}
         }
     }
     let kw = sepa_keywords(purpose);
+    if kw.is_empty() {
+        t.late_referencia = referencia_subfield(&parts);
+    }
     let get = |k: &str| {
         kw.iter()
             .find(|(key, _)| *key == k)
@@ -101,6 +110,23 @@ fn german(t: &mut Txn, s: &str, sep: char, scratch: &mut Scratch) {
         get("SVWZ")
     }
     .or_else(|| posting.and_then(clean));
+}
+
+/// The referencia numérica among free-text `?2x` subfields: one that states it after a keyword (`REF 1000259`,
+/// `REFERENCIA:0001000259`), or is 7 to 10 digits alone and not the wrapped part of a longer number.
+fn referencia_subfield(parts: &[&str]) -> Option<String> {
+    let ends_digit = |s: &str| s.bytes().last().is_some_and(|b| b.is_ascii_digit());
+    let starts_digit = |s: &str| s.bytes().next().is_some_and(|b| b.is_ascii_digit());
+    parts.iter().enumerate().find_map(|(i, v)| {
+        let v = v.trim();
+        if v.len() >= 3 && v.as_bytes()[..3].eq_ignore_ascii_case(b"REF") {
+            return crate::mx::referencia_in_field(v);
+        }
+        let alone = (7..=10).contains(&v.len())
+            && !(i > 0 && ends_digit(parts[i - 1]))
+            && !parts.get(i + 1).is_some_and(|n| starts_digit(n));
+        alone.then(|| crate::mx::referencia_in_field(v)).flatten()
+    })
 }
 
 const SEPA_KEYS: &[&str] = &[
@@ -229,6 +255,32 @@ mod tests {
         assert_eq!(t.payer_account.as_deref(), Some("DE02100500000123"));
         assert_eq!(t.concepto.as_deref(), Some("Factura A-123"));
         assert_eq!(t.other_refs, vec!["E2E-1".to_string()]);
+    }
+
+    #[test]
+    fn referencia_in_free_text_subfields() {
+        let mut t = txn();
+        apply(&mut t, b"166?00SPEI RECIBIDO?20PAGO FACT A-1471?21REFERENCIA:0001000259?32SERV INTEGRALES DE L", true);
+        assert_eq!(t.late_referencia.as_deref(), Some("0001000259"));
+        let mut t = txn();
+        apply(
+            &mut t,
+            b"166?00SPEI?20PAGO FACTURAS?211000259?22A-1471",
+            true,
+        );
+        assert_eq!(t.late_referencia.as_deref(), Some("1000259"));
+        // Digits wrapped from the subfield before are not a referencia, nor is a short number alone.
+        for raw in [
+            &b"166?00SPEI?20CUENTA 0121800012?211234567"[..],
+            b"166?00SPEI?20PAGO FACT 1471?211000259",
+            b"166?00SPEI?20PAGO?211000259?2234",
+            b"166?00SPEI?20PAGO FACTURA?211471",
+            b"166?00SPEI?20EREF+E2E?21SVWZ+REF 1000259",
+        ] {
+            let mut t = txn();
+            apply(&mut t, raw, true);
+            assert_eq!(t.late_referencia, None, "{}", String::from_utf8_lossy(raw));
+        }
     }
 
     #[test]

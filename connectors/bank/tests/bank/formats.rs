@@ -243,6 +243,11 @@ fn csv_mx_normalizado_latin1_cargo_abono() {
         Some("MBAN01002412260074384299")
     );
     assert_eq!(r[0].payer_name.as_deref(), Some("COMERCIALIZADORA EJEMPLO"));
+    assert_eq!(
+        r[0].referencia_numerica.as_deref(),
+        Some("1234567"),
+        "the REFERENCIA column holds the referencia numérica"
+    );
     assert_eq!(r[0].own_account.as_deref(), Some("012180001234567895"));
     assert_eq!(r[1].amount.amount(), d("-7.50"));
     assert_eq!(r[2].concepto.as_deref(), Some("DEPÓSITO EN EFECTIVO"));
@@ -296,4 +301,35 @@ fn account_option_overrides_own_account() {
         p.entries[0].record.external_id, "fitid:999:XML-1",
         "ids keep the file's account"
     );
+}
+
+/// camt `RmtInf/Strd/CdtrRefInf/Ref` is the referencia numérica when it is one (digits, ≤ 7 significant), beside
+/// a concepto of its own; a creditor reference of another shape is not.
+#[test]
+fn camt_creditor_reference_is_the_referencia_numerica() {
+    let entry = |amount: &str, reference: &str| {
+        format!(
+            "<Ntry><Amt Ccy=\"MXN\">{amount}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>\
+             <BookgDt><Dt>2026-02-10</Dt></BookgDt><NtryDtls><TxDtls>\
+             <RltdPties><Dbtr><Pty><Nm>SERV INTEGRALES DE L</Nm></Pty></Dbtr></RltdPties>\
+             <RmtInf><Ustrd>PAGO FACTURA</Ustrd><Strd><CdtrRefInf><Ref>{reference}</Ref></CdtrRefInf></Strd>\
+             </RmtInf></TxDtls></NtryDtls></Ntry>"
+        )
+    };
+    let xml = format!(
+        "<?xml version=\"1.0\"?><Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.053.001.08\">\
+         <BkToCstmrStmt><GrpHdr><MsgId>R</MsgId><CreDtTm>2026-02-10T20:00:00</CreDtTm></GrpHdr><Stmt><Id>S</Id>\
+         <Acct><Id><Othr><Id>646180157000000004</Id></Othr></Id></Acct>{}{}{}</Stmt></BkToCstmrStmt></Document>",
+        entry("5000.00", "0001000259"),
+        entry("6000.00", "RF18539007547034"),
+        entry("7000.00", "REF 1000259"),
+    );
+    let p =
+        parse_statement(Format::Camt053, xml.as_bytes(), &ParseOptions::default()).expect("parses");
+    let r: Vec<_> = p.entries.iter().map(|e| &e.record).collect();
+    assert_eq!(r.len(), 3, "{:?}", p.problems);
+    assert_eq!(r[0].referencia_numerica.as_deref(), Some("0001000259"));
+    assert_eq!(r[0].concepto.as_deref(), Some("PAGO FACTURA"));
+    assert_eq!(r[1].referencia_numerica, None);
+    assert_eq!(r[2].referencia_numerica.as_deref(), Some("1000259"));
 }

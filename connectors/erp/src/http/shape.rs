@@ -153,6 +153,7 @@ pub fn customer(raw: &RawValue) -> Result<Mapped, String> {
         accounts: c.accounts,
         language: blank(c.language),
         erp_id: Some(id.clone()),
+        group: None,
     };
     Ok(Mapped {
         delivery: Delivery {
