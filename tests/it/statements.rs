@@ -208,8 +208,9 @@ async fn every_format_imports_with_payer_data() {
         assert_eq!(csv["date"], "2024-11-15");
         assert_eq!(csv["payer_name"], "COMERCIALIZADORA CSV");
         assert_eq!(
-            csv["reference"], "MBAN01002412260074384299",
-            "clave de rastreo from the description"
+            csv["reference"], "7654321",
+            "the referencia numérica of the REFERENCIA column comes first (the clave de rastreo of the \
+             description stays in clave_rastreo)"
         );
         find(&rows, "333.33");
         // Debits are kept in the ledger but are not receivables.
