@@ -435,6 +435,15 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Counts one iteration whose outcome equalled the clean run's, and says so (a long run shows its progress).
+    pub fn passed(&mut self, phase: &str, backend: Backend) {
+        self.iterations += 1;
+        eprintln!(
+            "fault harness: {phase} on {backend:?}: iteration {} equal to the clean run ({} kills so far)",
+            self.iterations, self.kills
+        );
+    }
+
     pub fn print(&self, phase: &str, backend: Backend, started: Instant) {
         eprintln!(
             "fault harness: {phase} on {backend:?}: {} iterations, {} kills, all equal to the clean run, {:.1} s (seed {})",
