@@ -27,7 +27,14 @@ const TABLES: &[(&str, &[&str], &str)] = &[
     ),
     (
         "raw",
-        &["source", "kind", "external_id", "sha256"],
+        // A SAT package is named by the SAT's id of the request that made it; a request sent again after a
+        // crash (its first answer lost) gets another id for the same documents: packages are compared by content.
+        &[
+            "source",
+            "kind",
+            "CASE WHEN kind LIKE 'sat-package%' THEN 'sat-package' ELSE external_id END",
+            "sha256",
+        ],
         "raw_inbox",
     ),
     ("conflict", &["kind", "external_id", "detail"], "conflicts"),
