@@ -1,5 +1,6 @@
 //! `cuadra run`: the HTTP server, the connector scheduler and the inbox watcher, stopped together on SIGINT or
-//! SIGTERM. In-flight imports finish (each is one transaction, so an abandoned one leaves nothing behind).
+//! SIGTERM. In-flight imports finish (each is one transaction, so an abandoned one leaves nothing behind). It
+//! reconciles once at start, catching up on what a crash left between an import and its reconciliation.
 
 mod api;
 mod http;
@@ -63,6 +64,9 @@ pub async fn start(app: App) -> anyhow::Result<Running> {
         app.clone(),
         stop_rx.clone(),
     )));
+    // A stop or a crash between an import's commit and its reconciliation leaves documents unreconciled, and no
+    // new import may come to trigger it: reconcile once at start (docs/faults.md).
+    app.after_import();
     tracing::info!(%addr, "cuadra is running");
     Ok(Running { addr, stop, tasks })
 }
