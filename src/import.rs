@@ -3,9 +3,9 @@
 //! are applied. Memory stays bounded whatever the file size.
 
 use crate::store::{
-    delivery_label_of, unstorable_amount, IngestSummary, Prepacked, Store, WriteTx,
+    delivery_label_of, unstorable_amount, FileConflict, IngestSummary, Prepacked, Store, WriteTx,
 };
-use cuadra_sdk::{Delivery, FileImporter, ImportOptions, InputError, Location};
+use cuadra_sdk::{Delivery, FileImporter, FileWarning, ImportOptions, InputError, Location};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ enum Msg {
     /// A delivery and its body, hashed and compressed on the reading thread.
     Delivery(Delivery, Prepacked),
     Bad(InputError),
-    Warning(InputError),
+    Warning(FileWarning),
 }
 
 /// Imports `paths` (files or folders) with `importer`; `source` names who delivered them in the raw inbox.
@@ -78,7 +78,7 @@ pub async fn import_paths(
                 pending.borrow_mut().push(Msg::Bad(e));
             };
             let warned = std::cell::RefCell::new(Vec::new());
-            let mut warn = |w: InputError| warned.borrow_mut().push(Msg::Warning(w));
+            let mut warn = |w: FileWarning| warned.borrow_mut().push(Msg::Warning(w));
             let read = importer.read_reporting(&f, &opts, &mut out, &mut bad, &mut warn);
             pending.borrow_mut().extend(warned.take());
             if let Err(e) = read {
@@ -93,6 +93,7 @@ pub async fn import_paths(
     // deliveries and whenever the reader has nothing ready, so the write lock is never held while waiting.
     let mut tx: Option<WriteTx<'_>> = None;
     let mut in_tx = 0usize;
+    let mut for_person: Vec<FileConflict> = Vec::new();
     let started = std::time::Instant::now();
     loop {
         let chunk = match rx.try_recv() {
@@ -120,13 +121,19 @@ pub async fn import_paths(
                     }
                 }
                 Msg::Bad(e) => summary.fail("failed", e.to_string()),
-                Msg::Warning(w) => summary.warnings.push(w.to_string()),
+                Msg::Warning(w) => {
+                    if w.for_person {
+                        for_person.push(file_conflict(&w));
+                    }
+                    summary.warnings.push(w.to_string());
+                }
             }
         }
     }
     flush(store, &mut tx, source, &mut batch, &mut summary).await?;
     commit(&mut tx, &mut in_tx).await?;
     reader.await?;
+    store.record_file_conflicts(&for_person).await?;
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
         deliveries = summary
@@ -138,6 +145,26 @@ pub async fn import_paths(
     );
     store.link_documents().await?;
     Ok(summary)
+}
+
+/// A warning a person must look at, as a `report conflicts` row named by the file's name (not its folder: the
+/// inbox moves files) and the line, so that importing the same file again adds no second row.
+fn file_conflict(w: &FileWarning) -> FileConflict {
+    let at = &w.error.location;
+    let file = at.file.as_deref().unwrap_or("-");
+    let name = Path::new(file)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| file.to_string());
+    let external_id = match at.line {
+        Some(line) => format!("{name}, line {line}"),
+        None => name,
+    };
+    FileConflict {
+        kind: w.kind.to_string(),
+        external_id,
+        detail: w.to_string(),
+    }
 }
 
 /// Commits the import's open transaction, if any.

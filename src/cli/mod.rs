@@ -138,7 +138,8 @@ pub enum ReportKind {
     Invoices,
     Payments,
     Allocations,
-    /// Documents a person must look at (same identity with other content; ERP and CFDI disagreeing).
+    /// What a person must look at: same identity with other content (a document; a payment with another amount),
+    /// ERP and CFDI disagreeing, webhooks refused with 400 (`rejected`), statements that do not add up.
     Conflicts,
     Exceptions,
 }

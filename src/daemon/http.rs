@@ -134,14 +134,17 @@ async fn handle_webhook(
     };
     let outcome = match handler.handle(&ctx, &verified).await {
         Ok(o) => o,
+        // Verified but not understood (a bad currency, a missing field): kept for a person, then 400.
+        Err(WebhookError::Malformed(why)) => {
+            return reject(app, name, name, body, &why).await;
+        }
         Err(e) => return webhook_error(name, e),
     };
     if let Some(d) = outcome.delivery {
         // A verified event whose amount the ledger cannot hold is the sender's problem, not a transient one:
-        // 400 with the reason, so the provider stops retrying (there is no store of rejected deliveries yet).
+        // kept for a person, then 400 with the reason, so the provider stops retrying.
         if let Some(why) = crate::store::unstorable_amount(&d) {
-            tracing::warn!(connector = name, event = %d.external_id, reason = %why, "webhook refused: amount out of range");
-            return (StatusCode::BAD_REQUEST, format!("refused: {why}\n")).into_response();
+            return reject(app, name, &d.external_id, body, &why).await;
         }
         if let Err(e) = intake.submit(name, d).await {
             tracing::error!(connector = name, error = %e, "a verified webhook could not be stored");
@@ -155,6 +158,25 @@ async fn handle_webhook(
         resp.headers_mut().insert("content-type", ct);
     }
     resp
+}
+
+/// Answers 400 with the reason to a verified delivery that cannot be stored, after keeping its body and the
+/// reason as a `rejected` row of `report conflicts` (503 when even that cannot be written, so the provider retries).
+async fn reject(app: &App, name: &str, external_id: &str, body: &[u8], why: &str) -> Response {
+    match app
+        .store
+        .record_rejected(name, external_id, body, why)
+        .await
+    {
+        Ok(raw_id) => {
+            tracing::warn!(connector = name, event = %external_id, raw_id, reason = %why, "webhook refused and kept for a person");
+            (StatusCode::BAD_REQUEST, format!("refused: {why}\n")).into_response()
+        }
+        Err(e) => {
+            tracing::error!(connector = name, error = %format!("{e:#}"), "a refused webhook could not be kept");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
 }
 
 fn webhook_error(name: &str, e: WebhookError) -> Response {

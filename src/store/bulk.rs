@@ -233,8 +233,18 @@ impl Store {
                 let p = chunk[n].1;
                 (p.kind.as_str().to_string(), p.external_id.clone())
             };
+            let mut inserted = vec![false; chunk.len()];
             for (n, _) in rows.positions(chunk.len(), key, |r| r.clone()) {
+                inserted[n] = true;
                 outcomes[chunk[n].0] = IngestOutcome::New;
+            }
+            // An identity stored already: another amount is a conflict for a person (as one by one).
+            for (n, (k, p)) in chunk.iter().enumerate() {
+                let (source, d) = items[*k];
+                let raw_id = raw_ids[*k].unwrap_or_default();
+                if !inserted[n] && self.payment_conflict(tx, source, d, raw_id, p).await? {
+                    outcomes[*k] = IngestOutcome::Conflicting;
+                }
             }
         }
         Ok(Some(outcomes))

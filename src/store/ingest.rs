@@ -301,8 +301,17 @@ impl Store {
         if customers.len() > 1 && customers.len() == d.records.len() {
             changed = self.upsert_customers_bulk(tx, source, &customers).await?;
         } else {
+            let mut conflicting = false;
             for r in &d.records {
-                changed |= self.apply_record(tx, source, raw_id, r).await?;
+                let applied = self.apply_record(tx, source, raw_id, r).await?;
+                changed |= applied;
+                // A payment whose identity is stored already: another amount is a conflict for a person.
+                if let (false, Record::Payment(p)) = (applied, r) {
+                    conflicting |= self.payment_conflict(tx, source, d, raw_id, p).await?;
+                }
+            }
+            if conflicting {
+                return Ok(IngestOutcome::Conflicting);
             }
         }
         Ok(if changed || d.records.is_empty() {

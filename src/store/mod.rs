@@ -11,6 +11,7 @@
 mod bind;
 mod bulk;
 mod busy;
+mod conflicts;
 mod connect;
 mod customers;
 mod dialect;
@@ -29,6 +30,7 @@ mod reports;
 mod row;
 
 pub use busy::is_transient;
+pub use conflicts::{FileConflict, REJECTED_KIND};
 pub use connect::redact_url;
 pub(crate) use connect::SQLITE_CACHE_PRAGMA;
 pub use customers::customer_key;

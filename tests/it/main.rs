@@ -5,6 +5,7 @@ mod api;
 mod cfdi;
 mod cli;
 mod concurrency;
+mod conflicts;
 mod customers;
 mod daemon;
 mod erp;

@@ -604,8 +604,8 @@ async fn a_statement_row_with_an_unstorable_amount_is_skipped_and_the_rest_impor
     }
 }
 
-/// A statement whose entries do not add up to its closing balance imports (exit 0) and says so on stderr with
-/// the file and the kind; one that adds up says nothing.
+/// A statement whose entries do not add up to its closing balance imports (exit 0), says so on stderr with the
+/// file and the kind, and is kept once in `report conflicts`; one that adds up says nothing.
 #[tokio::test]
 async fn a_statement_that_does_not_add_up_is_imported_with_a_warning() {
     for b in backends().await {
@@ -638,8 +638,24 @@ async fn a_statement_that_does_not_add_up_is_imported_with_a_warning() {
                 && err.contains("statement-balance"),
             "{b:?}: {err}"
         );
+        // Kept for a person as a `statement-balance` row naming the file and the figures; importing the same
+        // file again adds no second row.
+        let o = import(&db, &cfg, &[&off], &[]);
+        ok(&o);
         let app = build_app(&db, &accounts_toml()).await;
         assert_eq!(app.store.count("payments").await.unwrap(), 2, "{b:?}");
+        let t = app.store.report_conflicts().await.unwrap();
+        assert_eq!(t.rows.len(), 1, "{b:?}: {:?}", t.rows);
+        let (kind, id, detail) = (&t.rows[0][1], &t.rows[0][2], &t.rows[0][3]);
+        assert_eq!(kind, "statement-balance", "{b:?}");
+        assert!(id.starts_with("descuadre.sta, line "), "{b:?}: {id}");
+        assert!(
+            detail.contains("descuadre.sta")
+                && detail.contains("1500.00")
+                && detail.contains("1400.00")
+                && detail.contains("STMT2"),
+            "{b:?}: {detail}"
+        );
         app.store.close().await;
     }
 }

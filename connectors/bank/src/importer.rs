@@ -32,8 +32,8 @@ use crate::detect::{detect_format, Format};
 use crate::model::{Warning, WarningKind};
 use crate::{parse_statement, ParseOptions};
 use cuadra_sdk::{
-    sha256_hex, Delivery, FileImporter, ImportOptions, InputError, InvoiceRef, Location,
-    PaymentRecord, Record,
+    sha256_hex, Delivery, FileImporter, FileWarning, ImportOptions, InputError, InvoiceRef,
+    Location, PaymentRecord, Record,
 };
 use std::path::Path;
 
@@ -255,13 +255,14 @@ impl FileImporter for StatementImporter {
         opts: &ImportOptions,
         out: &mut dyn FnMut(Delivery) -> Result<(), InputError>,
         bad: &mut dyn FnMut(InputError),
-        warn: &mut dyn FnMut(InputError),
+        warn: &mut dyn FnMut(FileWarning),
     ) -> Result<(), InputError> {
         StatementImporter::read_reporting(self, path, opts, out, bad, &mut |w: Warning| {
-            warn(InputError::new(
-                w.location.clone(),
-                format!("{} ({})", w.message, w.kind.as_str()),
-            ))
+            warn(FileWarning {
+                error: InputError::new(w.location.clone(), w.message.clone()),
+                kind: w.kind.as_str(),
+                for_person: w.is_conflict(),
+            })
         })
     }
 }

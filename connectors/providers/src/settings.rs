@@ -128,13 +128,7 @@ impl ProviderSettings {
                 "connector kind {kind}: key webhook_secret (or webhook_secret_file) is required"
             ))
         })?;
-        // An empty secret would let anyone sign a payment with the empty key.
-        if secret.expose_secret().trim().is_empty() {
-            return Err(ConnectorError::Config(format!(
-                "connector kind {kind}: key webhook_secret (or the file webhook_secret_file names) is empty; \
-                 set the secret the provider gave you"
-            )));
-        }
+        check_secret(kind, &secret)?;
         Ok(secret)
     }
 
@@ -169,6 +163,32 @@ impl ProviderSettings {
         }
         Ok(base.to_string())
     }
+}
+
+/// The shortest `webhook_secret` accepted, in bytes. Every secret the providers generate is longer (Stripe's
+/// `whsec_` + 32 characters, Mercado Pago's 64 hex digits); Openpay's Basic password and STP's shared secret are
+/// chosen by the company and can be made this long. A shorter one can be guessed, and then anyone can post a
+/// payment that verifies.
+pub const MIN_SECRET_BYTES: usize = 16;
+
+/// Refuses an empty or too-short `webhook_secret` (without printing it).
+pub(crate) fn check_secret(kind: &str, secret: &SecretString) -> Result<(), ConnectorError> {
+    let len = secret.expose_secret().trim().len();
+    // An empty secret would let anyone sign a payment with the empty key.
+    if len == 0 {
+        return Err(ConnectorError::Config(format!(
+            "connector kind {kind}: key webhook_secret (or the file webhook_secret_file names) is empty; \
+             set the secret the provider gave you"
+        )));
+    }
+    if len < MIN_SECRET_BYTES {
+        return Err(ConnectorError::Config(format!(
+            "connector kind {kind}: key webhook_secret (or the file webhook_secret_file names) has {len} bytes; \
+             at least {MIN_SECRET_BYTES} are required (a short secret can be guessed): use the secret the provider \
+             generated, or make one with `openssl rand -hex 24`"
+        )));
+    }
+    Ok(())
 }
 
 fn both(key: &str) -> ConnectorError {

@@ -89,15 +89,8 @@ impl StpAuth {
             }
             (secret, None) => secret.clone(),
         };
-        if secret
-            .as_ref()
-            .is_some_and(|x| x.expose_secret().trim().is_empty())
-        {
-            return Err(ConnectorError::Config(
-                "connector kind stp: key webhook_secret (or the file webhook_secret_file names) is empty; \
-                 set the secret STP sends"
-                    .into(),
-            ));
+        if let Some(secret) = &secret {
+            crate::settings::check_secret("stp", secret)?;
         }
         let basic_user = s.webhook_user.clone();
         let secret_header = s

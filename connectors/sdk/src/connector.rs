@@ -279,6 +279,24 @@ impl InputError {
     }
 }
 
+/// Something about a file that did not stop its import but that a person should read: printed in the summary,
+/// and also kept in `report conflicts` when `for_person` (a statement whose entries do not add up).
+#[derive(Debug, Clone)]
+pub struct FileWarning {
+    /// Where, and what (the message without the kind).
+    pub error: InputError,
+    /// A stable name for summaries and conflict rows (`statement-balance`, ...).
+    pub kind: &'static str,
+    /// Whether it is kept as a conflict for a person rather than only printed.
+    pub for_person: bool,
+}
+
+impl fmt::Display for FileWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.error, self.kind)
+    }
+}
+
 /// Options a user gives when importing files.
 #[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
@@ -312,7 +330,7 @@ pub trait FileImporter: Send + Sync {
         opts: &ImportOptions,
         out: &mut dyn FnMut(Delivery) -> Result<(), InputError>,
         bad: &mut dyn FnMut(InputError),
-        warn: &mut dyn FnMut(InputError),
+        warn: &mut dyn FnMut(FileWarning),
     ) -> Result<(), InputError> {
         let _ = warn;
         self.read(path, opts, out, bad)

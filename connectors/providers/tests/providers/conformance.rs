@@ -313,14 +313,17 @@ async fn openpay_payloads() {
     .await;
     let mut st = settings("openpay");
     st.webhook_user = Some("u".into());
-    st.webhook_secret = Some(SecretString::from("p"));
+    st.webhook_secret = Some(SecretString::from("openpay-basic-pass"));
     st.merchant_id = Some("m1".into());
     st.api_key = Some(SecretString::from("sk"));
     st.api_base = Some(api.base.clone());
     let h = handler("openpay", &st);
     let auth = format!(
         "Basic {}",
-        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "u:p")
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            "u:openpay-basic-pass"
+        )
     );
     let hdr = headers(&[("authorization", &auth)]);
     let d = deliver(&*h, &ctx(&[]), &hdr, &note, at(1))

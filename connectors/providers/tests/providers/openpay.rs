@@ -24,7 +24,7 @@ fn basic(user: &str, pass: &str) -> String {
 fn openpay(base: &str) -> Box<dyn cuadra_sdk::WebhookHandler> {
     let mut s = settings("openpay");
     s.webhook_user = Some("openpay".into());
-    s.webhook_secret = secret("hook-pass");
+    s.webhook_secret = secret("openpay-hook-pass");
     s.merchant_id = Some("mzdtln0bmtms6o3kck8f".into());
     s.api_key = Some(SecretString::from("sk_test_private"));
     s.api_base = Some(base.to_string());
@@ -50,7 +50,7 @@ async fn basic_credentials_are_required() {
     ));
     unauthorized(verify_only(
         &*h,
-        &headers(&[("authorization", &basic("other", "hook-pass"))]),
+        &headers(&[("authorization", &basic("other", "openpay-hook-pass"))]),
         &body,
         at(1),
     ));
@@ -68,7 +68,7 @@ async fn basic_credentials_are_required() {
     ));
     verify_only(
         &*h,
-        &headers(&[("authorization", &basic("openpay", "hook-pass"))]),
+        &headers(&[("authorization", &basic("openpay", "openpay-hook-pass"))]),
         &body,
         at(1),
     )
@@ -87,7 +87,7 @@ async fn confirmed_completed_charge_becomes_a_payment() {
     .await;
     let h = openpay(&api.base);
     let body = notification("charge.succeeded", "trcuadra0001");
-    let hdr = headers(&[("authorization", &basic("openpay", "hook-pass"))]);
+    let hdr = headers(&[("authorization", &basic("openpay", "openpay-hook-pass"))]);
     let out = deliver(&*h, &ctx(&[]), &hdr, &body, at(1))
         .await
         .expect("handled");
@@ -159,7 +159,7 @@ async fn not_completed_not_found_and_down_are_classified() {
     ])
     .await;
     let h = openpay(&api.base);
-    let hdr = headers(&[("authorization", &basic("openpay", "hook-pass"))]);
+    let hdr = headers(&[("authorization", &basic("openpay", "openpay-hook-pass"))]);
     let run = |id: &'static str| {
         let body = notification("charge.succeeded", id);
         let h = &h;
@@ -204,7 +204,7 @@ async fn refund_and_other_events() {
     )])
     .await;
     let h = openpay(&api.base);
-    let hdr = headers(&[("authorization", &basic("openpay", "hook-pass"))]);
+    let hdr = headers(&[("authorization", &basic("openpay", "openpay-hook-pass"))]);
     let body = notification("charge.refunded", "trref");
     let d = deliver(&*h, &ctx(&[]), &hdr, &body, at(1))
         .await
@@ -229,7 +229,7 @@ async fn refund_and_other_events() {
 async fn verification_ping_is_stored_for_the_operator() {
     let h = openpay("http://127.0.0.1:9");
     let body = br#"{"type":"verification","event_date":"2026-01-15T10:00:00-06:00","verification_code":"Zx81PqRs"}"#;
-    let hdr = headers(&[("authorization", &basic("openpay", "hook-pass"))]);
+    let hdr = headers(&[("authorization", &basic("openpay", "openpay-hook-pass"))]);
     let out = deliver(&*h, &ctx(&[]), &hdr, body, at(1))
         .await
         .expect("ok");

@@ -34,7 +34,7 @@ fn secret_files_are_resolved() {
     let dir = std::env::temp_dir().join(format!("cuadra-providers-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let f = dir.join("secret");
-    std::fs::write(&f, "whsec_from_file\n").expect("write");
+    std::fs::write(&f, "whsec_from_file_0001\n").expect("write");
     let mut s = parse(&format!(
         "webhook_secret_file = {:?}",
         f.display().to_string()
@@ -47,7 +47,7 @@ fn secret_files_are_resolved() {
             .as_ref()
             .map(|x| x.expose_secret().to_string())
             .as_deref(),
-        Some("whsec_from_file")
+        Some("whsec_from_file_0001")
     );
     build("stripe", &s).expect("builds");
     let mut both = parse(&format!(
@@ -64,13 +64,15 @@ fn secret_files_are_resolved() {
 
 #[test]
 fn required_keys_are_named() {
-    let s = parse("kind = \"openpay\"\nwebhook_secret = \"p\"").expect("valid");
+    let s = parse("kind = \"openpay\"\nwebhook_secret = \"openpay-basic-pass\"").expect("valid");
     let e = build("openpay", &s).err().expect("missing user");
     assert!(e.to_string().contains("webhook_user"), "{e}");
-    let s = parse("webhook_secret = \"p\"\napi_base = \"ftp://x\"").expect("valid");
+    let s =
+        parse("webhook_secret = \"mp-signature-secret\"\napi_base = \"ftp://x\"").expect("valid");
     assert!(build("mercadopago", &s).is_err());
     let s =
-        parse("webhook_secret = \"p\"\napi_key = \"t\"\napi_base = \"ftp://x\"").expect("valid");
+        parse("webhook_secret = \"mp-signature-secret\"\napi_key = \"t\"\napi_base = \"ftp://x\"")
+            .expect("valid");
     let e = build("mercadopago", &s).err().expect("bad base");
     assert!(e.to_string().contains("api_base"), "{e}");
 }
@@ -108,4 +110,41 @@ fn empty_webhook_secrets_are_refused() {
     let err = build("stripe", &s).err().expect("refused").to_string();
     assert!(err.contains("empty"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A secret shorter than 16 bytes can be guessed: refused at load for every kind that takes one, naming the key
+/// and the length but never the secret; 16 bytes are accepted (the shared fixtures' test secrets have 17 and more).
+#[test]
+fn short_webhook_secrets_are_refused() {
+    for kind in ["stripe", "mercadopago", "openpay", "stp"] {
+        for (secret, ok) in [
+            ("whsec_short", false),
+            ("0123456789abcde", false),
+            ("0123456789abcdef", true),
+        ] {
+            let mut toml = format!("kind = \"{kind}\"\nwebhook_secret = \"{secret}\"\n");
+            if kind == "stp" {
+                toml.push_str("webhook_user = \"u\"\n");
+            }
+            if kind == "openpay" {
+                toml.push_str("merchant_id = \"m\"\napi_key = \"sk_x\"\nwebhook_user = \"u\"\n");
+            }
+            if kind == "mercadopago" {
+                toml.push_str("api_key = \"APP_USR-x\"\n");
+            }
+            let s = parse(&toml).expect("parses");
+            match build(kind, &s) {
+                Ok(_) => assert!(ok, "{kind}: {secret:?} accepted"),
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(!ok, "{kind}: {secret:?} refused: {e}");
+                    assert!(
+                        e.contains("webhook_secret") && e.contains("at least 16"),
+                        "{kind}: {e}"
+                    );
+                    assert!(!e.contains(secret), "{kind}: the secret printed: {e}");
+                }
+            }
+        }
+    }
 }

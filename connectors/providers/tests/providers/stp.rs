@@ -192,7 +192,7 @@ fn authentication_must_be_configured() {
     let s = settings("stp");
     assert!(matches!(build("stp", &s), Err(ConnectorError::Config(_))));
     let mut s = settings("stp");
-    s.webhook_secret = secret("x");
+    s.webhook_secret = secret("stp-shared-secret");
     assert!(
         build("stp", &s).is_err(),
         "secret without saying how it is sent"
@@ -246,25 +246,31 @@ fn ip_allow_list_secret_header_and_basic() {
     ));
 
     let mut s = settings("stp");
-    s.webhook_secret = secret("s3cr3t");
+    s.webhook_secret = secret("s3cr3t-stp-shared");
     s.secret_header = Some("X-STP-Secret".into());
     let h = handler("stp", &s);
-    verify_only(&*h, &headers(&[("x-stp-secret", "s3cr3t")]), b, at(1)).expect("header");
+    verify_only(
+        &*h,
+        &headers(&[("x-stp-secret", "s3cr3t-stp-shared")]),
+        b,
+        at(1),
+    )
+    .expect("header");
     unauthorized(verify_only(
         &*h,
-        &headers(&[("x-stp-secret", "s3cr3")]),
+        &headers(&[("x-stp-secret", "s3cr3t-stp-share")]),
         b,
         at(1),
     ));
     unauthorized(verify_only(&*h, &headers(&[]), b, at(1)));
 
     let mut s = settings("stp");
-    s.webhook_secret = secret("s3cr3t");
+    s.webhook_secret = secret("s3cr3t-stp-shared");
     s.webhook_user = Some("stp".into());
     let h = handler("stp", &s);
     let good = format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode("stp:s3cr3t")
+        base64::engine::general_purpose::STANDARD.encode("stp:s3cr3t-stp-shared")
     );
     verify_only(&*h, &headers(&[("authorization", &good)]), b, at(1)).expect("basic");
     unauthorized(verify_only(
