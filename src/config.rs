@@ -274,13 +274,21 @@ pub struct ReconcileSettings {
     /// the payment's currency; "0.00" (the default) turns tolerance off.
     #[serde(default = "default_tolerance")]
     pub tolerance: String,
+    /// Days before an invoice's issue date in which a payment of exactly its balance, from an identified customer
+    /// with no other invoice of that balance, is taken as its prepayment (0 to 366; 0 keeps the 7-day slack only).
+    #[serde(default = "default_prepayment_days")]
+    pub prepayment_days: u16,
 }
 impl Default for ReconcileSettings {
     fn default() -> Self {
         ReconcileSettings {
             tolerance: default_tolerance(),
+            prepayment_days: default_prepayment_days(),
         }
     }
+}
+fn default_prepayment_days() -> u16 {
+    30
 }
 fn default_tolerance() -> String {
     "0.00".into()
@@ -411,6 +419,12 @@ impl Settings {
         self.http.validate_limits()?;
         self.api_tokens()?;
         self.reconcile.tolerance_micros()?;
+        if self.reconcile.prepayment_days > 366 {
+            bail!(
+                "reconcile.prepayment_days: expected 0 to 366 days, found {}",
+                self.reconcile.prepayment_days
+            );
+        }
         if self.outbox.retry_schedule_secs.is_empty() {
             bail!("outbox.retry_schedule_secs: expected at least one delay");
         }
