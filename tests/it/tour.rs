@@ -332,7 +332,8 @@ async fn the_generator_is_deterministic_and_its_files_import_cleanly() {
 }
 
 /// Issue 19's classes (`--cases`): every class is drawn, and every file imports cleanly on both backends — the
-/// customers' `group` column, the SAT metadata cancelling substituted invoices, the returned debits.
+/// customers' `group` column, the SAT metadata cancelling substituted invoices, the returned debits, and the
+/// statements in camt.053, MT940 and CSV (`--statement-format mixed`).
 #[tokio::test]
 async fn the_generators_issue19_cases_import_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
@@ -348,6 +349,8 @@ async fn the_generators_issue19_cases_import_cleanly() {
             "120",
             "--cases",
             "1",
+            "--statement-format",
+            "mixed",
         ],
     );
     let rfc = out
@@ -378,6 +381,13 @@ async fn the_generators_issue19_cases_import_cleanly() {
     let customers = std::fs::read_to_string(a.join("customers.csv")).unwrap();
     assert!(customers.lines().next().unwrap().ends_with(",group"));
     assert!(a.join("cfdi").join("metadata.txt").exists());
+    let names: Vec<String> = std::fs::read_dir(a.join("statements"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for ext in [".xml", ".sta", ".csv"] {
+        assert!(names.iter().any(|n| n.ends_with(ext)), "no {ext} statement");
+    }
     for backend in backends().await {
         let db = fresh_db(backend).await;
         test_settings(&db, &format!("[company]\nrfcs = [\"{rfc}\"]\n"));
