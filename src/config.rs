@@ -632,6 +632,23 @@ mod tests {
         assert_eq!(s.log.format, "json");
     }
 
+    /// `reconcile.prepayment_days`: 30 by default, read from the environment, more than 366 refused naming the key.
+    #[test]
+    fn prepayment_days_default_environment_and_range() {
+        let s = Settings::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(s.reconcile.prepayment_days, 30);
+        let s = Settings::load_with_env(None, env(&[("CUADRA__RECONCILE__PREPAYMENT_DAYS", "0")]))
+            .unwrap();
+        assert_eq!(s.reconcile.prepayment_days, 0);
+        let e =
+            Settings::load_with_env(None, env(&[("CUADRA__RECONCILE__PREPAYMENT_DAYS", "400")]))
+                .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("reconcile.prepayment_days"),
+            "{e:#}"
+        );
+    }
+
     #[test]
     fn errors_name_the_key() {
         let dir = tempfile::tempdir().unwrap();
