@@ -279,13 +279,21 @@ pub struct ReconcileSettings {
     /// the payment's currency; "0.00" (the default) turns tolerance off.
     #[serde(default = "default_tolerance")]
     pub tolerance: String,
+    /// Days before an invoice's issue date in which a payment of exactly its balance, from an identified customer
+    /// with no other invoice of that balance, is taken as its prepayment (0 to 366; 0 keeps the 7-day slack only).
+    #[serde(default = "default_prepayment_days")]
+    pub prepayment_days: u16,
 }
 impl Default for ReconcileSettings {
     fn default() -> Self {
         ReconcileSettings {
             tolerance: default_tolerance(),
+            prepayment_days: default_prepayment_days(),
         }
     }
+}
+fn default_prepayment_days() -> u16 {
+    30
 }
 fn default_tolerance() -> String {
     "0.00".into()
@@ -417,6 +425,12 @@ impl Settings {
         self.import.validate()?;
         self.api_tokens()?;
         self.reconcile.tolerance_micros()?;
+        if self.reconcile.prepayment_days > 366 {
+            bail!(
+                "reconcile.prepayment_days: expected 0 to 366 days, found {}",
+                self.reconcile.prepayment_days
+            );
+        }
         if self.outbox.retry_schedule_secs.is_empty() {
             bail!("outbox.retry_schedule_secs: expected at least one delay");
         }
@@ -622,6 +636,23 @@ mod tests {
         assert_eq!(s.company.rfcs, vec!["EKU9003173C9", "AAA010101AAA"]);
         assert_eq!(s.database.url, "postgres://x/y");
         assert_eq!(s.log.format, "json");
+    }
+
+    /// `reconcile.prepayment_days`: 30 by default, read from the environment, more than 366 refused naming the key.
+    #[test]
+    fn prepayment_days_default_environment_and_range() {
+        let s = Settings::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(s.reconcile.prepayment_days, 30);
+        let s = Settings::load_with_env(None, env(&[("CUADRA__RECONCILE__PREPAYMENT_DAYS", "0")]))
+            .unwrap();
+        assert_eq!(s.reconcile.prepayment_days, 0);
+        let e =
+            Settings::load_with_env(None, env(&[("CUADRA__RECONCILE__PREPAYMENT_DAYS", "400")]))
+                .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("reconcile.prepayment_days"),
+            "{e:#}"
+        );
     }
 
     #[test]

@@ -125,6 +125,9 @@ pub struct Options {
     pub same_money_days: i64,
     /// The company's own accounts (normalized): credits from them are own transfers.
     pub own_accounts: Vec<String>,
+    /// Days before an invoice's issue date in which an identified customer's payment of exactly its balance is
+    /// taken as a prepayment of it, when it is that customer's only such invoice (`reconcile.prepayment_days`).
+    pub prepayment_days: i64,
 }
 
 impl Default for Options {
@@ -133,6 +136,7 @@ impl Default for Options {
             tolerance: 0,
             same_money_days: 5,
             own_accounts: vec![],
+            prepayment_days: 30,
         }
     }
 }

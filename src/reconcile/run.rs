@@ -16,6 +16,7 @@ impl Options {
     pub fn from_settings(settings: &crate::config::Settings) -> anyhow::Result<Options> {
         Ok(Options {
             tolerance: settings.reconcile.tolerance_micros()?,
+            prepayment_days: i64::from(settings.reconcile.prepayment_days),
             own_accounts: settings
                 .accounts
                 .values()

@@ -1146,3 +1146,93 @@ async fn payments_report_counts_foreign_reps_and_same_money_once() {
         assert!(usd[12].is_empty() && rep[12].is_empty());
     }
 }
+
+/// An invoice `n` issued on a day of February 2026 (after the January invoices and among the payments).
+fn invoice_in_february(n: u32, folio: &str, rfc: &str, total: &str, day: u32) -> Delivery {
+    let mut d = invoice(n, "F", folio, rfc, total, Currency::MXN, 1);
+    if let Record::Invoice(i) = &mut d.records[0] {
+        i.issued_at = Utc.with_ymd_and_hms(2026, 2, day, 18, 0, 0).unwrap();
+    }
+    d
+}
+
+/// Issue 19 class 4: the money arrives first, the invoice 8–25 days later with the exact amount. The unapplied
+/// payment is re-examined when the invoice arrives and taken as its prepayment when it is the customer's only
+/// invoice of that balance issued within `prepayment_days`; two such invoices, or a shorter window, leave it an
+/// exception.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepayment_applied_to_the_customers_only_later_invoice_of_that_amount() {
+    for b in backends().await {
+        let (store, _db) = open_store(b).await;
+        let pay = |id: &'static str, amount: &'static str| {
+            payment(Pay {
+                id,
+                day: 1,
+                amount,
+                account: Some(ACME_CLABE),
+                concepto: Some("ANTICIPO"),
+                ..Default::default()
+            })
+        };
+        load(
+            &store,
+            &[
+                customers(),
+                invoice(40, "F", "700", ACME, "999.99", Currency::MXN, 5),
+                pay("pre", "2500.00"),
+                pay("twice", "3100.00"),
+            ],
+        )
+        .await;
+        reconcile::run(&store, &Options::default(), false)
+            .await
+            .unwrap();
+        let e = exceptions(&store).await;
+        assert!(e["pre"].0.starts_with("no_amount_match"), "{e:#?}");
+        // The invoices arrive 19 days later: one of 2,500.00, two of 3,100.00.
+        load(
+            &store,
+            &[
+                invoice_in_february(41, "701", ACME, "2500.00", 20),
+                invoice_in_february(42, "702", ACME, "3100.00", 20),
+                invoice_in_february(43, "703", ACME, "3100.00", 21),
+            ],
+        )
+        .await;
+        let short = Options {
+            prepayment_days: 10,
+            ..Options::default()
+        };
+        reconcile::run(&store, &short, false).await.unwrap();
+        assert_eq!(
+            of(&allocations(&store).await, "pre"),
+            0,
+            "outside a 10-day window"
+        );
+        reconcile::run(&store, &Options::default(), false)
+            .await
+            .unwrap();
+        let a = allocations(&store).await;
+        assert!(has(&a, "pre", "F-701", "2500.00", "prepayment"), "{a:#?}");
+        assert_eq!(of(&a, "twice"), 0, "two later invoices of 3,100.00: {a:#?}");
+        let e = exceptions(&store).await;
+        assert!(!e.contains_key("pre"), "{e:#?}");
+        assert!(e["twice"].0.starts_with("no_amount_match"), "{e:#?}");
+        assert_eq!(
+            balance(&store, "F-701").await,
+            ("0.00".into(), "paid".into())
+        );
+        use sqlx::Row;
+        let why: String = sqlx::query(
+            "SELECT a.explanation FROM allocations a JOIN payments p ON p.id = a.payment_id WHERE p.external_id = 'pre'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .get(0);
+        assert!(
+            why.contains("issued 19 days after the payment (a prepayment; window 30 days)"),
+            "{why}"
+        );
+    }
+}

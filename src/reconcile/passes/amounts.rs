@@ -1,5 +1,6 @@
 //! Pass 4b: with the payer known, the amount decides: one invoice of that balance, a bank fee within the tolerance,
-//! an exact combination, or a partial payment the text names; anything else is an exception with its reason.
+//! an exact combination, a partial payment the text names, or a prepayment (the customer's only invoice of that
+//! balance, issued later within `reconcile.prepayment_days`); anything else is an exception with its reason.
 
 use super::combinations::{subset, Subset};
 use crate::model::reconcile::{NewAllocation, PaymentIn};
@@ -244,6 +245,26 @@ impl Ctx<'_> {
                 all,
             )),
             Subset::None | Subset::TooLarge => {
+                // A prepayment: the customer's only invoice of this balance, issued after the payment within
+                // the window, and not contradicted by the concepto.
+                let later: Vec<usize> = all
+                    .iter()
+                    .copied()
+                    .filter(|&i| self.open[i] == p.amount)
+                    .collect();
+                if let [idx] = later[..] {
+                    let days = (self.inv[idx].issued_on - p.booked_on).num_days();
+                    if days <= self.opts.prepayment_days && (named.is_empty() || named.contains(&idx)) {
+                        let expl = format!(
+                            "{base}; amount {} is the balance of {}, the only such open invoice of {cust}, issued {days} days after the payment (a prepayment; window {} days)",
+                            money(p.amount, &cur),
+                            self.label(idx),
+                            self.opts.prepayment_days
+                        );
+                        let conf = who.confidence.saturating_sub(10);
+                        return Ok(vec![self.alloc(p, idx, p.amount, "prepayment", conf, expl)]);
+                    }
+                }
                 let total: i64 = all.iter().map(|&i| self.open[i]).sum();
                 let reason = if p.amount > total {
                     format!("overpayment: {} exceeds everything {cust} owes in {cur} ({})", money(p.amount, &cur), money(total, &cur))

@@ -11,6 +11,9 @@
 //! Layout: `plan.rs` decides everything in memory, `noise.rs` holds names and their variants, `write.rs` streams
 //! it to files, `zip.rs` writes SAT-style stored packages, `score.rs` scores and runs the baseline.
 
+mod cases;
+mod classes;
+mod formats;
 mod noise;
 mod plan;
 mod score;
@@ -47,15 +50,23 @@ enum Cmd {
         payments: Option<u64>,
         /// Shares of payment events, e.g. `exact=0.3,typo=0.1` (unnamed kinds keep their default share).
         /// Kinds: exact, reference, combined, partial, name_variant, third_party, typo, credit_note, usd, overlap,
-        /// unrelated.
+        /// unrelated, and issue 19's classes (default 0): return, double, group, prepayment, substitute, refnum,
+        /// folio_list.
         #[arg(long)]
         mix: Option<String>,
+        /// Gives each of issue 19's seven classes this share (a kind named in --mix keeps the share given there).
+        #[arg(long)]
+        cases: Option<f64>,
         /// CFDI as `xml` files or `zip` packages (default: xml up to 2,000 documents, zip above).
         #[arg(long)]
         cfdi_format: Option<String>,
         /// Days each statement file covers (one file per company account and period).
         #[arg(long, default_value_t = 7)]
         statement_days: u16,
+        /// `camt` (camt.053 files), or `mixed`: MXN periods rotate camt.053, MT940 (`.sta`) and the
+        /// mx-normalizado CSV; USD stays camt.053.
+        #[arg(long, default_value = "camt")]
+        statement_format: String,
         #[arg(long)]
         out: PathBuf,
     },
@@ -72,6 +83,12 @@ enum Cmd {
         /// Minimum share of invoices whose paid amount equals the truth.
         #[arg(long, default_value_t = 0.97)]
         min_exact: f64,
+        /// `cuadra report exceptions --format json`, to count exceptions per class (needs --payments).
+        #[arg(long, requires = "payments")]
+        exceptions: Option<PathBuf>,
+        /// `cuadra report payments --format json`, to find each exception's payment in the truth.
+        #[arg(long)]
+        payments: Option<PathBuf>,
     },
 }
 
@@ -87,8 +104,17 @@ fn main() {
     std::process::exit(code);
 }
 
-fn parse_mix(s: Option<&str>) -> anyhow::Result<[f64; 11]> {
+fn parse_mix(s: Option<&str>, cases: Option<f64>) -> anyhow::Result<[f64; plan::EVENTS]> {
     let mut mix = plan::DEFAULT_MIX;
+    if let Some(share) = cases {
+        anyhow::ensure!(
+            share >= 0.0 && share.is_finite(),
+            "--cases: {share} is not a non-negative number"
+        );
+        for m in mix.iter_mut().skip(11) {
+            *m = share;
+        }
+    }
     for part in s.unwrap_or("").split(',').filter(|p| !p.trim().is_empty()) {
         let (k, v) = part
             .split_once('=')
@@ -120,17 +146,24 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             customers,
             payments,
             mix,
+            cases,
             cfdi_format,
             statement_days,
+            statement_format,
             out,
         } => {
+            let mixed = match statement_format.as_str() {
+                "camt" => false,
+                "mixed" => true,
+                other => anyhow::bail!("--statement-format: {other:?}; expected camt or mixed"),
+            };
             let started = Instant::now();
             let opts = plan::Options {
                 seed,
                 invoices,
                 customers: customers.unwrap_or(invoices / 10),
                 payments: payments.unwrap_or((invoices / 5).max(10)),
-                mix: parse_mix(mix.as_deref())?,
+                mix: parse_mix(mix.as_deref(), cases)?,
             };
             let zip = match cfdi_format.as_deref() {
                 None => invoices > 2000,
@@ -142,7 +175,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             std::fs::create_dir_all(&out)?;
             write::customers_csv(&p, &out.join("customers.csv"))?;
             let docs = write::cfdi(&p, &out.join("cfdi"), zip)?;
-            let stmts = write::statements(&p, &out.join("statements"), statement_days)?;
+            write::cancellations(&p, &out.join("cfdi"))?;
+            let stmts = write::statements(&p, &out.join("statements"), statement_days, mixed)?;
             write::truth(&p, &out.join("truth.json"))?;
             let mut kinds = std::collections::BTreeMap::new();
             for v in &p.invoices {
@@ -175,6 +209,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             invoices,
             baseline,
             min_exact,
+            exceptions,
+            payments,
         } => {
             let t = score::load_truth(&truth)?;
             let ours = match &invoices {
@@ -189,6 +225,32 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             };
             println!("scenario seed {}: {} invoices", t.seed, t.invoices.len());
             score::print("cuadra", ours.as_ref(), "baseline", base.as_ref());
+            if let Some(path) = &invoices {
+                let exc: Option<Vec<String>> = match &exceptions {
+                    Some(p) => Some(
+                        classes::rows(p)?
+                            .into_iter()
+                            .map(|r| r.get("payment_id").cloned().unwrap_or_default())
+                            .collect(),
+                    ),
+                    None => None,
+                };
+                let mut pays = std::collections::HashMap::new();
+                if let Some(p) = &payments {
+                    for r in classes::rows(p)? {
+                        let id = r.get("id").cloned().unwrap_or_default();
+                        let keys = ["external_id", "reference"]
+                            .iter()
+                            .filter_map(|k| r.get(*k).cloned())
+                            .collect::<Vec<_>>();
+                        pays.insert(id, keys);
+                    }
+                }
+                let per_class =
+                    classes::by_class(&truth, &score::load_report(path)?, exc.as_deref(), &pays)?;
+                println!("cuadra by class (invoice groups):");
+                classes::print(&per_class, exc.is_some());
+            }
             let Some(s) = ours.as_ref().or(base.as_ref()) else {
                 return Ok(0);
             };

@@ -68,6 +68,15 @@ pub enum Kind {
     OwnTransfer,
     Refund,
     Stranger,
+    // Issue 19's classes (shares 0 by default, so existing seeds write the same bytes).
+    Return,
+    Returned,
+    Double,
+    Group,
+    Prepayment,
+    Substitute,
+    Refnum,
+    FolioList,
 }
 
 impl Kind {
@@ -89,11 +98,19 @@ impl Kind {
             Kind::OwnTransfer => "own_transfer",
             Kind::Refund => "refund",
             Kind::Stranger => "stranger",
+            Kind::Return => "return",
+            Kind::Returned => "returned",
+            Kind::Double => "double",
+            Kind::Group => "group",
+            Kind::Prepayment => "prepayment",
+            Kind::Substitute => "substitute",
+            Kind::Refnum => "refnum",
+            Kind::FolioList => "folio_list",
         }
     }
     /// Kinds a payment event can be drawn as (the `--mix` keys); `unrelated` covers the four credits that pay
-    /// no invoice.
-    pub const EVENTS: [&'static str; 11] = [
+    /// no invoice. The last seven are issue 19's classes (default share 0).
+    pub const EVENTS: [&'static str; EVENTS] = [
         "exact",
         "reference",
         "combined",
@@ -105,13 +122,29 @@ impl Kind {
         "usd",
         "overlap",
         "unrelated",
+        "return",
+        "double",
+        "group",
+        "prepayment",
+        "substitute",
+        "refnum",
+        "folio_list",
     ];
 }
 
-/// Default share of each payment event (sums to 1).
-pub const DEFAULT_MIX: [f64; 11] = [
-    0.30, 0.12, 0.08, 0.10, 0.08, 0.05, 0.05, 0.05, 0.04, 0.05, 0.08,
+/// How many kinds of payment event there are (the `--mix` keys).
+pub const EVENTS: usize = 18;
+
+/// Default share of each payment event (the first eleven sum to 1; issue 19's classes are off).
+pub const DEFAULT_MIX: [f64; EVENTS] = [
+    0.30, 0.12, 0.08, 0.10, 0.08, 0.05, 0.05, 0.05, 0.04, 0.05, 0.08, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+    0.0,
 ];
+
+/// The `--mix` index of a kind name.
+pub fn event_index(name: &str) -> usize {
+    Kind::EVENTS.iter().position(|e| *e == name).unwrap_or(0)
+}
 
 pub struct Customer {
     pub rfc: String,
@@ -120,7 +153,11 @@ pub struct Customer {
     pub reference: String,
     pub usd: bool,
     pub invoices: Vec<u32>,
-    cursor: usize,
+    pub(crate) cursor: usize,
+    /// Corporate group (the `group` column), when group noise is on.
+    pub group: Option<u32>,
+    /// Another customer's name differs from this one's only by the legal form.
+    pub twin: bool,
 }
 
 pub struct Invoice {
@@ -137,6 +174,12 @@ pub struct Invoice {
     pub paid: u64,
     pub kind: Kind,
     pub credits: Vec<u32>,
+    /// Issue 19's cases: the invoices one case touches share a group (scored together).
+    pub group: Option<u32>,
+    /// Cancelled at SAT on this day (written in `cfdi/metadata.txt`).
+    pub cancelled: Option<u16>,
+    /// The invoice this one substitutes (CfdiRelacionados TipoRelacion 04).
+    pub replaces: Option<u32>,
 }
 
 impl Invoice {
@@ -164,6 +207,9 @@ pub struct Credit {
     pub pays: Vec<(u32, u64)>,
     /// Also written in the next statement file (overlap).
     pub duplicate: bool,
+    /// A debit returning an earlier credit (same clave de rastreo); `reversal` also marks it `RvslInd`.
+    pub debit: bool,
+    pub reversal: bool,
 }
 
 /// A REP (Pagos 2.0) for one partial payment.
@@ -185,6 +231,9 @@ pub struct Plan {
     pub credits: Vec<Credit>,
     pub reps: Vec<Rep>,
     pub skipped_events: u64,
+    /// The next folio of serie A (cases add invoices after the first draw).
+    pub(crate) next_folio: u32,
+    pub(crate) groups: u32,
 }
 
 /// Payment events to draw and their shares.
@@ -193,7 +242,7 @@ pub struct Options {
     pub invoices: u64,
     pub customers: u64,
     pub payments: u64,
-    pub mix: [f64; 11],
+    pub mix: [f64; EVENTS],
 }
 
 impl Plan {
@@ -239,6 +288,8 @@ impl Plan {
                 usd,
                 invoices: Vec::new(),
                 cursor: 0,
+                group: None,
+                twin: false,
             });
         }
         let usd_customers: Vec<u32> = (0..n_cust as u32)
@@ -284,6 +335,9 @@ impl Plan {
                 paid: 0,
                 kind: Kind::Open,
                 credits: Vec::new(),
+                group: None,
+                cancelled: None,
+                replaces: None,
             });
         }
         let mut plan = Plan {
@@ -296,7 +350,10 @@ impl Plan {
             credits: Vec::new(),
             reps: Vec::new(),
             skipped_events: 0,
+            next_folio: folio_a + 1,
+            groups: 0,
         };
+        plan.prepare_cases(&o.mix);
         let total_share: f64 = o.mix.iter().sum::<f64>().max(f64::MIN_POSITIVE);
         let mut made = 0u64;
         let mut guard = 0u64;
@@ -310,7 +367,11 @@ impl Plan {
                     break;
                 }
                 x -= s;
-                ev = i;
+                // Rounding past the end falls on the last kind with a share (as before: `unrelated` when the
+                // newer kinds are off).
+                if i < 11 || *s > 0.0 {
+                    ev = i;
+                }
             }
             let before = plan.credits.len();
             let ok = plan.event(&mut r, ev, &mxn_customers, &usd_customers);
@@ -345,7 +406,13 @@ impl Plan {
         plan
     }
 
-    fn take(&mut self, r: &mut Rng, pool: &[u32], k: usize, ppd: bool) -> Option<(u32, Vec<u32>)> {
+    pub(crate) fn take(
+        &mut self,
+        r: &mut Rng,
+        pool: &[u32],
+        k: usize,
+        ppd: bool,
+    ) -> Option<(u32, Vec<u32>)> {
         for _ in 0..8 {
             let c = *r.pick(pool);
             let invoices = &self.invoices;
@@ -370,7 +437,14 @@ impl Plan {
         None
     }
 
-    fn new_credit(&mut self, r: &mut Rng, usd: bool, day: u16, amount: u64, kind: Kind) -> Credit {
+    pub(crate) fn new_credit(
+        &mut self,
+        r: &mut Rng,
+        usd: bool,
+        day: u16,
+        amount: u64,
+        kind: Kind,
+    ) -> Credit {
         let seq = self.credits.len() + self.reps.len();
         let bank = *r.pick(&BANKS);
         Credit {
@@ -386,6 +460,8 @@ impl Plan {
             kind,
             pays: Vec::new(),
             duplicate: false,
+            debit: false,
+            reversal: false,
         }
     }
 
@@ -401,7 +477,8 @@ impl Plan {
             "credit_note" => Kind::CreditNote,
             "usd" => Kind::Usd,
             "overlap" => Kind::Overlap,
-            _ => return self.unrelated(r),
+            "unrelated" => return self.unrelated(r),
+            other => return self.case(r, other, mxn),
         };
         let pool = if kind == Kind::Usd { usd } else { mxn };
         if pool.is_empty() {
