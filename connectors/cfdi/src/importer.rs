@@ -6,7 +6,7 @@ use crate::deliver::cfdi_delivery_reporting;
 use crate::metadata::looks_like_metadata;
 use crate::package::{metadata_stream, read_package_reporting, Limits, SeekBuf};
 use crate::parser::ParseOptions;
-use cuadra_sdk::{Delivery, FileImporter, ImportOptions, InputError, Location, Rfc};
+use cuadra_sdk::{Delivery, FileImporter, FileWarning, ImportOptions, InputError, Location, Rfc};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
@@ -251,8 +251,16 @@ impl FileImporter for CfdiImporter {
         _opts: &ImportOptions,
         out: &mut dyn FnMut(Delivery) -> Result<(), InputError>,
         bad: &mut dyn FnMut(InputError),
-        warn: &mut dyn FnMut(InputError),
+        warn: &mut dyn FnMut(FileWarning),
     ) -> Result<(), InputError> {
+        // A REP line's warning is printed and logged; the REP itself imports, so nothing is kept for a person.
+        let warn = &mut |error: InputError| {
+            warn(FileWarning {
+                error,
+                kind: "rep-line",
+                for_person: false,
+            })
+        };
         let meta = std::fs::metadata(path)
             .map_err(|e| InputError::new(at(path), format!("cannot read: {e}")))?;
         if meta.is_dir() {
