@@ -23,8 +23,14 @@ fn in_ci() -> bool {
 }
 
 /// SQLite, and PostgreSQL when a server answers (required when `CI` is set; otherwise its absence is printed).
+/// Each test calls it first: it also prints the seed, so that a failing test's captured output names it.
 pub async fn backends() -> Vec<Backend> {
     use sqlx::Connection;
+    eprintln!(
+        "fault harness: CUADRA_FAULT_SEED={} CUADRA_FAULT_ITERATIONS={}",
+        seed(),
+        iterations()
+    );
     let mut out = vec![Backend::Sqlite];
     let pg = tokio::time::timeout(
         Duration::from_secs(3),
