@@ -92,7 +92,8 @@ pub(crate) fn currency(v: &Value, path: &[&str]) -> Result<Currency, WebhookErro
             "field {field}: expected a three-letter currency code"
         ))
     })?;
-    Currency::parse(&s).map_err(|e| WebhookError::Malformed(format!("field {field}: {e}")))
+    // Checked against SAT's c_Moneda like a CFDI's Moneda: a verified payment in `XYZ` is refused, not stored.
+    Currency::parse_known(&s).map_err(|e| WebhookError::Malformed(format!("field {field}: {e}")))
 }
 
 /// A JSON object whose members keep their literal text, for exact decimals.
@@ -261,4 +262,18 @@ fn push_unique(lines: &mut Vec<RemittanceLine>, invoice: InvoiceRef) {
         balance_before: None,
         balance_after: None,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_currency_outside_c_moneda_is_refused_naming_the_field() {
+        let v: Value = serde_json::json!({"data": {"currency": "xyz"}});
+        let e = currency(&v, &["data", "currency"]).unwrap_err().to_string();
+        assert!(e.contains("data.currency") && e.contains("XYZ"), "{e}");
+        let v: Value = serde_json::json!({"data": {"currency": "usd"}});
+        assert_eq!(currency(&v, &["data", "currency"]).unwrap().as_str(), "USD");
+    }
 }
