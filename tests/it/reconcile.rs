@@ -1178,7 +1178,7 @@ async fn prepayment_applied_to_the_customers_only_later_invoice_of_that_amount()
             &store,
             &[
                 customers(),
-                invoice(40, "F", "700", ACME, "999.99", Currency::MXN, 5),
+                invoice(40, "F", "700", ACME, "9999.99", Currency::MXN, 5),
                 pay("pre", "2500.00"),
                 pay("twice", "3100.00"),
             ],
