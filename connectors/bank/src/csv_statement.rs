@@ -419,6 +419,19 @@ fn amount_of<'a>(
         Some(c) => num(c)?,
         None => None,
     };
+    // A minus sign in the credit column has no reading we can trust (a debit in the wrong column, a reversal?):
+    // the row is refused rather than stored as a credit. A debit column's sign is ignored, as banks write both.
+    if let (Some(c), Some(v)) = (&map.credit, credit) {
+        if v.is_sign_negative() && !v.is_zero() {
+            return Err((
+                col_name(c),
+                format!(
+                    "{v} is negative in the credit column: expected a positive amount (a debit belongs in the \
+                     debit column)"
+                ),
+            ));
+        }
+    }
     if debit.is_none() && credit.is_none() {
         return Ok(None);
     }

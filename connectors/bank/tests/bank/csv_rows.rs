@@ -102,3 +102,29 @@ fn excel_csv_keeps_working() {
     let p = parse(&bytes, None);
     assert_eq!(amounts(&p), vec![dec("11600.00"), dec("-7.50")]);
 }
+
+#[test]
+fn a_negative_amount_in_the_credit_column_is_refused_with_line_and_field() {
+    let csv = b"fecha,cargo,abono\n2024-01-05,,-500.00\n2024-01-06,-7.50,\n2024-01-07,,99.00\n";
+    let mapping = CsvMapping {
+        date: cuadra_bank::Column::Name("fecha".into()),
+        amount: None,
+        debit: Some(cuadra_bank::Column::Name("cargo".into())),
+        credit: Some(cuadra_bank::Column::Name("abono".into())),
+        ..CsvMapping::default()
+    };
+    let p = parse(csv, Some(mapping));
+    assert_eq!(
+        amounts(&p),
+        vec![dec("-7.50"), dec("99.00")],
+        "never +500.00; a signed debit stays a debit"
+    );
+    assert_eq!(p.problems.len(), 1, "{:?}", p.problems);
+    assert_eq!(p.problems[0].location.line, Some(2));
+    assert_eq!(p.problems[0].location.field.as_deref(), Some("abono"));
+    assert!(
+        p.problems[0].message.contains("credit column"),
+        "{}",
+        p.problems[0]
+    );
+}
