@@ -25,6 +25,28 @@ pub(super) fn reverses_a_debit(p: &PaymentIn) -> bool {
     p.amount > 0 && p.status.as_deref() == Some("reversal")
 }
 
+/// The references a return's text names (`RTRN 0213871300000000080`): tokens of 10 or more letters and digits
+/// with at least 6 digits. Only the text, never the return's own bank reference (a bank's running number could
+/// equal an old credit's). A credit whose clave de rastreo or bank reference is one of them is the one it undoes.
+fn named_refs(r: &PaymentIn) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in r
+        .concepto
+        .as_deref()
+        .unwrap_or_default()
+        .split(|c: char| !c.is_ascii_alphanumeric())
+    {
+        let digits = t.bytes().filter(u8::is_ascii_digit).count();
+        if t.len() >= 10 && digits >= 6 {
+            let t = t.to_ascii_uppercase();
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
 fn key(s: &Option<String>) -> Option<String> {
     s.as_deref()
         .map(|s| s.trim().to_ascii_uppercase())
@@ -67,9 +89,27 @@ pub(super) fn link_returns(input: &Input, out: &mut Decision) -> Undone {
     // The credits' look-ups, only for the keys the reversals name (one pass over the payments).
     let claves: Set<String> = todo.iter().filter_map(|p| key(&p.clave_rastreo)).collect();
     let docs: Set<String> = todo.iter().filter_map(|p| key(&p.document_id)).collect();
+    let texts: Set<String> = todo
+        .iter()
+        .filter(|p| key(&p.clave_rastreo).is_none() && key(&p.document_id).is_none())
+        .flat_map(|p| named_refs(p))
+        .collect();
     let mut by_clave: Map<String, Vec<&PaymentIn>> = Map::default();
     let mut by_doc: Map<String, Vec<&PaymentIn>> = Map::default();
+    let mut by_text: Map<String, Vec<&PaymentIn>> = Map::default();
     for c in input.payments.iter().filter(|c| c.amount > 0 && !undoes(c)) {
+        if !texts.is_empty() {
+            for k in [key(&c.clave_rastreo), key(&c.bank_reference)]
+                .into_iter()
+                .flatten()
+                .filter(|k| texts.contains(k))
+            {
+                let v = by_text.entry(k).or_default();
+                if !v.iter().any(|x| x.id == c.id) {
+                    v.push(c);
+                }
+            }
+        }
         if let Some(k) = key(&c.clave_rastreo).filter(|k| claves.contains(k)) {
             by_clave.entry(k).or_default().push(c);
         }
@@ -98,6 +138,17 @@ pub(super) fn link_returns(input: &Input, out: &mut Decision) -> Undone {
                 by_doc.get(&k).cloned().unwrap_or_default(),
                 format!("provider id {k}"),
             )
+        } else if let Some((k, named)) = named_refs(r).into_iter().find_map(|k| {
+            // Credits booked after the return cannot be what it returns.
+            let v: Vec<&PaymentIn> = by_text
+                .get(&k)?
+                .iter()
+                .copied()
+                .filter(|c| c.booked_on <= r.booked_on)
+                .collect();
+            (!v.is_empty()).then_some((k, v))
+        }) {
+            (named, format!("reference {k} (named in the return's text)"))
         } else {
             out.exceptions.push(ExceptionOut {
                     payment_id: r.id,

@@ -539,6 +539,55 @@ async fn return_naming_no_credit_is_an_exception() {
     }
 }
 
+/// A return with no clave de rastreo of its own (an MT940 `RC` entry whose `:86:` says `DEVOLUCION SPEI RTRN
+/// <reference>`, a CSV `CARGO` row) is linked to the one earlier credit whose clave de rastreo or bank reference
+/// its text names; a credit booked after the return is never what it returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn return_naming_the_credit_in_its_text_is_linked() {
+    for b in backends().await {
+        let (s, _db) = open_store(b).await;
+        let mut all = base();
+        all.push(credit("cr-1", 2, "MBAN01002602020000000001"));
+        all.push(mv(Mv {
+            id: "dev-t",
+            day: 6,
+            amount: "-1160.00",
+            concepto: Some("DEVOLUCION SPEI RTRN MBAN01002602020000000001"),
+            status: Some("reversal"),
+            ..Default::default()
+        }));
+        load(&s, &all).await;
+        run(&s).await;
+        assert_eq!(
+            allocations(&s).await,
+            vec![],
+            "{b:?}: the returned credit pays nothing"
+        );
+        assert!(exceptions(&s).await.iter().all(|e| e.0 != "dev-t"), "{b:?}");
+        assert_eq!(reversals(&s).await.len(), 1, "{b:?}");
+        // Named, but booked after the return: not what it returns.
+        let (s, _db) = open_store(b).await;
+        let mut all = base();
+        all.push(credit("cr-late", 9, "MBAN01002602090000000009"));
+        all.push(mv(Mv {
+            id: "dev-early",
+            day: 6,
+            amount: "-1160.00",
+            concepto: Some("DEVOLUCION SPEI RTRN MBAN01002602090000000009"),
+            status: Some("reversal"),
+            ..Default::default()
+        }));
+        load(&s, &all).await;
+        run(&s).await;
+        assert_eq!(allocations(&s).await.len(), 1, "{b:?}");
+        assert!(reversals(&s).await.is_empty(), "{b:?}");
+        assert!(exceptions(&s)
+            .await
+            .iter()
+            .any(|e| e.0 == "dev-early" && e.1.starts_with("return_unlinked")));
+    }
+}
+
 /// The issue's class 2: both transfers cite A-1008. Before: the second landed on A-1009 ("the only such open
 /// invoice"), the citation dropped. Now it is a `duplicate_payment` naming the first, in one run or two.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
