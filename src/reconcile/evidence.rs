@@ -2,7 +2,7 @@
 //! `REFERENCIA:0001000259`), and the legal form a payer name ends with (`S.A. de C.V.`, `S. de R.L. de C.V.`),
 //! which tells apart customers whose names are otherwise the same.
 
-use super::text::{cleaned_upper, id_key, LEGAL_FORMS};
+use super::text::{cleaned_upper, id_key, name_tokens, LEGAL_FORMS};
 
 /// Words that announce a referencia numérica.
 const REFERENCE_WORDS: &[&str] = &["REF", "REFERENCIA", "REFNUM", "REFERENCIANUMERICA"];
@@ -78,23 +78,7 @@ const SPELLED_OUT: &[&str] = &[
 /// Variable` → `SACV`, `S. de R.L. de C.V.` → `SRLCV`, `S.A.P.I. de C.V.` → `SAPICV`; empty when it ends with
 /// none. A name the bank cut (`ACME SA DE`) gives the start of its form (`SA`).
 pub(super) fn legal_form(name: &str) -> String {
-    let cleaned = cleaned_upper(name);
-    // Runs of single letters joined, as in `text::name_key` ("S A P I DE C V" → "SAPI DE CV").
-    let mut tokens: Vec<String> = Vec::new();
-    let mut run = String::new();
-    for t in cleaned.split_whitespace() {
-        if t.len() == 1 && t.bytes().all(|c| c.is_ascii_alphabetic()) {
-            run.push_str(t);
-        } else {
-            if !run.is_empty() {
-                tokens.push(std::mem::take(&mut run));
-            }
-            tokens.push(t.to_string());
-        }
-    }
-    if !run.is_empty() {
-        tokens.push(run);
-    }
+    let mut tokens = name_tokens(name);
     let mut form: Vec<String> = Vec::new();
     while tokens.len() > 1 && LEGAL_FORMS.contains(&tokens[tokens.len() - 1].as_str()) {
         form.extend(tokens.pop());

@@ -122,15 +122,13 @@ fn keep_alnum(c: char) -> char {
     }
 }
 
-/// A company or person name reduced to a comparison key: ASCII, upper case, no punctuation, single letters joined
-/// (`S.A.` → `SA`), abbreviations expanded, legal-form suffixes and stopwords dropped, tokens joined by one space.
-pub fn name_key(name: &str) -> String {
+/// A name's tokens, cleaned and upper-cased, with runs of single letters joined: "S A P I DE C V" → "SAPI DE CV".
+pub(super) fn name_tokens(name: &str) -> Vec<String> {
     let cleaned = cleaned_upper(name);
-    // Join runs of single letters: "S A P I DE C V" → "SAPI DE CV".
     let mut tokens: Vec<String> = Vec::new();
     let mut run = String::new();
     for t in cleaned.split_whitespace() {
-        if t.len() == 1 && t.chars().all(|c| c.is_ascii_alphabetic()) {
+        if t.len() == 1 && t.bytes().all(|c| c.is_ascii_alphabetic()) {
             run.push_str(t);
         } else {
             if !run.is_empty() {
@@ -142,6 +140,13 @@ pub fn name_key(name: &str) -> String {
     if !run.is_empty() {
         tokens.push(run);
     }
+    tokens
+}
+
+/// A company or person name reduced to a comparison key: ASCII, upper case, no punctuation, single letters joined
+/// (`S.A.` → `SA`), abbreviations expanded, legal-form suffixes and stopwords dropped, tokens joined by one space.
+pub fn name_key(name: &str) -> String {
+    let mut tokens = name_tokens(name);
     // Legal forms at the end (repeatedly), keeping at least one token.
     while tokens.len() > 1 && LEGAL_FORMS.contains(&tokens[tokens.len() - 1].as_str()) {
         tokens.pop();
