@@ -6,9 +6,12 @@
 //! - [`sat`]: `FakeSat`, the SAT Descarga Masiva web service (real SOAP, signatures checked, scriptable).
 //! - [`erp`]: `FakeOdoo` (Odoo JSON-RPC), `Receiver` (a Standard Webhooks endpoint), `ErpFeed` (a JSON pull
 //!   endpoint).
+//! - [`fiel`], [`package`]: a test FIEL made with openssl; a SAT package (stored zip) in memory.
 //! - [`scenario`]: finds (building it when needed) the `cuadra-scenario` binary, whose sources are in
 //!   `src/bin/cuadra-scenario/` (generator and scorer, docs/scenario.md).
 
 pub mod erp;
+pub mod fiel;
+pub mod package;
 pub mod sat;
 pub mod scenario;

@@ -10,7 +10,6 @@ use cuadra_sat::checkpoint::{self, SatState};
 use cuadra_sdk::Checkpoint;
 use cuadra_testkit::sat::FakeSat;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 /// The RFC of the generated FIEL (the same as the SAT's test FIEL, so both run the same scenarios).
@@ -38,121 +37,18 @@ impl TestFiel {
     }
 }
 
-fn openssl(args: &[&str], dir: &Path) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A FIEL like the SAT issues (as connectors/sat's tests make it): RSA 2048, self-signed, the RFC in
-/// x500UniqueIdentifier, the key as encrypted PKCS#8 DER (PBES2, PBKDF2-HMAC-SHA1, DES-EDE3-CBC). Valid from now for
+/// A FIEL like the SAT issues (as connectors/sat's tests make it, `cuadra_testkit::fiel`), valid from now for
 /// `days` days.
 pub fn generated_fiel(days: u32) -> TestFiel {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let subject = format!(
-        "/CN=ESCUELA KEMPER URGATE/O=ESCUELA KEMPER URGATE/C=MX/x500UniqueIdentifier={RFC} \\/ XAXX010101000"
-    );
-    openssl(&["genrsa", "-out", "plain.pem", "2048"], d);
-    openssl(
-        &[
-            "req",
-            "-new",
-            "-key",
-            "plain.pem",
-            "-subj",
-            &subject,
-            "-out",
-            "req.csr",
-        ],
-        d,
-    );
-    std::fs::write(
-        d.join("ext.cnf"),
-        "keyUsage=critical,digitalSignature,nonRepudiation,dataEncipherment,keyAgreement\n\
-         extendedKeyUsage=emailProtection,clientAuth\nbasicConstraints=critical,CA:FALSE\n",
-    )
-    .expect("write ext");
-    let days = days.max(1).to_string();
-    openssl(
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "req.csr",
-            "-signkey",
-            "plain.pem",
-            "-out",
-            "cert.pem",
-            "-set_serial",
-            "0x3330303031303030303030353030303039393939",
-            "-extfile",
-            "ext.cnf",
-            "-days",
-            &days,
-        ],
-        d,
-    );
-    openssl(
-        &[
-            "x509", "-in", "cert.pem", "-outform", "DER", "-out", "fiel.cer",
-        ],
-        d,
-    );
-    openssl(
-        &[
-            "pkcs8",
-            "-topk8",
-            "-v2",
-            "des3",
-            "-v2prf",
-            "hmacWithSHA1",
-            "-in",
-            "plain.pem",
-            "-outform",
-            "DER",
-            "-out",
-            "fiel.key",
-            "-passout",
-            &format!("pass:{GENERATED_PASSWORD}"),
-        ],
-        d,
-    );
-    openssl(
-        &[
-            "pkcs8",
-            "-topk8",
-            "-nocrypt",
-            "-in",
-            "plain.pem",
-            "-outform",
-            "DER",
-            "-out",
-            "plain.der",
-        ],
-        d,
-    );
-    let plain = std::fs::read(d.join("plain.der")).expect("plain key");
-    for f in ["plain.pem", "plain.der", "req.csr", "cert.pem"] {
-        let _ = std::fs::remove_file(d.join(f));
-    }
-    let password_file = d.join("fiel.password");
-    std::fs::write(&password_file, format!("{GENERATED_PASSWORD}\n")).expect("password file");
+    let g = cuadra_testkit::fiel::generate(RFC, "ESCUELA KEMPER URGATE", days, GENERATED_PASSWORD);
     TestFiel {
-        cer: d.join("fiel.cer"),
-        key: d.join("fiel.key"),
-        password_file,
+        cer: g.cer,
+        key: g.key,
+        password_file: g.password_file,
         password: GENERATED_PASSWORD.into(),
         rfc: RFC.into(),
-        plain_key_der: Some(plain),
-        _dir: Some(dir),
+        plain_key_der: Some(g.plain_key_der),
+        _dir: Some(g.dir),
     }
 }
 
@@ -235,71 +131,7 @@ pub fn metadata_txt(emisor: &str, rows: &[(&str, bool)], fecha: DateTime<Utc>) -
     s
 }
 
-fn crc32(data: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in data {
-        c ^= u32::from(b);
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ 0xEDB8_8320
-            } else {
-                c >> 1
-            };
-        }
-    }
-    !c
-}
-
-/// A zip archive with `entries` stored (no compression), as a SAT package.
-pub fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut central = Vec::new();
-    for (name, data) in entries {
-        let offset = out.len() as u32;
-        let crc = crc32(data);
-        let len = data.len() as u32;
-        let head = |sig: u32, central_entry: bool| {
-            let mut h = Vec::new();
-            h.extend(sig.to_le_bytes());
-            if central_entry {
-                h.extend(20u16.to_le_bytes()); // made by
-            }
-            h.extend(20u16.to_le_bytes()); // needed
-            h.extend(0u16.to_le_bytes()); // flags
-            h.extend(0u16.to_le_bytes()); // stored
-            h.extend(0u16.to_le_bytes()); // time
-            h.extend(0x21u16.to_le_bytes()); // 1980-01-01
-            h.extend(crc.to_le_bytes());
-            h.extend(len.to_le_bytes());
-            h.extend(len.to_le_bytes());
-            h.extend((name.len() as u16).to_le_bytes());
-            h.extend(0u16.to_le_bytes()); // extra
-            if central_entry {
-                h.extend(0u16.to_le_bytes()); // comment
-                h.extend(0u16.to_le_bytes()); // disk
-                h.extend(0u16.to_le_bytes()); // internal attributes
-                h.extend(0u32.to_le_bytes()); // external attributes
-                h.extend(offset.to_le_bytes());
-            }
-            h.extend(name.as_bytes());
-            h
-        };
-        out.extend(head(0x0403_4b50, false));
-        out.extend_from_slice(data);
-        central.extend(head(0x0201_4b50, true));
-    }
-    let cd_offset = out.len() as u32;
-    let cd_len = central.len() as u32;
-    out.extend(central);
-    out.extend(0x0605_4b50u32.to_le_bytes());
-    out.extend([0u8; 4]);
-    out.extend((entries.len() as u16).to_le_bytes());
-    out.extend((entries.len() as u16).to_le_bytes());
-    out.extend(cd_len.to_le_bytes());
-    out.extend(cd_offset.to_le_bytes());
-    out.extend(0u16.to_le_bytes());
-    out
-}
+pub use cuadra_testkit::package::stored_zip as zip;
 
 /// Two invoices of the company and the packages that carry them.
 pub struct Documents {
