@@ -4,60 +4,32 @@
 //! an invoice already paid is a `duplicate_payment` exception instead of landing on another invoice.
 
 use super::helpers::{backends, config_path, cuadra, fresh_db, test_settings, Backend};
-use chrono::{NaiveDate, TimeZone, Utc};
+use chrono::NaiveDate;
 use cuadra::reconcile::{self, Options};
 use cuadra::store::Store;
 use cuadra_sdk::*;
 use sqlx::Row;
 
-const COMPANY: &str = "EKU9003173C9";
 const ACME: &str = "AAA010101AAA";
 const ACME_CLABE: &str = "012180001234567897";
-
-fn uuid_for(n: u32) -> String {
-    format!("{n:08x}-0000-4000-8000-{:012x}", n as u64 * 7919)
-}
 
 fn customers() -> Delivery {
     Delivery {
         kind: "customers".into(),
         external_id: "customers.csv".into(),
         raw: b"customers returns".to_vec(),
-        records: vec![Record::Customer(CustomerRecord {
-            rfc: Some(Rfc::parse(ACME).unwrap()),
-            name: "Acme Industrial, S.A. de C.V.".into(),
-            accounts: vec![ACME_CLABE.into()],
-            ..Default::default()
-        })],
+        records: vec![super::reconcile::customer(
+            ACME,
+            "Acme Industrial, S.A. de C.V.",
+            &[ACME_CLABE],
+            None,
+        )],
     }
 }
 
+/// Acme's invoice `n` (serie A), issued on 5 January 2026 in MXN.
 fn invoice(n: u32, folio: &str, total: &str) -> Delivery {
-    let uuid = uuid_for(n);
-    Delivery {
-        kind: "cfdi".into(),
-        external_id: uuid.clone(),
-        raw: format!("<cfdi uuid='{uuid}' total='{total}'/>").into_bytes(),
-        records: vec![Record::Invoice(InvoiceRecord {
-            uuid: Some(CfdiUuid::parse(&uuid).unwrap()),
-            serie: Some("A".into()),
-            folio: Some(folio.into()),
-            issuer_rfc: Some(Rfc::parse(COMPANY).unwrap()),
-            customer_rfc: Some(Rfc::parse(ACME).unwrap()),
-            customer_name: None,
-            issued_at: Utc.with_ymd_and_hms(2026, 1, 5, 18, 0, 0).unwrap(),
-            due_at: None,
-            total: Money::parse(total, Currency::MXN).unwrap(),
-            subtotal: None,
-            exchange_rate: None,
-            payment_method: Some(PaymentMethod::Ppd),
-            payment_form: Some("99".into()),
-            replaces: vec![],
-            erp_id: None,
-            erp_residual: None,
-            version: "4.0".into(),
-        })],
-    }
+    super::reconcile::invoice(n, "A", folio, ACME, total, Currency::MXN, 5)
 }
 
 /// A movement: bank unless `kind` says otherwise; `status` marks returns (`reversal`, `refunded`, ...).
